@@ -1,0 +1,102 @@
+"""`rxssnet export`: a checkpoint to ONNX (checked against torch with ONNX Runtime) or a TensorRT engine."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+NAME = "export"
+HELP = ("export a checkpoint to ONNX (inputs rgb, x; output logits) or build a TensorRT engine "
+        "(fp32/fp16/int8)")
+# Parity the exported graph must reach against torch on the CPU in fp32, or the export is reported as failed.
+MAX_LOGIT_DIFF = 1e-3
+MIN_ARGMAX_AGREEMENT = 0.999
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="RXSSNet checkpoint (.safetensors or .pt)")
+    parser.add_argument("--format", default="onnx", choices=("onnx", "tensorrt"), help="output format")
+    parser.add_argument("--out", required=True, help="output file (.onnx, or .engine for tensorrt)")
+    parser.add_argument("--height", type=int, default=480, help="input height (default 480; the optimum "
+                        "size with --dynamic)")
+    parser.add_argument("--width", type=int, default=640, help="input width (default 640)")
+    parser.add_argument("--dynamic", action="store_true",
+                        help="free batch, height and width (TensorRT: profile 128x128 .. 2x the size)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
+    parser.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8"),
+                        help="TensorRT precision (default fp16); ONNX files are always fp32")
+    parser.add_argument("--calibration-dir", default=None,
+                        help="int8: folder of RGB/X pairs (generic RGB/ + Modal/ layout, <id>_rgb + <id>_th, "
+                             "or RGBA PNGs)")
+    parser.add_argument("--calibration-images", type=int, default=64,
+                        help="int8: images used, spread over the folder (default 64)")
+    parser.add_argument("--max-batch", type=int, default=1, help="TensorRT: largest batch (default 1)")
+    parser.add_argument("--workspace-mb", type=int, default=None,
+                        help="TensorRT builder workspace limit (MiB)")
+    parser.add_argument("--skip-verify", action="store_true",
+                        help="ONNX: skip the ONNX Runtime vs torch parity check")
+    parser.add_argument("--verbose", action="store_true", help="TensorRT: verbose builder log")
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    if not pathlib.Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"--checkpoint {args.checkpoint!r} does not exist")
+    if args.height < 32 or args.width < 32:
+        raise ValueError(f"--height/--width must be at least 32, got {args.height}x{args.width}")
+    if args.opset < 17:
+        raise ValueError(f"--opset {args.opset} is too old: RXSSNet needs opset >= 17 (LayerNormalization)")
+    if args.format == "onnx" and args.precision not in (None, "fp32"):
+        raise ValueError(f"--precision {args.precision} applies to --format tensorrt; ONNX files are fp32 "
+                         "(TensorRT lowers precision when it builds the engine)")
+    if args.precision == "int8" and not args.calibration_dir:
+        raise ValueError("--precision int8 needs --calibration-dir: a folder of RGB/X pairs from the robot")
+    if args.max_batch < 1:
+        raise ValueError(f"--max-batch must be >= 1, got {args.max_batch}")
+
+
+def _verify(model: object, path: pathlib.Path, sizes: list[tuple[int, int]]) -> bool:
+    from rxssnet_core.export import onnx_parity
+
+    ok = True
+    for height, width in sizes:
+        parity = onnx_parity(model, path, height, width)
+        good = parity["max_abs_diff"] <= MAX_LOGIT_DIFF and parity["argmax_agreement"] >= MIN_ARGMAX_AGREEMENT
+        ok &= good
+        print(f"parity ONNX Runtime vs torch at {height}x{width}: "
+              f"max |logit diff| {parity['max_abs_diff']:.2e}, "
+              f"argmax agreement {100 * parity['argmax_agreement']:.3f} % {'ok' if good else 'FAILED'}")
+    return ok
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_arguments(args)
+    from rxssnet_core import export as export_lib
+    from rxssnet_core.models.checkpoints import load_model
+
+    model = load_model(args.checkpoint, map_location="cpu").eval()
+    out = pathlib.Path(args.out)
+    if args.format == "tensorrt":
+        export_lib.export_tensorrt(
+            model, out, args.height, args.width, dynamic=args.dynamic, opset=args.opset,
+            precision=args.precision or "fp16", calibration_dir=args.calibration_dir,
+            calibration_images=args.calibration_images, max_batch=args.max_batch,
+            workspace_mb=args.workspace_mb, verbose=args.verbose)
+        print(f"wrote TensorRT engine {out} ({out.stat().st_size / 2**20:.1f} MiB), "
+              f"description {export_lib.engine_sidecar(out)}")
+        return 0
+
+    export_lib.export_onnx(model, out, args.height, args.width, dynamic=args.dynamic, opset=args.opset)
+    shape = "B x {3, C} x H x W (dynamic)" if args.dynamic else f"1 x {{3, C}} x {args.height} x {args.width}"
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB), opset {args.opset}, inputs rgb, x ({shape}), "
+          "output logits")
+    if args.skip_verify:
+        return 0
+    sizes = [(args.height, args.width)]
+    if args.dynamic:  # a size that needs padding, to prove the pad/crop path generalises
+        sizes.append((args.height * 3 // 4 + 8, args.width * 3 // 4 + 20))
+    try:
+        ok = _verify(model, out, sizes)
+    except ValueError as error:  # onnxruntime missing: the export itself is done
+        print(f"parity check skipped: {error}")
+        return 0
+    return 0 if ok else 1

@@ -1,0 +1,112 @@
+"""What every inference backend provides, and the checks shared by all of them.
+
+A backend turns normalised network inputs into logits: `infer(rgb (B,3,H,W) float32, x (B,C,H,W) float32)
+-> logits (B,K,H,W)`, as a numpy array or a torch tensor (GPU backends keep logits on the device so that the
+argmax runs there). Preprocessing and postprocessing live in `Segmenter`, identical for every backend.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+DEVICES = ("cpu", "cuda")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+# Precisions each backend can run, per device.
+SUPPORTED_PRECISIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "torch": {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "fp16", "bf16")},
+    "onnxruntime": {"cpu": ("fp32",), "cuda": ("fp32",)},
+    "tensorrt": {"cuda": ("fp32", "fp16", "int8")},
+}
+
+INSTALL_HINTS = {
+    "torch": "backend 'torch' needs PyTorch: pip install torch (on Jetson use NVIDIA's JetPack wheel)",
+    "onnxruntime": (
+        "backend 'onnxruntime' needs ONNX Runtime: pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA); "
+        "on Jetson use the onnxruntime-gpu wheel built for your JetPack"),
+    "tensorrt": (
+        "backend 'tensorrt' needs the TensorRT Python package: on Jetson it comes with JetPack "
+        "(python3-libnvinfer); elsewhere pip install tensorrt"),
+    "onnx": "ONNX export needs the onnx package: pip install onnx",
+}
+
+
+class BackendError(ValueError):
+    """A backend cannot be used as configured; the message names the setting and the fix."""
+
+
+def require_module(module: str, purpose: str | None = None) -> ModuleType:
+    """Import `module` or raise BackendError with the install hint for `purpose` (default: the module)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        hint = INSTALL_HINTS.get(purpose or module, f"pip install {module}")
+        raise BackendError(f"{hint} (import {module} failed: {error})") from error
+
+
+def check_choice(backend: str, device: str, precision: str) -> None:
+    """Raise BackendError unless (backend, device, precision) is a combination we can run."""
+    if backend not in BACKENDS:
+        raise BackendError(f"backend={backend!r} is unknown; choose one of {BACKENDS}")
+    if device not in DEVICES:
+        raise BackendError(f"device={device!r} is unknown; choose one of {DEVICES}")
+    if precision not in PRECISIONS:
+        raise BackendError(f"precision={precision!r} is unknown; choose one of {PRECISIONS}")
+    per_device = SUPPORTED_PRECISIONS[backend]
+    if device not in per_device:
+        raise BackendError(
+            f"backend={backend!r} runs only on device {sorted(per_device)}, not device={device!r}; "
+            "use backend='torch' or backend='onnxruntime' on the CPU")
+    if precision not in per_device[device]:
+        if precision == "fp16" and device == "cpu":
+            fix = "fp16 needs a GPU: use precision='fp32' (or 'bf16' with backend='torch') on the CPU"
+        elif precision == "int8":
+            fix = "int8 is calibrated by TensorRT: use backend='tensorrt' with calibration_dir"
+        else:
+            fix = f"supported here: {per_device[device]}"
+        raise BackendError(
+            f"precision={precision!r} is not supported by backend={backend!r} on device={device!r}; {fix}")
+
+
+def check_cuda_available() -> None:
+    """Raise BackendError when device='cuda' is asked for on a machine where torch sees no GPU."""
+    torch = require_module("torch")
+    if not torch.cuda.is_available():
+        raise BackendError(
+            "device='cuda' was requested but torch.cuda.is_available() is False (no GPU, or a CPU-only torch "
+            "build); use device='cpu'")
+
+
+class InferenceBackend(abc.ABC):
+    """Runs the network on normalised inputs.
+
+    fixed_size: the (H, W) the backend needs (a fixed-shape ONNX file or engine), or None for any size.
+    max_batch: the largest batch one call accepts, or None for any.
+    """
+
+    name: str = "base"
+    device: str = "cpu"
+    precision: str = "fp32"
+    fixed_size: tuple[int, int] | None = None
+    max_batch: int | None = None
+
+    @abc.abstractmethod
+    def infer(self, rgb: np.ndarray, x: np.ndarray) -> Any:
+        """(B, 3, H, W) and (B, C, H, W) float32 -> logits (B, K, H, W) (numpy array or torch tensor)."""
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (H, W) an image of `height` x `width` must be resized to before `infer`."""
+        return self.fixed_size if self.fixed_size is not None else (height, width)
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to release
+        """Release sessions, engines and device memory."""
+
+    def __repr__(self) -> str:
+        size = "any size" if self.fixed_size is None else f"{self.fixed_size[0]}x{self.fixed_size[1]}"
+        return f"{type(self).__name__}(device={self.device!r}, precision={self.precision!r}, {size})"

@@ -1,0 +1,76 @@
+"""PyTorch eager backend: CPU or CUDA, fp32 / fp16 / bf16, optional channels_last."""
+
+from __future__ import annotations
+
+import contextlib
+import copy as copy_module
+from typing import Any
+
+import numpy as np
+
+from rxssnet_core.inference.backends.base import (
+    BackendError,
+    InferenceBackend,
+    check_choice,
+    check_cuda_available,
+    require_module,
+)
+
+
+class TorchBackend(InferenceBackend):
+    """Runs an `nn.Module` with `torch.inference_mode`.
+
+    fp16 converts the weights with `.half()` (CUDA only: many CPU kernels lack half precision); bf16 uses
+    autocast, which keeps numerically sensitive ops (softmax, norms) in fp32, on the CPU and on CUDA.
+    Logits come back as a float32 tensor on the device, so the argmax runs there too. With copy=True the
+    caller's module is left untouched (device, dtype and memory-format changes happen on a copy).
+    """
+
+    name = "torch"
+
+    def __init__(self, model: Any, device: str = "cpu", precision: str = "fp32",
+                 channels_last: bool = False, copy: bool = False) -> None:
+        torch = require_module("torch")
+        check_choice("torch", device, precision)
+        if device == "cuda":
+            check_cuda_available()
+        self.device = device
+        self.precision = precision
+        self.channels_last = bool(channels_last)
+        self._torch = torch
+        self._device = torch.device(device)
+        changes = precision == "fp16" or self.channels_last or device != "cpu"
+        if copy and changes:
+            model = copy_module.deepcopy(model)
+        model = model.eval().to(self._device)
+        if precision == "fp16":
+            model = model.half()
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._input_dtype = torch.float16 if precision == "fp16" else torch.float32
+
+    def _to_device(self, array: np.ndarray) -> Any:
+        tensor = self._torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        tensor = tensor.to(self._device, dtype=self._input_dtype, non_blocking=True)
+        if self.channels_last:
+            tensor = tensor.contiguous(memory_format=self._torch.channels_last)
+        return tensor
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        return self._torch.autocast(device_type=self._device.type, dtype=self._torch.bfloat16)
+
+    def infer(self, rgb: np.ndarray, x: np.ndarray) -> Any:
+        torch = self._torch
+        with torch.inference_mode(), self._autocast():
+            logits = self.model(self._to_device(rgb), self._to_device(x))
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 4:
+            raise BackendError(
+                f"the model returned {type(logits).__name__} {getattr(logits, 'shape', '')}; expected logits "
+                "(B, K, H, W): is this an RXSSNet checkpoint?")
+        return logits.float()
+
+    def close(self) -> None:
+        self.model = None

@@ -1,0 +1,471 @@
+"""`Segmenter`: the one inference API used by the ROS node, the bag evaluation and users' scripts.
+
+    seg = Segmenter.from_checkpoint("model.safetensors", backend="onnxruntime")
+    result = seg.segment(rgb, x)            # rgb (H,W,3) uint8 RGB; x (H,W[,C]) uint8/uint16/float32 or None
+    result.labels, result.confidence, result.timing
+
+Preprocessing is `rxssnet_core.preprocessing` (the code training uses) with the checkpoint's own settings;
+the backend (torch, onnxruntime, tensorrt) only sees normalised arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pathlib
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rxssnet_core import export as export_lib
+from rxssnet_core.config import ModelConfig
+from rxssnet_core.inference.backends.base import BackendError, InferenceBackend, check_choice, require_module
+from rxssnet_core.preprocessing import (
+    PreprocessConfig,
+    PreprocessError,
+    neutral_x,
+    normalize_rgb,
+    preprocess_pair,
+)
+from rxssnet_core.visualization import as_palette
+
+LOGGER = logging.getLogger(__name__)
+# TensorRT engines have a fixed size unless built dynamic; this is the one used when none is given
+# (MFNet and most robot cameras are 640x480).
+DEFAULT_ENGINE_SIZE = (480, 640)
+
+
+@dataclass
+class SegmentationResult:
+    """labels: (H, W) uint8 (uint16 when K > 256) at the input size. confidence: (H, W) float32 max softmax
+    probability, or None. timing: preprocess_ms, inference_ms, postprocess_ms, total_ms."""
+
+    labels: np.ndarray
+    confidence: np.ndarray | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Pre- and postprocessing shared by every backend
+
+
+def _image_size(rgb: Any) -> tuple[int, int]:
+    if not isinstance(rgb, np.ndarray):
+        raise PreprocessError(f"RGB image must be a numpy array (H, W, 3) uint8, got {type(rgb).__name__}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise PreprocessError(f"RGB image must be (H, W, 3) with H, W > 0, got shape {rgb.shape}")
+    return int(rgb.shape[0]), int(rgb.shape[1])
+
+
+def resize_chw(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(C, H, W) float32 -> (C, size[0], size[1]), bilinear (OpenCV, so it also runs without torch)."""
+    import cv2
+
+    if array.shape[1:] == tuple(size):
+        return array
+    channels = array.shape[0]
+    resized = cv2.resize(array.transpose(1, 2, 0), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(resized.reshape(size[0], size[1], channels).transpose(2, 0, 1))
+
+
+def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, preprocess: PreprocessConfig,
+                   size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Raw images -> normalised ((3, h, w), (C, h, w)) float32 at `size` (default: the image size).
+
+    x=None gives the neutral X (RGB-only degraded mode), as the node's `x_missing_policy: rgb_only` does.
+    """
+    height, width = _image_size(rgb)
+    if x is None:
+        rgb_chw = normalize_rgb(rgb, preprocess)
+        target = size or (height, width)
+        return resize_chw(rgb_chw, target), neutral_x(target[0], target[1], preprocess)
+    rgb_chw, x_chw = preprocess_pair(rgb, x, preprocess)
+    if size is not None:
+        rgb_chw, x_chw = resize_chw(rgb_chw, size), resize_chw(x_chw, size)
+    return rgb_chw, x_chw
+
+
+def logits_to_labels(logits: Any, with_confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(B, K, H, W) logits (numpy or torch) -> labels (B, H, W) uint8/uint16, confidence (B, H, W) float32."""
+    num_classes = int(logits.shape[1])
+    label_dtype = np.uint8 if num_classes <= 256 else np.uint16
+    if isinstance(logits, np.ndarray):
+        labels = logits.argmax(axis=1).astype(label_dtype)
+        confidence = None
+        if with_confidence:
+            # max softmax = exp(max - max) / sum(exp(l - max)) = 1 / sum(exp(l - max))
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            confidence = (1.0 / np.exp(shifted).sum(axis=1)).astype(np.float32)
+        return labels, confidence
+    import torch  # a torch tensor: reduce on its device, then copy the small results
+
+    index = logits.argmax(dim=1)
+    index = index.to(torch.uint8) if num_classes <= 256 else index.to(torch.int32)
+    labels = index.cpu().numpy().astype(label_dtype, copy=False)
+    confidence = None
+    if with_confidence:
+        confidence = torch.softmax(logits.float(), dim=1).amax(dim=1).cpu().numpy().astype(np.float32)
+    return labels, confidence
+
+
+def _resize_outputs(labels: np.ndarray, confidence: np.ndarray | None, size: tuple[int, int]
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    import cv2
+
+    if labels.shape == tuple(size):
+        return labels, confidence
+    dsize = (size[1], size[0])
+    labels = cv2.resize(labels, dsize, interpolation=cv2.INTER_NEAREST)
+    if confidence is not None:
+        confidence = cv2.resize(confidence, dsize, interpolation=cv2.INTER_LINEAR)
+    return labels, confidence
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Configuration helpers
+
+
+def default_cache_dir() -> pathlib.Path:
+    """Cache of exported ONNX files and TensorRT engines: $RXSSNET_CACHE_DIR, else ~/.cache/rxssnet."""
+    if os.environ.get("RXSSNET_CACHE_DIR"):
+        return pathlib.Path(os.environ["RXSSNET_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "rxssnet"
+
+
+def parse_size(size: Any, name: str = "input_size") -> tuple[int, int] | None:
+    """None, (H, W), [H, W] or "HxW" -> (H, W) of positive ints."""
+    if size is None:
+        return None
+    if isinstance(size, str):
+        match = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", size)
+        if not match:
+            raise ValueError(f"{name}={size!r} must look like '480x640' (height x width)")
+        size = (match.group(1), match.group(2))
+    try:
+        height, width = (int(v) for v in size)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name}={size!r} must be (height, width), e.g. (480, 640)") from error
+    if height < 1 or width < 1:
+        raise ValueError(f"{name}={size!r} must have positive height and width")
+    return height, width
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "unknown"
+
+
+@dataclass
+class _ModelInfo:
+    """What the Segmenter needs about the model, from a checkpoint, an ONNX file or an engine's .json."""
+
+    config: ModelConfig
+    metadata: dict[str, Any]
+    weights_sha256: str | None = None
+
+    @classmethod
+    def from_description(cls, description: dict[str, Any], source: str) -> _ModelInfo:
+        if not description.get("model_config"):
+            raise ValueError(f"{source} carries no RXSSNet model description; pass the checkpoint as well")
+        return cls(ModelConfig.from_dict(description["model_config"]),
+                   dict(description.get("metadata") or {}), description.get("weights_sha256"))
+
+
+def _preprocess_from_metadata(info: _ModelInfo) -> PreprocessConfig:
+    config = info.config
+    data = info.metadata.get("preprocess")
+    if not data:
+        warnings.warn(
+            "the checkpoint has no metadata['preprocess']; assuming thermal X with default settings "
+            f"(x_channels={config.x_channels}, channel_order={config.input_order!r}). Save checkpoints with "
+            "save_model(..., metadata={'preprocess': PreprocessConfig(...).to_dict(), ...})", stacklevel=3)
+        return PreprocessConfig(x_channels=config.x_channels, channel_order=config.input_order)
+    preprocess = PreprocessConfig.from_dict(data)
+    if preprocess.x_channels != config.x_channels:
+        raise ValueError(
+            f"checkpoint metadata preprocess.x_channels={preprocess.x_channels} disagrees with the model's "
+            f"x_channels={config.x_channels}; fix the checkpoint metadata")
+    return preprocess
+
+
+def _class_names(info: _ModelInfo) -> list[str]:
+    count = info.config.num_classes
+    names = [str(n) for n in (info.metadata.get("class_names") or [])]
+    if names and len(names) != count:
+        warnings.warn(f"checkpoint metadata has {len(names)} class names for {count} classes; "
+                      "missing names become class_<i>", stacklevel=3)
+    return (names + [f"class_{i}" for i in range(len(names), count)])[:count]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The Segmenter
+
+
+class Segmenter:
+    """RGB-X semantic segmentation with one API over the torch, ONNX Runtime and TensorRT backends.
+
+    Build it with `Segmenter.from_checkpoint` (or `from_model` for an in-memory network). `segment` maps an
+    RGB image and its registered X image to labels at the input size. `input_size` (H, W) fixes the network
+    size: images are resized to it and the labels resized back (nearest); None runs at each image's size
+    (fixed-shape ONNX files and engines impose their own size).
+    """
+
+    def __init__(self, backend: InferenceBackend, info: _ModelInfo, input_size: tuple[int, int] | None = None,
+                 source: str | None = None) -> None:
+        self.backend = backend
+        self.model_config = info.config
+        self.metadata = info.metadata
+        self.preprocess_config = _preprocess_from_metadata(info)
+        self.num_classes = info.config.num_classes
+        self.class_names = _class_names(info)
+        self.palette = as_palette(info.metadata.get("palette"), self.num_classes)
+        self.model_name = f"rxssnet-{info.config.variant}"
+        self.input_size = parse_size(input_size)
+        self.source = source
+
+    # -- construction ----------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | os.PathLike | None, backend: str = "torch",
+                        device: str = "cpu", precision: str = "fp32",
+                        onnx_path: str | os.PathLike | None = None,
+                        engine_path: str | os.PathLike | None = None, channels_last: bool = False,
+                        cache_dir: str | os.PathLike | None = None,
+                        calibration_dir: str | os.PathLike | None = None, input_size: Any = None
+                        ) -> Segmenter:
+        """Load a checkpoint (`.safetensors`, `.pt`) and run it on `backend`.
+
+        onnxruntime: uses `onnx_path` when it exists, else exports there (or into `cache_dir`). tensorrt:
+        uses `engine_path` when it exists, else builds it from the ONNX export (cached under a key of weights
+        hash, GPU, TensorRT version, size and precision); int8 calibrates on `calibration_dir`. With
+        checkpoint=None, an existing ONNX file or engine (with its `.json`) is enough.
+        """
+        check_choice(backend, device, precision)
+        size = parse_size(input_size)
+        if checkpoint is None:
+            return cls._from_artifact(backend, device, precision, onnx_path, engine_path, size)
+        require_module(backend)  # a missing runtime is reported before the checkpoint is loaded
+        path = pathlib.Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; train one with `rxssnet "
+                                    "train` or convert the authors' weights with `rxssnet convert-reference`")
+        from rxssnet_core.models.checkpoints import load_model
+
+        model = load_model(path, map_location="cpu")
+        return cls._build(model, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
+                          calibration_dir, size, None, str(path), owns_model=True)
+
+    @classmethod
+    def from_model(cls, model: Any, backend: str = "torch", device: str = "cpu", precision: str = "fp32",
+                   onnx_path: str | os.PathLike | None = None, engine_path: str | os.PathLike | None = None,
+                   channels_last: bool = False, cache_dir: str | os.PathLike | None = None,
+                   calibration_dir: str | os.PathLike | None = None, input_size: Any = None,
+                   metadata: dict[str, Any] | None = None, source: str | None = None) -> Segmenter:
+        """Wrap an in-memory RXSSNet (`model.config`, `model.metadata`); same options as `from_checkpoint`.
+
+        The module itself is not modified (fp16, channels_last or CUDA work on a copy).
+        """
+        check_choice(backend, device, precision)
+        return cls._build(model, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
+                          calibration_dir, parse_size(input_size), metadata, source, owns_model=False)
+
+    @classmethod
+    def _build(cls, model: Any, backend: str, device: str, precision: str, onnx_path: Any, engine_path: Any,
+               channels_last: bool, cache_dir: Any, calibration_dir: Any, size: tuple[int, int] | None,
+               metadata: dict[str, Any] | None, source: str | None, owns_model: bool) -> Segmenter:
+        info = _ModelInfo(model.config, dict(metadata if metadata is not None else
+                                             getattr(model, "metadata", None) or {}))
+        cache = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
+        if backend == "torch":
+            from rxssnet_core.inference.backends.torch_backend import TorchBackend
+
+            runner: InferenceBackend = TorchBackend(model, device, precision, channels_last,
+                                                    copy=not owns_model)
+        elif backend == "onnxruntime":
+            from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+            path = cls._ensure_onnx(model, info, onnx_path, cache, size)
+            runner = OnnxRuntimeBackend(path, device, precision)
+        else:
+            path = cls._ensure_engine(model, info, onnx_path, engine_path, cache, size, precision,
+                                      calibration_dir)
+            from rxssnet_core.inference.backends.tensorrt_backend import TensorRTBackend
+
+            runner = TensorRTBackend(path, device, precision)
+        return cls(runner, info, size, source)
+
+    @classmethod
+    def _from_artifact(cls, backend: str, device: str, precision: str, onnx_path: Any, engine_path: Any,
+                       size: tuple[int, int] | None) -> Segmenter:
+        if backend == "onnxruntime" and onnx_path and pathlib.Path(onnx_path).is_file():
+            from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+            description = export_lib.read_onnx_description(onnx_path) or {}
+            info = _ModelInfo.from_description(description, str(onnx_path))
+            return cls(OnnxRuntimeBackend(onnx_path, device, precision), info, size, str(onnx_path))
+        if backend == "tensorrt" and engine_path and pathlib.Path(engine_path).is_file():
+            from rxssnet_core.inference.backends.tensorrt_backend import TensorRTBackend
+
+            description = export_lib.read_engine_description(engine_path)
+            if description is None:
+                raise FileNotFoundError(f"{str(export_lib.engine_sidecar(engine_path))!r} (written by "
+                                        "`rxssnet export`) is missing; pass the checkpoint as well")
+            info = _ModelInfo.from_description(description, str(engine_path))
+            return cls(TensorRTBackend(engine_path, device, precision), info, size, str(engine_path))
+        raise ValueError(
+            "checkpoint=None needs an existing onnx_path (backend='onnxruntime') or engine_path "
+            "(backend='tensorrt'); give the checkpoint file otherwise")
+
+    @staticmethod
+    def _check_same_weights(info: _ModelInfo, model: Any, description: dict[str, Any] | None, path: Any
+                            ) -> None:
+        recorded = (description or {}).get("weights_sha256")
+        if recorded is None:
+            return
+        if info.weights_sha256 is None:
+            info.weights_sha256 = export_lib.weights_sha256(model)
+        if recorded != info.weights_sha256:
+            raise ValueError(f"{str(path)!r} was exported from other weights than this checkpoint; delete it "
+                             "(it is rebuilt) or pass the matching checkpoint")
+
+    @classmethod
+    def _ensure_onnx(cls, model: Any, info: _ModelInfo, onnx_path: Any, cache: pathlib.Path,
+                     size: tuple[int, int] | None, dynamic: bool | None = None) -> pathlib.Path:
+        dynamic = size is None if dynamic is None else dynamic
+        if onnx_path is None:
+            info.weights_sha256 = info.weights_sha256 or export_lib.weights_sha256(model)
+            tag = "dynamic" if dynamic else f"{size[0]}x{size[1]}"
+            name = f"rxssnet-{info.config.variant}-{info.weights_sha256[:16]}-{tag}.onnx"
+            onnx_path = cache / "onnx" / name
+        path = pathlib.Path(onnx_path)
+        if path.is_file():
+            cls._check_same_weights(info, model, export_lib.read_onnx_description(path), path)
+            return path
+        height, width = size or DEFAULT_ENGINE_SIZE
+        LOGGER.info("exporting ONNX to %s (%s)", path, "dynamic size" if dynamic else f"{height}x{width}")
+        return export_lib.export_onnx(model, path, height, width, dynamic=dynamic, metadata=info.metadata)
+
+    @classmethod
+    def _ensure_engine(cls, model: Any, info: _ModelInfo, onnx_path: Any, engine_path: Any,
+                       cache: pathlib.Path, size: tuple[int, int] | None, precision: str,
+                       calibration_dir: Any) -> pathlib.Path:
+        from rxssnet_core.inference.backends import tensorrt_backend as trt_backend
+        from rxssnet_core.inference.backends.base import check_cuda_available
+
+        trt_version = trt_backend.tensorrt_version()  # clear error before any slow work
+        check_cuda_available()
+        if precision == "int8" and calibration_dir is None:
+            raise BackendError("precision='int8' needs calibration_dir: a folder of RGB/X pairs from the "
+                               "robot")
+        height, width = size or DEFAULT_ENGINE_SIZE
+        info.weights_sha256 = info.weights_sha256 or export_lib.weights_sha256(model)
+        if engine_path is None:
+            gpu = _slug(export_lib.gpu_name())
+            key = f"rxssnet-{info.config.variant}-{info.weights_sha256[:16]}-{gpu}-trt{trt_version}-" \
+                  f"{height}x{width}-{precision}"
+            if precision == "int8":
+                key += "-calib" + hashlib.sha256(str(pathlib.Path(calibration_dir).resolve()).encode()
+                                                 ).hexdigest()[:8]
+            engine_path = cache / "engines" / f"{key}.engine"
+        path = pathlib.Path(engine_path)
+        if path.is_file():
+            cls._check_same_weights(info, model, export_lib.read_engine_description(path), path)
+            return path
+        LOGGER.warning("building a TensorRT %s engine at %dx%d into %s: this takes minutes (once; it is "
+                       "cached)", precision, height, width, path)
+        onnx_file = pathlib.Path(onnx_path) if onnx_path else path.with_suffix(".onnx")
+        return export_lib.export_tensorrt(model, path, height, width, dynamic=False, precision=precision,
+                                          calibration_dir=calibration_dir, onnx_path=onnx_file,
+                                          metadata=info.metadata)
+
+    # -- properties ------------------------------------------------------------------------------------------
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def precision(self) -> str:
+        return self.backend.precision
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (H, W) the network runs at for an image of `height` x `width`."""
+        return self.input_size or self.backend.network_size(height, width)
+
+    # -- inference -------------------------------------------------------------------------------------------
+
+    def segment(self, rgb: np.ndarray, x: np.ndarray | None = None, return_confidence: bool = False
+                ) -> SegmentationResult:
+        """Labels (and optionally confidence) for one RGB image (H, W, 3) uint8 and its X image (or None)."""
+        return self.segment_batch([rgb], None if x is None else [x], return_confidence)[0]
+
+    def segment_batch(self, rgbs: list[np.ndarray], xs: list[np.ndarray | None] | None = None,
+                      return_confidence: bool = False) -> list[SegmentationResult]:
+        """`segment` for images of one size in one backend call; timings are per image (batch time / B)."""
+        if len(rgbs) == 0:
+            raise ValueError("segment_batch got no images")
+        xs = list(xs) if xs is not None else [None] * len(rgbs)
+        if len(xs) != len(rgbs):
+            raise ValueError(f"segment_batch got {len(rgbs)} RGB images but {len(xs)} X images")
+        start = time.perf_counter()
+        height, width = _image_size(rgbs[0])
+        for index, rgb in enumerate(rgbs):
+            if _image_size(rgb) != (height, width):
+                raise PreprocessError(
+                    f"segment_batch image {index} is {rgb.shape[1]}x{rgb.shape[0]} but image 0 is "
+                    f"{width}x{height}; batch images of one size or call segment() per image")
+        size = self.network_size(height, width)
+        pairs = [prepare_inputs(rgb, x, self.preprocess_config, size) for rgb, x in zip(rgbs, xs)]
+        rgb_batch = np.stack([p[0] for p in pairs])
+        x_batch = np.stack([p[1] for p in pairs])
+        preprocessed = time.perf_counter()
+
+        step = self.backend.max_batch or len(rgbs)
+        outputs = [self.backend.infer(rgb_batch[i:i + step], x_batch[i:i + step])
+                   for i in range(0, len(rgbs), step)]
+        inferred = time.perf_counter()
+
+        results = []
+        for logits in outputs:
+            labels, confidence = logits_to_labels(logits, return_confidence)
+            for j in range(len(labels)):
+                label, conf = _resize_outputs(labels[j], None if confidence is None else confidence[j],
+                                              (height, width))
+                results.append(SegmentationResult(label, conf))
+        done = time.perf_counter()
+        count = len(rgbs)
+        timing = {"preprocess_ms": (preprocessed - start) * 1e3 / count,
+                  "inference_ms": (inferred - preprocessed) * 1e3 / count,
+                  "postprocess_ms": (done - inferred) * 1e3 / count,
+                  "total_ms": (done - start) * 1e3 / count}
+        for result in results:
+            result.timing = dict(timing)
+        return results
+
+    def warmup(self, height: int = 480, width: int = 640, runs: int = 1) -> None:
+        """Run the network `runs` times on a blank image, so that the first real frame is not slow."""
+        rgb = np.zeros((height, width, 3), dtype=np.uint8)
+        for _ in range(runs):
+            self.segment(rgb, None)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Segmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Segmenter({self.model_name}, K={self.num_classes}, backend={self.backend_name!r}, "
+                f"device={self.device!r}, precision={self.precision!r}, input_size={self.input_size})")

@@ -1,0 +1,127 @@
+"""Training-state checkpoints: atomic writes, weights_only loading, exact RNG capture.
+
+A checkpoint is a dict of tensors and primitives only (so `torch.load(weights_only=True)` reads it): model,
+optimizer, scheduler and GradScaler state, the torch/CUDA/numpy/Python RNG states as tensors, and the position
+in the data order. Writes go to a temporary file in the same folder, are fsync'ed, then `os.replace`d over the
+old file: a crash or a failing write leaves the previous checkpoint untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = "rxssnet-train-state"
+CHECKPOINT_VERSION = 1
+REQUIRED_KEYS = ("format", "version", "model", "optimizer", "scheduler", "rng", "progress")
+
+
+class CheckpointError(ValueError):
+    """A training checkpoint cannot be read or does not fit this run; the message names the file."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not supported on every platform (Windows), where it is skipped.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """torch.save to a temp file next to `path`, fsync, then os.replace: readers see the old or the new file,
+    never a partial one. On any error the temp file is removed and the old file is kept."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and sanity-check a training checkpoint written by `atomic_torch_save` (weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"training checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # truncated or foreign files raise many different errors
+        raise CheckpointError(f"training checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+                              "it is corrupt or not a training checkpoint") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not an rxssnet training checkpoint (no format={CHECKPOINT_FORMAT!r}); "
+                              "to start from exported weights use model.pretrained or `rxssnet eval`")
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"training checkpoint {path} lacks {missing}")
+    if int(state["version"]) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"training checkpoint {path} has version {state['version']}, newer than this code "
+                              f"({CHECKPOINT_VERSION}); update rxssnet")
+    return state
+
+
+# ----------------------------------------------------------------------------------------------- RNG states
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """torch (CPU and every CUDA device), numpy and Python `random` states as tensors and primitives."""
+    np_state = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64).copy()),
+        "numpy_pos": int(np_state[2]),
+        "numpy_has_gauss": int(np_state[3]),
+        "numpy_cached_gaussian": float(np_state[4]),
+        "python_version": int(py_version),
+        "python_internal": torch.tensor(py_internal, dtype=torch.int64),
+        "python_gauss": py_gauss,
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of `capture_rng_state`."""
+    torch.set_rng_state(state["torch"].cpu().to(torch.uint8))
+    np.random.set_state((
+        "MT19937",
+        state["numpy_keys"].cpu().numpy().astype(np.uint32),
+        int(state["numpy_pos"]),
+        int(state["numpy_has_gauss"]),
+        float(state["numpy_cached_gaussian"]),
+    ))
+    internal = tuple(int(v) for v in state["python_internal"].tolist())
+    gauss = state["python_gauss"]
+    random.setstate((int(state["python_version"]), internal, None if gauss is None else float(gauss)))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = [s.cpu().to(torch.uint8) for s in state["cuda"]]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)

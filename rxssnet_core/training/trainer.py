@@ -1,0 +1,606 @@
+"""The training loop of the recipe (rxssnet_spec.md section 2), resumable bit for bit.
+
+AdamW (one param group), per-iteration warm-up then poly 0.9, cross-entropy with ignore 255, random scale + flip
++ crop. On top of the reference: mixed precision, gradient accumulation, seeding, DDP through torchrun, atomic
+checkpoints every N steps and best-model selection on the validation split only.
+
+Exact resume: the data order of an epoch is a function of (seed, epoch) (DistributedSampler), and every sample
+is augmented under RNGs seeded from (seed, epoch, rank, position), whichever worker loads it. The global RNGs
+(dropout, drop-path) are saved in each checkpoint with the position in the epoch, so a resumed run replays the
+same batches with the same random numbers as an uninterrupted one.
+
+Output folder: config.yaml, checkpoints/last.pt (training state), best.safetensors + best.json (best
+validation mIoU), final.safetensors, train_log.jsonl (one JSON object per step / validation; after a resume,
+steps replayed from the checkpoint appear twice and the later line wins), tensorboard/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from rxssnet_core.training import checkpointing as ckpt
+from rxssnet_core.training.config import TrainConfig, TrainConfigError, check_dataset_root
+from rxssnet_core.training.distributed import (
+    DistInfo,
+    all_gather_objects,
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    unwrap,
+    wrap_ddp,
+)
+from rxssnet_core.training.schedule import WarmupPolyLR
+
+IGNORE_INDEX = 255
+LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (diverged loss, empty data, incompatible resume); the message says why and how."""
+
+
+# ------------------------------------------------------------------------------------------------- data order
+
+
+def sample_seed(seed: int, epoch: int, rank: int, position: int) -> int:
+    """A 32-bit seed for one sample draw, independent of worker count and of where the run was resumed."""
+    return int(np.random.SeedSequence([seed, epoch, rank, position]).generate_state(1)[0])
+
+
+@contextlib.contextmanager
+def seeded_rngs(seed: int) -> Iterator[None]:
+    """Seed Python, numpy and torch (CPU) with `seed` inside the block, then restore their previous states, so
+    augmentation draws neither depend on nor disturb the training RNG stream."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+class SeededSampleView(Dataset):
+    """Wraps a dataset so that item (index, seed) is loaded under `seeded_rngs(seed)` (see ResumableSampler)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, Any]:
+        index, seed = item
+        with seeded_rngs(seed):
+            sample = self.dataset[index]
+        return {"rgb": sample["rgb"], "x": sample["x"], "label": sample["label"]}
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler that yields (index, sample_seed) and can start part-way into an epoch.
+
+    The permutation is DistributedSampler's (seeded by seed + epoch), so every rank agrees on it; `start` skips
+    the samples this rank already consumed before a checkpoint.
+    """
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
+        self.start = 0
+
+    def set_start(self, position: int) -> None:
+        self.start = int(position)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        indices = list(super().__iter__())
+        for position in range(self.start, len(indices)):
+            yield indices[position], sample_seed(self.seed, self.epoch, self.rank, position)
+
+    def __len__(self) -> int:
+        return max(0, self.num_samples - self.start)
+
+
+def _worker_init(worker_id: int) -> None:
+    # Each worker gets distinct, reproducible Python/numpy seeds (torch seeds workers itself); per-sample
+    # seeding makes augmentation independent of this anyway.
+    seed = torch.initial_seed() % (2**32)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def holdout_indices(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Deterministic (train, val) index split holding out `fraction` of `count` samples (at least one)."""
+    order = np.random.default_rng(seed).permutation(count).tolist()
+    n_val = max(1, round(count * fraction))
+    if n_val >= count:
+        raise TrainingError(f"dataset.val_holdout={fraction} would hold out all {count} training images")
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+# ------------------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class TrainResult:
+    """What `Trainer.fit` produced. step_losses: optimizer step (1-based) -> mean loss over its micro-batches
+    (averaged over ranks); only the steps run by this call."""
+
+    output_dir: Path
+    global_step: int
+    epoch: int
+    finished: bool
+    best_miou: float | None
+    best_epoch: int | None
+    best_path: Path | None
+    final_path: Path | None
+    last_checkpoint: Path | None
+    step_losses: dict[int, float] = field(default_factory=dict)
+    val_mious: dict[int, float] = field(default_factory=dict)
+
+
+def _amp_settings(mode: str, device: torch.device) -> tuple[bool, torch.dtype | None, bool]:
+    """(autocast enabled, autocast dtype, use GradScaler) for train.amp on this device."""
+    if mode == "auto":
+        mode = "fp16" if device.type == "cuda" else "off"
+    if mode == "off":
+        return False, None, False
+    if mode == "fp16":
+        if device.type != "cuda":
+            raise TrainConfigError("train.amp=fp16 needs CUDA (GradScaler); on the CPU use train.amp=bf16 or off")
+        return True, torch.float16, True
+    return True, torch.bfloat16, False
+
+
+def _make_grad_scaler(enabled: bool) -> Any:
+    try:
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    except (AttributeError, TypeError):  # torch < 2.3 spelled it torch.cuda.amp
+        return torch.cuda.amp.GradScaler(enabled=enabled)
+
+
+# ------------------------------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Builds data, model, optimizer and schedule from a TrainConfig and runs (or resumes) training.
+
+    Usage: `Trainer(load_train_config(path), resume=None).fit()`. `output_dir` overrides config.output_dir;
+    `resume` is a training checkpoint path (or "auto" for <output_dir>/checkpoints/last.pt). `device`: cpu,
+    cuda or None (CUDA when available). Under torchrun every process builds a Trainer; rank 0 alone writes.
+    """
+
+    def __init__(self, config: TrainConfig, output_dir: str | Path | None = None, resume: str | Path | None = None,
+                 device: str | None = None, config_path: str | Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.output_dir = Path(output_dir if output_dir is not None else config.output_dir)
+        self.dist: DistInfo = init_distributed(device)
+        self.device = self.dist.device
+        self._resume_path = self._resolve_resume(resume)
+        self._writer: Any = None
+        self._log_file: Any = None
+
+        cfg = config
+        if cfg.train.deterministic:
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+        ckpt.seed_everything(cfg.train.seed + self.dist.rank)
+
+        self._build_data()
+        self._build_model()
+        self.amp_enabled, self.amp_dtype, use_scaler = _amp_settings(cfg.train.amp, self.device)
+        self.scaler = _make_grad_scaler(use_scaler)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.optimizer.lr, betas=tuple(cfg.optimizer.betas),  # type: ignore[arg-type]
+            weight_decay=cfg.optimizer.weight_decay)
+        self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
+        warmup_steps = min(self.total_steps, round(cfg.schedule.warmup_epochs * self.steps_per_epoch))
+        self.scheduler = WarmupPolyLR(self.optimizer, self.total_steps, warmup_steps, cfg.schedule.power)
+        self.criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+
+        self.global_step = 0
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.best_miou: float | None = None
+        self.best_epoch: int | None = None
+        if self._resume_path is not None:
+            self._load_state(self._resume_path)
+
+    # --- construction -------------------------------------------------------------------------------------
+    def _resolve_resume(self, resume: str | Path | None) -> Path | None:
+        if resume is None:
+            return None
+        path = self.output_dir / LAST_CHECKPOINT if str(resume) == "auto" else Path(resume)
+        if not path.is_file():
+            raise ckpt.CheckpointError(
+                f"cannot resume: training checkpoint {path} does not exist (checkpoints are written to "
+                f"<output_dir>/{LAST_CHECKPOINT}; pass --resume PATH or --output-dir of the run)")
+        return path
+
+    def _build_data(self) -> None:
+        from rxssnet_core.data import AugmentConfig, build_dataset
+        from rxssnet_core.data.registry import canonical_name
+        from rxssnet_core.preprocessing import PreprocessConfig
+
+        cfg = self.config
+        root = check_dataset_root(cfg, self.config_path)
+        name = canonical_name(cfg.dataset.name)
+        crop = tuple(cfg.train.crop_size) if cfg.train.crop_size is not None else None
+        augment = AugmentConfig(crop_size=crop, scales=tuple(cfg.train.scales), hflip=cfg.train.hflip)
+        train_full = build_dataset(name, root, cfg.dataset.train_split, preprocess=None, augment=augment)
+        preprocess = train_full.preprocess  # the dataset's default (or its dataset.yaml's)
+        if cfg.dataset.preprocess:
+            try:
+                preprocess = PreprocessConfig.from_dict({**preprocess.to_dict(), **cfg.dataset.preprocess})
+            except ValueError as error:
+                raise TrainConfigError(f"dataset.preprocess: {error}") from None
+            train_full = build_dataset(name, root, cfg.dataset.train_split, preprocess=preprocess, augment=augment)
+        self.info = train_full.info
+        self.preprocess = preprocess
+        self.dataset_name = name
+        train_ds: Dataset = train_full
+        val_ds: Dataset | None = None
+        if cfg.val.every_n_epochs > 0:
+            if cfg.dataset.val_split is not None:
+                val_ds = build_dataset(name, root, cfg.dataset.val_split, preprocess=preprocess, augment=None)
+            elif cfg.dataset.val_holdout > 0:
+                train_idx, val_idx = holdout_indices(len(train_full), cfg.dataset.val_holdout, cfg.train.seed)
+                plain = build_dataset(name, root, cfg.dataset.train_split, preprocess=preprocess, augment=None)
+                train_ds, val_ds = Subset(train_full, train_idx), Subset(plain, val_idx)
+            else:
+                raise TrainConfigError(
+                    "validation is on (val.every_n_epochs > 0) but dataset.val_split is null and "
+                    "dataset.val_holdout is 0: name a validation split, set a holdout fraction, or set "
+                    "val.every_n_epochs: 0")
+        self.train_dataset = train_ds
+        self.val_dataset = val_ds
+        self.sampler = ResumableSampler(train_ds, self.dist.world_size, self.dist.rank, self.config.train.seed)
+        per_rank = self.sampler.num_samples
+        batches = per_rank // cfg.train.batch_size
+        self.steps_per_epoch = batches // cfg.train.grad_accum_steps
+        if self.steps_per_epoch < 1:
+            raise TrainingError(
+                f"{cfg.dataset.train_split!r} split has {len(train_ds)} training images: too few for one "  # type: ignore[arg-type]
+                f"optimizer step of train.batch_size={cfg.train.batch_size} x train.grad_accum_steps="
+                f"{cfg.train.grad_accum_steps} x {self.dist.world_size} process(es)")
+
+    def _build_model(self) -> None:
+        from rxssnet_core import ModelConfig, build_model
+
+        cfg = self.config
+        model_cfg = ModelConfig(
+            variant=cfg.model.variant, num_classes=self.info.num_classes, x_channels=self.preprocess.x_channels,
+            x_stem=cfg.model.x_stem, input_order=self.preprocess.channel_order, decoder_dim=cfg.model.decoder_dim,
+            dropout=cfg.model.dropout, drop_path_rate=cfg.model.drop_path_rate)
+        model = build_model(model_cfg)
+        if cfg.model.pretrained and self._resume_path is None:
+            self._load_pretrained(model, cfg.model.pretrained)
+        self.metadata = {
+            "preprocess": self.preprocess.to_dict(),
+            "class_names": list(self.info.class_names),
+            "palette": [[int(v) for v in colour] for colour in self.info.palette],
+            "dataset": self.dataset_name,
+        }
+        with contextlib.suppress(AttributeError, TypeError):
+            model.metadata = dict(self.metadata)
+        self.raw_model = model.to(self.device)
+        self.model = wrap_ddp(self.raw_model, self.dist)
+
+    def _load_pretrained(self, model: nn.Module, path: str) -> None:
+        from rxssnet_core.models.checkpoints import load_convnextv2_pretrained
+
+        if not Path(path).expanduser().is_file():
+            raise TrainConfigError(
+                f"model.pretrained={path!r} does not exist; download the official ConvNeXt V2 ImageNet checkpoint "
+                "(e.g. convnextv2_tiny_22k_384_ema.pt) or set model.pretrained: null to train from scratch")
+        report = load_convnextv2_pretrained(model, str(Path(path).expanduser()))
+        if self.dist.is_main:
+            print(f"pretrained encoders from {path}: {report}", file=sys.stderr)
+
+    # --- state ----------------------------------------------------------------------------------------------
+    def _state_dict(self, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "format": ckpt.CHECKPOINT_FORMAT,
+            "version": ckpt.CHECKPOINT_VERSION,
+            "model": self.raw_model.state_dict(),
+            "model_config": unwrap(self.model).config.to_dict() if hasattr(self.raw_model, "config") else {},
+            "metadata": self.metadata,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_states[0],
+            "rng_per_rank": rng_states,
+            "progress": {
+                "global_step": self.global_step,
+                "epoch": self.epoch,
+                "step_in_epoch": self.step_in_epoch,
+                # Data-order position of this rank inside the epoch (samples consumed).
+                "sample_position": self.step_in_epoch * cfg.train.grad_accum_steps * cfg.train.batch_size,
+                "best_miou": self.best_miou,
+                "best_epoch": self.best_epoch,
+                "world_size": self.dist.world_size,
+                "batch_size": cfg.train.batch_size,
+                "grad_accum_steps": cfg.train.grad_accum_steps,
+                "steps_per_epoch": self.steps_per_epoch,
+                "seed": cfg.train.seed,
+            },
+            "config_yaml": yaml.safe_dump(cfg.to_dict(), sort_keys=False),
+        }
+
+    def _load_state(self, path: Path) -> None:
+        state = ckpt.load_training_checkpoint(path, map_location=self.device)
+        progress = state["progress"]
+        cfg = self.config
+        expected = {"world_size": self.dist.world_size, "batch_size": cfg.train.batch_size,
+                    "grad_accum_steps": cfg.train.grad_accum_steps, "steps_per_epoch": self.steps_per_epoch,
+                    "seed": cfg.train.seed}
+        for key, value in expected.items():
+            if int(progress[key]) != value:
+                raise ckpt.CheckpointError(
+                    f"cannot resume from {path}: it was written with {key}={progress[key]} but this run has "
+                    f"{key}={value}; resume with the same settings (data order and schedule depend on them), "
+                    "or start a new run")
+        try:
+            self.raw_model.load_state_dict(state["model"])
+        except RuntimeError as error:
+            raise ckpt.CheckpointError(f"cannot resume from {path}: its weights do not fit this model "
+                                       f"configuration ({str(error).splitlines()[0]})") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        per_rank = state.get("rng_per_rank") or [state["rng"]]
+        ckpt.restore_rng_state(per_rank[self.dist.rank] if self.dist.rank < len(per_rank) else state["rng"])
+        self.global_step = int(progress["global_step"])
+        self.epoch = int(progress["epoch"])
+        self.step_in_epoch = int(progress["step_in_epoch"])
+        self.best_miou = None if progress["best_miou"] is None else float(progress["best_miou"])
+        self.best_epoch = None if progress["best_epoch"] is None else int(progress["best_epoch"])
+        if self.dist.is_main:
+            print(f"resumed from {path} at step {self.global_step} (epoch {self.epoch + 1}, step "
+                  f"{self.step_in_epoch} of {self.steps_per_epoch})", file=sys.stderr)
+
+    def save_checkpoint(self) -> Path | None:
+        """Write <output_dir>/checkpoints/last.pt atomically (rank 0); every rank must call it (RNG gather)."""
+        rng_states = all_gather_objects(ckpt.capture_rng_state(), self.dist)
+        path = None
+        if self.dist.is_main:
+            path = ckpt.atomic_torch_save(self._state_dict(rng_states), self.output_dir / LAST_CHECKPOINT)
+        barrier(self.dist)
+        return path
+
+    # --- logging --------------------------------------------------------------------------------------------
+    def _open_logs(self) -> None:
+        if not self.dist.is_main:
+            return
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        (self.output_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        self._log_file = open(self.output_dir / "train_log.jsonl", "a", buffering=1)  # noqa: SIM115
+        if self.config.logging.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=self.global_step + 1
+                                         if self.global_step else None)
+
+    def _close_logs(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self._log_file is not None:
+            self._log_file.write(json.dumps(record) + "\n")
+
+    def _scalar(self, tag: str, value: float, step: int) -> None:
+        if self._writer is not None:
+            self._writer.add_scalar(tag, value, step)
+
+    # --- loop -----------------------------------------------------------------------------------------------
+    def _loader(self, epoch: int, start_position: int) -> DataLoader:
+        cfg = self.config
+        self.sampler.set_epoch(epoch)
+        self.sampler.set_start(start_position)
+        return DataLoader(
+            SeededSampleView(self.train_dataset), batch_size=cfg.train.batch_size, sampler=self.sampler,
+            num_workers=cfg.train.num_workers, drop_last=True, pin_memory=self.device.type == "cuda",
+            worker_init_fn=_worker_init, persistent_workers=False,
+            # A private generator: creating an iterator must not draw from the global RNG (exact resume).
+            generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch))
+
+    def _autocast(self) -> Any:
+        if not self.amp_enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _micro_step(self, batch: dict[str, torch.Tensor], sync: bool) -> float:
+        rgb = batch["rgb"].to(self.device, non_blocking=True)
+        x = batch["x"].to(self.device, non_blocking=True)
+        label = batch["label"].to(self.device, non_blocking=True)
+        context = self.model.no_sync() if (not sync and hasattr(self.model, "no_sync")) else contextlib.nullcontext()
+        with context:
+            with self._autocast():
+                logits = self.model(rgb, x)
+                if logits.shape[-2:] != label.shape[-2:]:
+                    logits = F.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False)
+                loss = self.criterion(logits.float(), label)
+            self.scaler.scale(loss / self.config.train.grad_accum_steps).backward()
+        return float(loss.detach())
+
+    def _optimizer_step(self) -> None:
+        clip = self.config.optimizer.grad_clip_norm
+        if clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+
+    def _mean_over_ranks(self, value: float) -> float:
+        if not self.dist.is_distributed:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        return float(all_reduce_sum(tensor, self.dist).item()) / self.dist.world_size
+
+    def validate(self) -> float | None:
+        """mIoU on the validation data (sharded over ranks, confusion matrices summed); None without it."""
+        if self.val_dataset is None:
+            return None
+        from rxssnet_core.evaluation.evaluator import accumulate_confusion
+
+        indices = list(range(self.dist.rank, len(self.val_dataset), self.dist.world_size))  # type: ignore[arg-type]
+        with self._autocast():
+            matrix = accumulate_confusion(
+                self.raw_model, self.val_dataset, self.info.num_classes, indices=indices, mode=self.config.val.mode,
+                device=self.device, progress=self.config.logging.progress and self.dist.is_main, desc="validate")
+        counts = torch.from_numpy(matrix.matrix).to(self.device)
+        matrix.matrix = all_reduce_sum(counts, self.dist).cpu().numpy()
+        return matrix.compute().miou
+
+    def _export(self, name: str) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        from rxssnet_core import save_model
+
+        path = self.output_dir / name
+        save_model(self.raw_model, path, metadata=dict(self.metadata))
+        return path
+
+    def fit(self, stop_after_steps: int | None = None) -> TrainResult:
+        """Train to the end of schedule.epochs (or stop once global_step reaches `stop_after_steps`, writing a
+        checkpoint first, which is how tests simulate an interruption). Returns a TrainResult."""
+        cfg = self.config
+        result = TrainResult(self.output_dir, self.global_step, self.epoch, False, self.best_miou, self.best_epoch,
+                             None, None, None)
+        self._open_logs()
+        try:
+            self._fit(result, stop_after_steps)
+        finally:
+            self._close_logs()
+        result.global_step, result.epoch = self.global_step, self.epoch
+        result.best_miou, result.best_epoch = self.best_miou, self.best_epoch
+        best = self.output_dir / "best.safetensors"
+        result.best_path = best if best.is_file() else None
+        result.finished = self.epoch >= cfg.schedule.epochs
+        return result
+
+    def _fit(self, result: TrainResult, stop_after_steps: int | None) -> None:
+        cfg = self.config
+        accum = cfg.train.grad_accum_steps
+        every = cfg.checkpoint.every_n_steps
+        show = cfg.logging.progress and self.dist.is_main
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        while self.epoch < cfg.schedule.epochs:
+            start_position = self.step_in_epoch * accum * cfg.train.batch_size
+            loader = self._loader(self.epoch, start_position)
+            micro_batches = (self.steps_per_epoch - self.step_in_epoch) * accum
+            progress: Any = None
+            if show:
+                from tqdm import tqdm
+
+                progress = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, unit="step",
+                                desc=f"epoch {self.epoch + 1}/{cfg.schedule.epochs}", dynamic_ncols=True)
+            losses: list[float] = []
+            started = time.perf_counter()
+            for index, batch in enumerate(loader):
+                if index >= micro_batches:  # leftover micro-batches that cannot fill an optimizer step
+                    break
+                sync = (index + 1) % accum == 0
+                losses.append(self._micro_step(batch, sync))
+                if not sync:
+                    continue
+                lr = self.scheduler.get_last_lr()[0]
+                self._optimizer_step()
+                self.global_step += 1
+                self.step_in_epoch += 1
+                loss = self._mean_over_ranks(sum(losses) / len(losses))
+                losses = []
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {loss} at step {self.global_step} (epoch {self.epoch + 1}); lower "
+                        f"optimizer.lr (now {cfg.optimizer.lr}), set optimizer.grad_clip_norm, or use train.amp=off. "
+                        f"Resume from the last good checkpoint {self.output_dir / LAST_CHECKPOINT}")
+                result.step_losses[self.global_step] = loss
+                if self.dist.is_main:
+                    self._log({"step": self.global_step, "epoch": self.epoch + 1, "loss": loss, "lr": lr})
+                    if self.global_step % cfg.logging.log_every_n_steps == 0:
+                        self._scalar("train/loss", loss, self.global_step)
+                        self._scalar("train/lr", lr, self.global_step)
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+                last_of_epoch = self.step_in_epoch >= self.steps_per_epoch
+                stopping = stop_after_steps is not None and self.global_step >= stop_after_steps
+                if not last_of_epoch and ((every and self.global_step % every == 0) or stopping):
+                    result.last_checkpoint = self.save_checkpoint() or result.last_checkpoint
+                if stopping and not last_of_epoch:
+                    if progress is not None:
+                        progress.close()
+                    return
+            if progress is not None:
+                progress.close()
+            if self.step_in_epoch < self.steps_per_epoch:
+                raise TrainingError(f"the data loader stopped after {self.step_in_epoch} of "
+                                    f"{self.steps_per_epoch} steps in epoch {self.epoch + 1}")
+            self.epoch += 1
+            self.step_in_epoch = 0
+            self._end_of_epoch(result, time.perf_counter() - started)
+            result.last_checkpoint = self.save_checkpoint() or result.last_checkpoint
+            if stop_after_steps is not None and self.global_step >= stop_after_steps:
+                return
+        result.final_path = self._export("final.safetensors")
+        barrier(self.dist)
+
+    def _end_of_epoch(self, result: TrainResult, seconds: float) -> None:
+        cfg = self.config
+        every = cfg.val.every_n_epochs
+        is_last = self.epoch >= cfg.schedule.epochs
+        if self.dist.is_main:
+            self._log({"epoch_end": self.epoch, "step": self.global_step, "seconds": round(seconds, 3)})
+        if self.val_dataset is None or not every or (self.epoch % every and not is_last):
+            return
+        miou = self.validate()
+        self.model.train()
+        if miou is None or math.isnan(miou):
+            return
+        result.val_mious[self.epoch] = miou
+        improved = self.best_miou is None or miou > self.best_miou
+        if self.dist.is_main:
+            self._log({"val_epoch": self.epoch, "step": self.global_step, "val_miou": miou, "best": improved})
+            self._scalar("val/mIoU", miou, self.global_step)
+            if self.config.logging.progress:
+                print(f"epoch {self.epoch}: val mIoU {miou * 100:.2f}%"
+                      + (" (best)" if improved else f" (best {self.best_miou * 100:.2f}% at epoch "
+                                                    f"{self.best_epoch})"), file=sys.stderr)
+        if improved:
+            self.best_miou, self.best_epoch = miou, self.epoch
+            path = self._export("best.safetensors")
+            if path is not None:
+                (self.output_dir / "best.json").write_text(json.dumps(
+                    {"val_miou": miou, "epoch": self.epoch, "step": self.global_step,
+                     "val_split": cfg.dataset.val_split or f"holdout {cfg.dataset.val_holdout} of "
+                                                            f"{cfg.dataset.train_split}"}, indent=2) + "\n")
+        barrier(self.dist)

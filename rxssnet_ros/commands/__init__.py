@@ -1,0 +1,1 @@
+"""`rxssnet` subcommands that belong to the ROS side (rosbag tools)."""

@@ -1,0 +1,739 @@
+"""`segment_node`: RGB + X images in, semantic labels out. A thin ROS shell over `rxssnet_core.Segmenter`.
+
+Topics (relative, so namespaces and remapping apply):
+    in   ~/rgb/image, ~/x/image (sensor_msgs/Image), ~/rgb/camera_info (republished with the labels),
+         ~/x/camera_info (only when x_alignment needs it; then synchronized with the images)
+    out  ~/labels (mono8, mono16 beyond 256 classes), ~/colored (rgb8), ~/overlay (rgb8), ~/confidence (32FC1,
+         publish_confidence), ~/camera_info, ~/points (PointCloud2, publish_points), ~/x_aligned (debug_outputs),
+         /diagnostics (about once a second)
+
+Data path: subscription callbacks (executor thread) check each message's layout and stamp order and pair RGB
+with X (message_filters' ApproximateTimeSynchronizer when installed, else `ApproximateTimePairer`, same rule);
+pairs go to one worker thread with a latest-only slot (`InferenceWorker`), which decodes, registers X
+(`XAligner`), segments and publishes with the RGB image's header. Bad input is logged once per cause and
+throttle period (`ThrottledLog`), counted in /diagnostics, and never stops the node.
+
+Parameters: `rxssnet_ros/node_params.py` (one table). `-p lifecycle:=true` runs a managed node: configure loads
+the model, activate creates the topics, deactivate removes them (the model stays), cleanup unloads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
+
+from rxssnet_ros import node_params
+from rxssnet_ros.diagnostics import (
+    CauseCounter,
+    HealthReport,
+    LatencyStats,
+    RateMeter,
+    ThrottledLog,
+    latency_values,
+    to_diagnostic_array,
+)
+from rxssnet_ros.image_conversion import (
+    RGB_ENCODINGS,
+    X_ENCODINGS,
+    ImageConversionError,
+    array_to_image,
+    check_image_layout,
+    cv_bridge_in_use,
+    nonfinite_fraction,
+    rgb_from_image,
+    x_from_image,
+)
+from rxssnet_ros.inference_worker import InferenceWorker
+from rxssnet_ros.qos_doctor import explain_incompatible_event, explain_silent_input
+from rxssnet_ros.synchronizer import ApproximateTimePairer
+
+try:  # ROS 2 message_filters exists on distribution installs, not in the PyPI wheels
+    import message_filters
+except ImportError:
+    message_filters = None
+
+NODE_NAME = "segment_node"
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+EXIT_CONFIG_ERROR = 2
+
+
+class NodeConfigError(RuntimeError):
+    """The node cannot start as configured; the message names the parameter (or file) and the fix."""
+
+
+class InputProblem(ValueError):
+    """A message pair that cannot be segmented; `cause` keys the throttled log and the diagnostics counter."""
+
+    def __init__(self, cause: str, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass
+class Job:
+    """One pair on its way through the worker."""
+
+    rgb: Any
+    x: Any = None
+    x_info: Any = None
+    degraded: bool = False
+    received: float = field(default_factory=time.monotonic)
+
+
+def stamp_ns(stamp: Any) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def qos_profile(choice: str, depth: int = 5) -> QoSProfile:
+    """sensor_data: best effort, volatile (what camera drivers offer); reliable: reliable, volatile."""
+    reliability = ReliabilityPolicy.BEST_EFFORT if choice == "sensor_data" else ReliabilityPolicy.RELIABLE
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=reliability,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def encoding_for_x(array: np.ndarray) -> str:
+    """The Image encoding that carries a registered X array unchanged (for ~/x_aligned)."""
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    base = {np.dtype(np.uint8): "8U", np.dtype(np.uint16): "16U", np.dtype(np.int16): "16S",
+            np.dtype(np.float32): "32F", np.dtype(np.float64): "64F"}[array.dtype]
+    return f"{base}C{channels}"
+
+
+def rotation_from_quaternion(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """Unit quaternion -> (3, 3) rotation matrix."""
+    norm = np.sqrt(x * x + y * y + z * z + w * w) or 1.0
+    x, y, z, w = x / norm, y / norm, z / norm, w / norm
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+class _Pairing:
+    """Feeds messages to message_filters' ApproximateTimeSynchronizer or to our ApproximateTimePairer."""
+
+    def __init__(self, num_streams: int, settings: node_params.NodeSettings, callback: Callable[..., None]) -> None:
+        choice = settings.synchronizer
+        if choice == "message_filters" and message_filters is None:
+            raise NodeConfigError("parameter 'synchronizer': 'message_filters' is not installed here; install "
+                                  "ros-<distro>-message-filters or set synchronizer:=builtin (same pairing rule)")
+        self.uses_message_filters = message_filters is not None and choice != "builtin"
+        if self.uses_message_filters:
+            self._filters = [message_filters.SimpleFilter() for _ in range(num_streams)]
+            self._sync = message_filters.ApproximateTimeSynchronizer(
+                self._filters, settings.queue_size, settings.slop)
+            self._sync.registerCallback(callback)
+        else:
+            bound = int(settings.inter_message_lower_bound * 1e9)
+            self._pairer = ApproximateTimePairer(
+                num_streams, settings.queue_size, int(settings.slop * 1e9), callback,
+                inter_message_lower_bounds_ns=[bound] * num_streams)
+
+    @property
+    def name(self) -> str:
+        return "message_filters" if self.uses_message_filters else "builtin ApproximateTime"
+
+    def add(self, index: int, stamp: int, msg: Any) -> None:
+        if self.uses_message_filters:
+            self._filters[index].signalMessage(msg)
+        else:
+            self._pairer.add(index, stamp, msg)
+
+
+class SegmentationMixin:
+    """Everything the plain and the lifecycle node share. Stages: declare -> configure -> activate."""
+
+    # -- stage 0: parameters and bookkeeping (constructor) ------------------------------------------------------
+    def _setup(self) -> None:
+        node_params.declare_parameters(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.settings: node_params.NodeSettings | None = None
+        self.segmenter: Any = None
+        self.aligner: Any = None
+        self._pointcloud: tuple[Any, Any] | None = None
+        self._active = False
+        self._subs: dict[str, Any] = {}  # created by activate, destroyed by deactivate
+        self._pub: dict[str, Any] = {}
+        self._timers: list[Any] = []
+        self._worker: InferenceWorker | None = None
+        self._pairing: _Pairing | None = None
+        self._tf_buffer: Any = None
+        self._overlay_alpha = 0.5
+        self._shown_classes: list[int] | None = None
+        self._rgb_info: CameraInfo | None = None
+        self._last_stamp: dict[str, int] = {}
+        self._throttle = ThrottledLog(5.0)
+        self._bad_inputs = CauseCounter()
+        self._qos_problems: dict[str, tuple[float, str]] = {}
+        self._meters = {name: RateMeter() for name in ("rgb", "x", "x_info", "rgb_info", "pairs", "outputs")}
+        self._latency = LatencyStats()
+        self._segment_ms = LatencyStats()
+        self._degraded_outputs = 0
+        self._last_output_degraded = False
+        self._lock = threading.Lock()
+
+    # -- stage 1: configure (load parameters and model) ---------------------------------------------------------
+    def configure_segmentation(self) -> None:
+        """Read and check the parameters, load the model and the aligner. Raises NodeConfigError."""
+        try:
+            settings = node_params.read_settings(self)
+        except node_params.ParameterError as error:
+            raise NodeConfigError(str(error)) from None
+        self._throttle.period_s = settings.log_throttle_period
+        segmenter = self._load_segmenter(settings)
+        modality = segmenter.preprocess_config.modality
+        if settings.modality is not None and settings.modality != modality:
+            raise NodeConfigError(
+                f"parameter 'modality': {settings.modality!r}, but checkpoint {settings.checkpoint} was trained "
+                f"for {modality!r}; use a {settings.modality} checkpoint or set modality:={modality} "
+                "(launch argument modality)")
+        if settings.shown_classes and max(settings.shown_classes) >= segmenter.num_classes:
+            raise NodeConfigError(f"parameter 'shown_classes': {settings.shown_classes} names classes beyond the "
+                                  f"model's {segmenter.num_classes} (ids 0..{segmenter.num_classes - 1})")
+        self.aligner = self._make_aligner(settings, segmenter)
+        if settings.publish_points:
+            if modality != "depth":
+                raise NodeConfigError(f"parameter 'publish_points': needs a depth X, but the model's modality is "
+                                      f"{modality!r}; set publish_points:=false")
+            try:
+                from rxssnet_core.pointcloud import labeled_points
+                from rxssnet_ros.pointcloud_msg import make_pointcloud2
+            except ImportError as error:
+                raise NodeConfigError(f"parameter 'publish_points': point cloud support is missing ({error}); "
+                                      "set publish_points:=false") from None
+            self._pointcloud = (labeled_points, make_pointcloud2)
+        self.settings, self.segmenter = settings, segmenter
+        self._overlay_alpha = settings.overlay_alpha
+        self._shown_classes = settings.shown_classes
+        self.get_logger().info(
+            f"loaded model {segmenter.model_name} ({segmenter.num_classes} classes, {modality}) from "
+            f"{settings.checkpoint} on {segmenter.backend_name}/{settings.device}/{settings.precision}; "
+            f"x_alignment={settings.x_alignment}, image conversion: "
+            f"{'cv_bridge' if cv_bridge_in_use() else 'builtin'}")
+
+    def _load_segmenter(self, settings: node_params.NodeSettings) -> Any:
+        try:
+            from rxssnet_core.inference import Segmenter
+        except ImportError as error:
+            raise NodeConfigError(f"parameter 'backend': the inference library cannot be imported ({error}); "
+                                  "install requirements/core.txt") from None
+        try:
+            segmenter = Segmenter.from_checkpoint(
+                settings.checkpoint, backend=settings.backend, device=settings.device,
+                precision=settings.precision, onnx_path=settings.onnx_path, engine_path=settings.engine_path)
+            segmenter.warmup(64, 64)
+        except (ValueError, KeyError, OSError, RuntimeError, ImportError) as error:
+            raise NodeConfigError(
+                f"parameter 'checkpoint': {settings.checkpoint} could not be loaded with backend="
+                f"{settings.backend} device={settings.device} precision={settings.precision}: {error}") from None
+        return segmenter
+
+    def _make_aligner(self, settings: node_params.NodeSettings, segmenter: Any) -> Any:
+        from rxssnet_core.alignment import AlignmentConfig, AlignmentError, XAligner
+
+        params = {name: getattr(settings, name) for name in (
+            "x_alignment", "x_homography", "x_extrinsic_rotation", "x_extrinsic_translation",
+            "alignment_plane_m", "x_interpolation")}
+        params["alignment_plane_m"] = params["alignment_plane_m"] or 0.0
+        params["modality"] = segmenter.preprocess_config.modality
+        params["depth_scale_m"] = segmenter.preprocess_config.depth_scale_m
+        try:
+            return XAligner(AlignmentConfig.from_params(params))
+        except AlignmentError as error:
+            raise NodeConfigError(str(error)) from None
+
+    def unload_segmentation(self) -> None:
+        """Forget the model (lifecycle cleanup)."""
+        if self.segmenter is not None:
+            with contextlib.suppress(Exception):
+                self.segmenter.close()
+        self.segmenter = self.aligner = self.settings = None
+        self._pointcloud = None
+        self.get_logger().info("model unloaded")
+
+    # -- stage 2: activate (topics, worker, timers) -------------------------------------------------------------
+    def activate_segmentation(self) -> None:
+        """Create publishers, the worker, the subscriptions and the diagnostics timer."""
+        settings = self.settings
+        assert settings is not None, "configure before activate"
+        out_qos = qos_profile(settings.output_qos)
+        self._pub = {"labels": self.create_publisher(Image, "~/labels", out_qos),
+                     "camera_info": self.create_publisher(CameraInfo, "~/camera_info", out_qos)}
+        for name, enabled in (("colored", settings.publish_colored), ("overlay", settings.publish_overlay),
+                              ("confidence", settings.publish_confidence), ("x_aligned", settings.debug_outputs)):
+            if enabled:
+                self._pub[name] = self.create_publisher(Image, f"~/{name}", out_qos)
+        if self._pointcloud is not None:
+            from sensor_msgs.msg import PointCloud2
+
+            self._pub["points"] = self.create_publisher(PointCloud2, "~/points", out_qos)
+        self._pub["diagnostics"] = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        if settings.x_extrinsic_source == "tf" and self.aligner.needs_extrinsic:
+            from tf2_ros import Buffer, TransformListener
+
+            self._tf_buffer = Buffer()
+            self._tf_listener = TransformListener(self._tf_buffer, self)
+
+        self._worker = InferenceWorker(self._process, self._on_worker_error).start()
+        needs_info = self.aligner.needs_camera_info
+        self._pairing = _Pairing(3 if needs_info else 2, settings, self._on_pair)
+        self._last_stamp.clear()
+        in_qos = qos_profile(settings.input_qos)
+        inputs = [("rgb", Image, "~/rgb/image", self._on_rgb), ("x", Image, "~/x/image", self._on_x),
+                  ("rgb_info", CameraInfo, "~/rgb/camera_info", self._on_rgb_info)]
+        if needs_info:
+            inputs.append(("x_info", CameraInfo, "~/x/camera_info", self._on_x_info))
+        for name, msg_type, topic, callback in inputs:
+            events = SubscriptionEventCallbacks(incompatible_qos=partial(self._on_incompatible_qos, name))
+            self._subs[name] = self.create_subscription(msg_type, topic, callback, in_qos, event_callbacks=events)
+            self._meters[name].reset_clock()
+        self._timers.append(self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
+        self._started = time.monotonic()
+        self._active = True
+        self.get_logger().info(
+            f"segmenting {self._subs['rgb'].topic_name} + {self._subs['x'].topic_name} -> "
+            f"{self._pub['labels'].topic_name} (pairing: {self._pairing.name}, slop {settings.slop} s, "
+            f"input_qos {settings.input_qos})")
+
+    def deactivate_segmentation(self) -> None:
+        """Stop subscribing, finish the running frame, stop publishing (the model stays loaded)."""
+        self._active = False
+        for sub in self._subs.values():
+            self.destroy_subscription(sub)
+        self._subs = {}
+        # The running frame finishes (and is not published); then nothing uses the publishers any more.
+        if self._worker is not None:
+            if not self._worker.stop(timeout=30.0):
+                self.get_logger().warning("the inference thread did not finish within 30 s")
+            self._worker = None
+        for timer in self._timers:
+            timer.cancel()
+            self.destroy_timer(timer)
+        self._timers = []
+        for publisher in self._pub.values():
+            self.destroy_publisher(publisher)
+        self._pub = {}
+        self._pairing = None
+        self._tf_buffer = None
+
+    # -- input callbacks (executor thread: cheap checks only) ---------------------------------------------------
+    def _topic(self, name: str) -> str:
+        sub = self._subs.get(name)
+        return sub.topic_name if sub is not None else name
+
+    def _report(self, stream: str, cause: str, message: str, level: str = "warning") -> None:
+        self._bad_inputs.add(f"{stream}:{cause}")
+        logger = self.get_logger()
+        self._throttle(f"{stream}:{cause}", getattr(logger, level), message)
+
+    def _admit(self, name: str, msg: Any, role: str, allowed: tuple[str, ...] | None) -> int | None:
+        """Rate, stamp order and layout checks; returns the stamp in ns, or None when the message is dropped."""
+        self._meters[name].tick()
+        stamp = stamp_ns(msg.header.stamp)
+        last = self._last_stamp.get(name)
+        if last is not None and stamp < last:
+            self._report(name, "out_of_order", f"{role} on {self._topic(name)}: stamp {stamp / 1e9:.3f} s is older "
+                         f"than the previous message ({last / 1e9:.3f} s): dropped. Stamps must increase (a bag "
+                         "played in a loop needs --clock and use_sim_time, or restart the node)")
+            return None
+        self._last_stamp[name] = stamp
+        if allowed is not None:
+            try:
+                check_image_layout(msg, f"{role} on {self._topic(name)}", allowed, self.settings.max_image_pixels)
+            except ImageConversionError as error:
+                self._report(name, error.cause, f"{error}: dropped")
+                return None
+        return stamp
+
+    def _x_silent(self, now: float | None = None) -> bool:
+        return self._meters["x"].silent_for(now) > self.settings.x_timeout
+
+    def _on_rgb(self, msg: Image) -> None:
+        stamp = self._admit("rgb", msg, "RGB image", RGB_ENCODINGS)
+        if stamp is None or not self._active:
+            return
+        if self.settings.x_missing_policy == "rgb_only" and self._x_silent():
+            self._meters["pairs"].tick()
+            self._submit(Job(msg, None, None, degraded=True))
+            return
+        self._pairing.add(0, stamp, msg)
+
+    def _on_x(self, msg: Image) -> None:
+        stamp = self._admit("x", msg, "X image", X_ENCODINGS)
+        if stamp is not None and self._active:
+            self._pairing.add(1, stamp, msg)
+
+    def _on_x_info(self, msg: CameraInfo) -> None:
+        stamp = self._admit("x_info", msg, "X camera_info", None)
+        if stamp is not None and self._active:
+            self._pairing.add(2, stamp, msg)
+
+    def _on_rgb_info(self, msg: CameraInfo) -> None:
+        self._meters["rgb_info"].tick()
+        self._rgb_info = msg
+
+    def _on_pair(self, rgb: Image, x: Image, x_info: CameraInfo | None = None) -> None:
+        self._meters["pairs"].tick()
+        self._submit(Job(rgb, x, x_info))
+
+    def _submit(self, job: Job) -> None:
+        worker = self._worker
+        if worker is not None and worker.submit(job):
+            self._bad_inputs.add("busy:dropped_while_busy")
+
+    def _on_incompatible_qos(self, name: str, info: Any) -> None:
+        sub = self._subs.get(name)
+        topic = sub.topic_name if sub is not None else name
+        message = explain_incompatible_event(topic, info.last_policy_kind, qos_profile(self.settings.input_qos),
+                                             info.total_count)
+        self._qos_problems[name] = (time.monotonic(), message)
+        self._report(name, "incompatible_qos", message, level="error")
+
+    # -- worker thread ------------------------------------------------------------------------------------------
+    def _process(self, job: Job) -> None:
+        settings, segmenter, aligner = self.settings, self.segmenter, self.aligner
+        if settings is None or segmenter is None:
+            return
+        try:
+            rgb = rgb_from_image(job.rgb, f"RGB image on {self._topic('rgb')}", settings.max_image_pixels)
+            x = None if job.x is None else self._prepare_x(job, rgb.shape[:2], aligner, settings)
+        except ImageConversionError as error:
+            raise InputProblem(error.cause, str(error)) from None
+        result = segmenter.segment(rgb, x, return_confidence=settings.publish_confidence)
+        if self._worker is None or self._worker.stopping:
+            return  # deactivating: the publishers are going away
+        self._publish(job, rgb, x, result)
+
+    def _prepare_x(self, job: Job, rgb_shape: tuple[int, int], aligner: Any, settings: Any) -> np.ndarray:
+        from rxssnet_core.alignment import AlignmentError
+
+        role = f"X image on {self._topic('x')}"
+        x = x_from_image(job.x, role, settings.max_image_pixels)
+        bad = nonfinite_fraction(x)
+        if bad >= 1.0:
+            raise InputProblem("all_nonfinite", f"{role}: every pixel is NaN or inf, nothing to segment with: "
+                               "dropped (check the camera driver)")
+        if bad > 0.0:
+            self._report("x", "nonfinite", f"{role}: {bad:.1%} of the pixels are NaN or inf; they count as "
+                         "'no measurement' (0) for this frame", level="info")
+        if settings.x_extrinsic_source == "tf" and aligner.needs_extrinsic:
+            self._extrinsic_from_tf(job)
+        rgb_camera = self._rgb_info
+        if aligner.needs_camera_info and rgb_camera is None:
+            raise InputProblem("no_rgb_camera_info", f"x_alignment={settings.x_alignment} needs the RGB camera's "
+                               f"calibration, but nothing arrived on {self._topic('rgb_info')}; publish it or "
+                               "remap ~/rgb/camera_info")
+        try:
+            aligned = aligner.align(x, rgb_shape, rgb_camera if aligner.needs_camera_info else None,
+                                    job.x_info)
+        except AlignmentError as error:
+            raise InputProblem("alignment", f"{error}: dropped") from None
+        if aligned.shape[:2] != tuple(rgb_shape):
+            raise InputProblem("size_mismatch", f"X image is {aligned.shape[1]}x{aligned.shape[0]} after "
+                               f"x_alignment={settings.x_alignment}, RGB is {rgb_shape[1]}x{rgb_shape[0]}")
+        return aligned
+
+    def _extrinsic_from_tf(self, job: Job) -> None:
+        try:
+            transform = self._tf_buffer.lookup_transform(job.rgb.header.frame_id, job.x.header.frame_id,
+                                                         Time())
+        except Exception as error:  # noqa: BLE001 - tf2 raises several lookup exception types
+            raise InputProblem("tf", f"x_extrinsic_source=tf: no transform from {job.x.header.frame_id!r} to "
+                               f"{job.rgb.header.frame_id!r} ({error}); publish it (static_transform_publisher) "
+                               "or use x_extrinsic_source:=parameters") from None
+        q, t = transform.transform.rotation, transform.transform.translation
+        self.aligner.set_extrinsic(rotation_from_quaternion(q.x, q.y, q.z, q.w), [t.x, t.y, t.z])
+
+    def _publish(self, job: Job, rgb: np.ndarray, x: np.ndarray | None, result: Any) -> None:
+        from rxssnet_core.visualization import colorize, overlay
+
+        header, pub, palette = job.rgb.header, self._pub, self.segmenter.palette
+        labels = result.labels
+        shown = self._shown_classes
+        label_encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
+        pub["labels"].publish(array_to_image(labels.astype(
+            np.uint8 if label_encoding == "mono8" else np.uint16, copy=False), label_encoding, header))
+        if "colored" in pub:
+            pub["colored"].publish(array_to_image(colorize(labels, palette, shown), "rgb8", header))
+        if "overlay" in pub:
+            pub["overlay"].publish(array_to_image(overlay(rgb, labels, palette, self._overlay_alpha, shown),
+                                                  "rgb8", header))
+        if "confidence" in pub and result.confidence is not None:
+            pub["confidence"].publish(array_to_image(result.confidence.astype(np.float32, copy=False), "32FC1",
+                                                     header))
+        info = self._rgb_info
+        if info is not None:
+            if (info.height, info.width) == labels.shape:
+                pub["camera_info"].publish(_camera_info_with_header(info, header))
+            else:
+                self._report("rgb_info", "size", f"camera_info on {self._topic('rgb_info')} is for "
+                             f"{info.width}x{info.height} images but the RGB images are {labels.shape[1]}x"
+                             f"{labels.shape[0]}: not republished")
+        if "x_aligned" in pub and x is not None:
+            pub["x_aligned"].publish(array_to_image(x, encoding_for_x(x), header))
+        if "points" in pub and x is not None:
+            self._publish_points(header, x, labels, rgb)
+        self._meters["outputs"].tick()
+        self._latency.add((time.monotonic() - job.received) * 1e3)
+        self._segment_ms.add(result.timing.get("total_ms", 0.0))
+        self._last_output_degraded = job.degraded
+        if job.degraded:
+            self._degraded_outputs += 1
+
+    def _publish_points(self, header: Any, x: np.ndarray, labels: np.ndarray, rgb: np.ndarray) -> None:
+        info = self._rgb_info
+        if info is None:
+            self._report("points", "no_rgb_camera_info", f"publish_points needs the RGB intrinsics from "
+                         f"{self._topic('rgb_info')}; nothing arrived there yet")
+            return
+        depth = x[:, :, 0] if x.ndim == 3 else x
+        if depth.dtype.kind in "ui":
+            depth = depth.astype(np.float32) * np.float32(self.segmenter.preprocess_config.depth_scale_m)
+        labeled_points, make_pointcloud2 = self._pointcloud
+        points = labeled_points(depth.astype(np.float32, copy=False), labels, rgb,
+                                np.asarray(info.k, dtype=np.float64).reshape(3, 3), self.settings.points_stride)
+        self._pub["points"].publish(make_pointcloud2(header, points))
+
+    def _on_worker_error(self, job: Job, error: BaseException) -> None:
+        if isinstance(error, InputProblem):
+            self._report("pair", error.cause, str(error))
+            return
+        name = type(error).__name__
+        self._report("inference", name, f"segmenting the pair stamped {stamp_ns(job.rgb.header.stamp) / 1e9:.3f} "
+                     f"s failed: {name}: {error}", level="error")
+
+    # -- parameters at run time ---------------------------------------------------------------------------------
+    def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
+        num_classes = self.segmenter.num_classes if self.segmenter is not None else None
+        for parameter in parameters:
+            if parameter.name not in node_params.DYNAMIC_PARAMETERS:
+                continue
+            reason = node_params.check_dynamic_update(parameter.name, parameter.value, num_classes)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        for parameter in parameters:
+            if parameter.name == "overlay_alpha":
+                self._overlay_alpha = float(parameter.value)
+            elif parameter.name == "shown_classes":
+                self._shown_classes = [int(c) for c in parameter.value] or None
+        return SetParametersResult(successful=True)
+
+    # -- diagnostics --------------------------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        if not self._active:
+            return
+        now = time.monotonic()
+        report = self.health_report(now)
+        array = to_diagnostic_array(f"{self.get_fully_qualified_name()}: segmentation",
+                                    self.get_fully_qualified_name(), [report], self.get_clock().now().to_msg())
+        self._pub["diagnostics"].publish(array)
+
+    def health_report(self, now: float | None = None) -> HealthReport:
+        """The node's state as a HealthReport (what /diagnostics publishes)."""
+        now = time.monotonic() if now is None else now
+        settings, worker, report = self.settings, self._worker, HealthReport()
+        meters = self._meters
+        report.add_values({
+            "backend": self.segmenter.backend_name, "model": self.segmenter.model_name,
+            "checkpoint": settings.checkpoint, "modality": self.segmenter.preprocess_config.modality,
+            "pairing": self._pairing.name if self._pairing else "none",
+            "rgb_rate_hz": meters["rgb"].rate(now), "x_rate_hz": meters["x"].rate(now),
+            "pair_rate_hz": meters["pairs"].rate(now), "output_rate_hz": meters["outputs"].rate(now),
+            "outputs": meters["outputs"].count, "pairs": meters["pairs"].count,
+            "dropped_while_busy": worker.dropped if worker else 0,
+            "bad_inputs": self._bad_inputs.total(), "bad_input_causes": self._bad_inputs.snapshot(),
+            "degraded": self._last_output_degraded, "degraded_outputs": self._degraded_outputs,
+            "x_missing_policy": settings.x_missing_policy,
+        })
+        report.add_values(latency_values("latency", self._latency.summary()))
+        report.add_values(latency_values("segment", self._segment_ms.summary()))
+        rgb_flowing = meters["rgb"].age(now) is not None and meters["rgb"].age(now) < settings.x_timeout
+        if rgb_flowing and self._x_silent(now):
+            silent = meters["x"].silent_for(now)
+            action = ("segmenting RGB only with a neutral X: output DEGRADED" if settings.x_missing_policy ==
+                      "rgb_only" else "RGB frames are dropped (x_missing_policy: drop)")
+            problem = f"X stream {self._topic('x')} silent for {silent:.1f} s (x_timeout {settings.x_timeout} s): " \
+                      f"{action}"
+            report.warn(problem)
+            self._report("x", "silent", problem)
+        for name in self._subs:
+            if name == "rgb_info":
+                continue  # optional input
+            silent = meters[name].silent_for(now)
+            if silent > settings.input_timeout:
+                explanation = self._explain_silence(name, silent)
+                report.warn(explanation)
+                report.values[f"{name}_silent"] = explanation
+                self._report(name, "silent_input", explanation)
+        for name, (when, message) in list(self._qos_problems.items()):
+            if now - when < 3 * settings.input_timeout:
+                report.error(message)
+        if worker is not None and worker.failed:
+            report.values["failed_frames"] = str(worker.failed)
+        return report
+
+    def _explain_silence(self, name: str, silent: float) -> str:
+        sub = self._subs[name]
+        topic = sub.topic_name
+        expected = CAMERA_INFO_TYPE if name.endswith("info") else IMAGE_TYPE
+        hints = {"rgb": "remap ~/rgb/image, launch argument rgb_topic", "x": "remap ~/x/image, launch argument "
+                 "x_topic", "x_info": "remap ~/x/camera_info"}
+        try:
+            publishers = self.get_publishers_info_by_topic(topic)
+            topics = self.get_topic_names_and_types()
+        except Exception as error:  # noqa: BLE001 - graph queries can fail while the context shuts down
+            return f"no message on {topic} for {silent:.1f} s (graph query failed: {error})"
+        return explain_silent_input(topic, expected, qos_profile(self.settings.input_qos), publishers, topics,
+                                    silent, remap_hint=hints.get(name, ""),
+                                    exclude_prefix=self.get_fully_qualified_name() + "/")
+
+
+def _camera_info_with_header(info: CameraInfo, header: Any) -> CameraInfo:
+    """A copy of `info` stamped with `header` (the cached message is shared with the executor thread)."""
+    return CameraInfo(header=header, height=info.height, width=info.width, distortion_model=info.distortion_model,
+                      d=info.d, k=info.k, r=info.r, p=info.p, binning_x=info.binning_x, binning_y=info.binning_y,
+                      roi=info.roi)
+
+
+class SegmentNode(SegmentationMixin, Node):
+    """The plain node: `start()` configures and activates at once."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        Node.__init__(self, node_name, **kwargs)
+        self._setup()
+
+    def start(self) -> None:
+        self.configure_segmentation()
+        self.activate_segmentation()
+
+    def stop(self) -> None:
+        if self._active or self._worker is not None:
+            self.deactivate_segmentation()
+
+
+class LifecycleSegmentNode(SegmentationMixin, LifecycleNode):
+    """The managed node: configure loads, activate runs, deactivate pauses (model kept), cleanup unloads."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        LifecycleNode.__init__(self, node_name, **kwargs)
+        self._setup()
+
+    def start(self) -> None:
+        self.get_logger().info("lifecycle node ready (unconfigured): use the lifecycle services to configure")
+
+    def stop(self) -> None:
+        if self._active or self._worker is not None:
+            self.deactivate_segmentation()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.configure_segmentation()
+        except NodeConfigError as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.activate_segmentation()
+        except NodeConfigError as error:
+            self.get_logger().error(f"activate failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.deactivate_segmentation()
+        self.get_logger().info("deactivated: topics removed, model kept")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.unload_segmentation()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop()
+        if self.segmenter is not None:
+            self.unload_segmentation()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop()
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `segment_node` (ros2 run rxssnet_ros segment_node --ros-args -p checkpoint:=...)."""
+    argv = list(sys.argv if argv is None else argv)
+    own_args = argv[1:argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
+    if any(arg in ("-h", "--help") for arg in own_args):
+        print(__doc__)
+        print("Parameters (set with --ros-args -p name:=value, or --params-file config/<modality>.yaml):\n")
+        print(node_params.markdown_table())
+        return 0
+    # Our own SIGINT/SIGTERM handling: launch and a terminal may both send SIGINT; the second one must not
+    # interrupt the shutdown (rclpy's handler would tear the context down under the worker thread).
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    executor = SingleThreadedExecutor()
+    node: SegmentationMixin | None = None
+    code = 0
+    try:
+        node_class = LifecycleSegmentNode if node_params.wants_lifecycle(argv) else SegmentNode
+        try:
+            node = node_class()
+            node.start()
+        except (NodeConfigError, node_params.ParameterError) as error:
+            message = f"segment_node: {error}"
+            if node is not None:
+                node.get_logger().fatal(message)
+            else:
+                print(f"[FATAL] {message}", file=sys.stderr)
+            code = EXIT_CONFIG_ERROR
+        if code == 0:
+            executor.add_node(node)
+            while not stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+    finally:
+        if node is not None:
+            with contextlib.suppress(Exception):
+                node.stop()
+            executor.remove_node(node)
+            node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
