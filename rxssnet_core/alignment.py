@@ -591,8 +591,7 @@ class _DepthPlan:
     # RGB lens distortion as a displacement table over the undistorted image: raw = ideal + (du, dv)[ideal]
     lut_origin: tuple[float, float] = (0.0, 0.0)
     lut_size: tuple[int, int] = (0, 0)
-    du: np.ndarray | None = None
-    dv: np.ndarray | None = None
+    displacement: np.ndarray | None = None  # complex64 du + i dv: one gather fetches both
 
 
 class XAligner:
@@ -716,7 +715,9 @@ class XAligner:
                                               interpolation == "nearest")
                 self._cache_key = key
             plan = self._plan
-        flag = INTERPOLATIONS["linear" if interpolation == "area" else interpolation]
+        # remap has no INTER_NEAREST_EXACT (the maps are already rounded) and no area averaging.
+        flag = {"nearest": cv2.INTER_NEAREST, "area": cv2.INTER_LINEAR}.get(interpolation,
+                                                                             INTERPOLATIONS[interpolation])
         return _remap(x, plan, flag)
 
     # -- depth -----------------------------------------------------------------------------------------------
@@ -851,23 +852,25 @@ def _depth_plan(depth_shape: tuple[int, int], rgb_shape: tuple[int, int], rgb_ca
         pu, pv = rgb_camera.project(xn, yn)  # NaN beyond the lens model: such points are dropped
         plan.lut_origin = (float(lo_u), float(lo_v))
         plan.lut_size = gu.shape
-        plan.du = (pu - gu).astype(np.float32).ravel()
-        plan.dv = (pv - gv).astype(np.float32).ravel()
+        plan.displacement = ((pu - gu) + 1j * (pv - gv)).astype(np.complex64).ravel()
     return plan
 
 
 def _reproject_depth(depth: np.ndarray, plan: _DepthPlan, scale: float) -> np.ndarray:
     """Project every valid depth pixel into the RGB image, nearest surface per pixel: (H, W) float32 m."""
-    z = depth.reshape(-1).astype(np.float32)
     if depth.dtype == np.uint16:
+        z = depth.reshape(-1).astype(np.float32)
         z *= np.float32(scale)
+        valid = z > 0
     else:
-        z[~(z < np.inf)] = 0.0  # NaN and inf are "no measurement"
+        z = depth.reshape(-1).astype(np.float32, copy=False)
+        valid = (z > 0) & (z < np.inf)  # NaN and inf are "no measurement" (NaN fails every comparison)
     # Full-length arithmetic first: gathering the (3, N) rays by an index would cost more than all of it.
     rx, ry, rz = plan.rays
     w = rz * z
     w += plan.offset[2]  # depth in the RGB camera (K's last row is 0 0 1)
-    index = np.flatnonzero((z > 0) & (w > 1e-6))  # NaN rays fail the comparison
+    valid &= w > 1e-6  # NaN rays (outside the lens model) fail the comparison
+    index = np.flatnonzero(valid)
     z = np.take(z, index)
     w = np.take(w, index)
     inv_w = np.float32(1.0) / w
@@ -880,23 +883,28 @@ def _reproject_depth(depth: np.ndarray, plan: _DepthPlan, scale: float) -> np.nd
     v += plan.offset[1]
     v *= inv_w
     height, width = plan.rgb_size
-    if plan.du is not None:
+    if plan.displacement is not None:
         lut_h, lut_w = plan.lut_size
         cu = np.clip(u - np.float32(plan.lut_origin[0] - 0.5), 0, lut_w - 1).astype(np.int32)
         cv = np.clip(v - np.float32(plan.lut_origin[1] - 0.5), 0, lut_h - 1).astype(np.int32)
         cell = cv * np.int32(lut_w)
         cell += cu
         # Clipped cells sit on the table border, where the displacement sends points outside the image.
-        u += np.take(plan.du, cell)
-        v += np.take(plan.dv, cell)
-    # +0.5 then truncation rounds to the nearest pixel centre (negative values are excluded first).
+        displacement = np.take(plan.displacement, cell)
+        u += displacement.real
+        v += displacement.imag
+    # +0.5 then truncation rounds to the nearest pixel centre; points outside the image (negative, beyond,
+    # NaN) go to one spare cell past the end instead of being compacted away.
     u += np.float32(0.5)
     v += np.float32(0.5)
-    keep = np.flatnonzero((u >= 0) & (u < width) & (v >= 0) & (v < height))  # also drops NaN
-    pixel = np.take(v, keep).astype(np.int32)
-    pixel *= np.int32(width)
-    pixel += np.take(u, keep).astype(np.int32)
-    zbuffer = np.full(height * width, np.inf, dtype=np.float32)
-    np.minimum.at(zbuffer, pixel, np.take(w, keep))  # nearest surface wins
+    outside = ~((u >= 0) & (u < width) & (v >= 0) & (v < height))
+    with np.errstate(invalid="ignore", over="ignore"):
+        pixel = v.astype(np.int32)
+        pixel *= np.int32(width)
+        pixel += u.astype(np.int32)
+    pixel[outside] = height * width
+    zbuffer = np.full(height * width + 1, np.inf, dtype=np.float32)
+    np.minimum.at(zbuffer, pixel, w)  # nearest surface wins
+    zbuffer = zbuffer[:-1]
     zbuffer[zbuffer == np.inf] = 0.0
     return zbuffer.reshape(height, width)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import json
 import pathlib
 import warnings
@@ -116,18 +117,21 @@ def export_onnx(model: Any, out: str | pathlib.Path, height: int = 480, width: i
             # The model's shape checks (e.g. LAM's token count) become trace constants; the ONNX Runtime
             # parity check at a second size (`rxssnet export`, tests) proves the dynamic graph right.
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            torch.onnx.export(model, (rgb, x), str(out), **kwargs)
+            buffer = io.BytesIO()
+            torch.onnx.export(model, (rgb, x), buffer, **kwargs)
     finally:
         model.train(was_training)
 
-    proto = onnx.load(str(out))
+    proto = onnx.load_from_string(buffer.getvalue())
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY
     entry.value = json.dumps({**description, "dynamic": dynamic, "export_size": [height, width],
                               "opset": int(opset)})
-    onnx.save(proto, str(out))
     if check:
-        onnx.checker.check_model(str(out))
+        onnx.checker.check_model(proto)
+    partial = out.with_name(out.name + ".partial")
+    onnx.save(proto, str(partial))
+    partial.replace(out)  # never leave a half-written file where a cache lookup would find it
     return out
 
 
@@ -141,21 +145,25 @@ def read_onnx_description(path: str | pathlib.Path) -> dict[str, Any] | None:
     return None
 
 
-def onnx_parity(model: Any, onnx_path: str | pathlib.Path, height: int, width: int, seed: int = 0
-                ) -> dict[str, float]:
-    """Run torch and ONNX Runtime (CPU) on one random input: max |logit difference| and argmax agreement."""
+def onnx_parity(model: Any, onnx_path: str | pathlib.Path, sizes: Sequence[tuple[int, int]], seed: int = 0
+                ) -> list[dict[str, float]]:
+    """Torch vs ONNX Runtime (CPU) on one random input per (H, W): max |logit difference|, argmax agreement."""
     torch = require_module("torch")
     from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 
+    runtime = OnnxRuntimeBackend(onnx_path)
     generator = torch.Generator().manual_seed(seed)
     x_channels = int(getattr(getattr(model, "config", None), "x_channels", 3))
-    rgb = torch.randn(1, 3, height, width, generator=generator)
-    x = torch.randn(1, x_channels, height, width, generator=generator)
-    with torch.no_grad():
-        expected = model.eval().float().cpu()(rgb, x).numpy()
-    got = OnnxRuntimeBackend(onnx_path).infer(rgb.numpy(), x.numpy())
-    return {"max_abs_diff": float(np.abs(got - expected).max()),
-            "argmax_agreement": float((got.argmax(1) == expected.argmax(1)).mean())}
+    results = []
+    for height, width in sizes:
+        rgb = torch.randn(1, 3, height, width, generator=generator)
+        x = torch.randn(1, x_channels, height, width, generator=generator)
+        with torch.no_grad():
+            expected = model.eval().float().cpu()(rgb, x).numpy()
+        got = runtime.infer(rgb.numpy(), x.numpy())
+        results.append({"height": height, "width": width, "max_abs_diff": float(np.abs(got - expected).max()),
+                        "argmax_agreement": float((got.argmax(1) == expected.argmax(1)).mean())})
+    return results
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -295,9 +303,8 @@ def export_tensorrt(model: Any, out: str | pathlib.Path, height: int = 480, widt
     from rxssnet_core.inference.backends.base import check_cuda_available
 
     trt = trt_backend.import_tensorrt()  # fail before the slow ONNX export
+    trt_backend.check_build_precision(precision)
     check_cuda_available()
-    if precision not in ("fp32", "fp16", "int8"):
-        raise BackendError(f"TensorRT precision={precision!r} is unknown; choose fp32, fp16 or int8")
     out = pathlib.Path(out)
     pairs: list[tuple[pathlib.Path, pathlib.Path | None]] = []
     if precision == "int8":

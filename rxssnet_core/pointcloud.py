@@ -89,6 +89,10 @@ def labeled_points(depth_m: np.ndarray, labels: np.ndarray, rgb: np.ndarray | No
     if not isinstance(stride, (int, np.integer)) or stride < 1:
         raise PointCloudError(f"stride must be a positive integer, got {stride!r}")
     camera = _intrinsics(K)
+    try:
+        camera.check_size(height, width, "depth image")
+    except ValueError as error:
+        raise PointCloudError(str(error)) from None
 
     depth = depth_m[::stride, ::stride]
     if depth.dtype.kind in "ui":

@@ -141,12 +141,14 @@ def x_to_unit(x: np.ndarray, config: PreprocessConfig) -> np.ndarray:
         x = x[:, :, None]
     modality = config.modality
     if modality == "thermal":
-        if config.thermal_range is not None:
-            unit = _stretch(np.nan_to_num(x.astype(np.float32)), *config.thermal_range)
-        elif x.dtype == np.uint8:
+        if x.dtype == np.uint8 and config.thermal_range is None:
             unit = x.astype(np.float32) * np.float32(1.0 / 255.0)
         else:
-            unit = _stretch(np.nan_to_num(x.astype(np.float32)), *_finite_percentiles(x))
+            low, high = config.thermal_range if config.thermal_range is not None else _finite_percentiles(x)
+            values = x.astype(np.float32)
+            # Non-finite readings are "no measurement" -> 0 after the stretch (a NaN set to 0 before it would
+            # land mid-range for Celsius data that goes below zero).
+            unit = np.where(np.isfinite(values), _stretch(np.nan_to_num(values), low, high), 0.0)
     elif modality == "depth":
         if x.dtype == np.uint8:
             # 8-bit depth files are renderings already stretched to [0, 255] (metric scale lost); a millimetre

@@ -79,7 +79,7 @@ class LatencyStats:
             return {"count": 0, "mean": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0}
 
         def percentile(q: float) -> float:
-            return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+            return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
         return {"count": len(values), "mean": sum(values) / len(values), "p50": percentile(0.5),
                 "p99": percentile(0.99), "max": values[-1]}
@@ -106,10 +106,11 @@ class CauseCounter:
 
 
 class ThrottledLog:
-    """Logs one line per cause at most every `period_s` seconds, with the count of lines held back since.
+    """Lets one line per key through every `period_s` seconds, counting the lines held back in between.
 
-    log_fn(message) does the writing (a ROS logger method); the key is the cause, not the call site, so that
-    two different problems never hide each other.
+    Keys are causes, not call sites, so that two different problems never hide each other. `__call__` returns the
+    text to log (with the count of held-back lines) or None; the caller logs it, one call site per severity,
+    because rclpy loggers refuse a call site that changes severity.
     """
 
     def __init__(self, period_s: float = 5.0) -> None:
@@ -118,18 +119,16 @@ class ThrottledLog:
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, key: str, log_fn: Any, message: str, now: float | None = None) -> bool:
+    def __call__(self, key: str, message: str, now: float | None = None) -> str | None:
         now = time.monotonic() if now is None else now
         with self._lock:
             last = self._last.get(key)
             if last is not None and now - last < self.period_s:
                 self._held[key] = self._held.get(key, 0) + 1
-                return False
+                return None
             held = self._held.pop(key, 0)
             self._last[key] = now
-        suffix = f" ({held} more like this in the last {self.period_s:g} s)" if held else ""
-        log_fn(message + suffix)
-        return True
+        return message + (f" ({held} more like this in the last {self.period_s:g} s)" if held else "")
 
 
 @dataclass

@@ -31,17 +31,23 @@ _CV_DEPTHS = {"8U": "uint8", "8S": "int8", "16U": "uint16", "16S": "int16", "32S
 _CV_PATTERN = re.compile(r"^(8U|8S|16U|16S|32S|32F|64F)C([1-4])$")
 
 RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
-X_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "32FC1", "8UC3", "rgb8", "bgr8")
+# 32FC3 carries trichromatic AoLP/DoLP (ZJU-RGB-P with `trichromatic: true`).
+X_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "32FC1", "8UC3", "rgb8", "bgr8", "32FC3")
 # Sizes that fit an unsigned 32-bit step field; larger values arriving through other paths are nonsense.
 _MAX_STEP = 2**31 - 1
 
 
 class ImageConversionError(ValueError):
-    """A message cannot be decoded. `cause` is a short key (for throttled logging); the text names the fix."""
+    """A message cannot be decoded; the text names the field and the fix.
 
-    def __init__(self, cause: str, message: str) -> None:
+    `cause` is a short category (for counters); `detail` tells two problems of one cause apart (the encoding), so
+    that a throttled log keyed by cause and detail never hides a new problem behind an old one.
+    """
+
+    def __init__(self, cause: str, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.cause = cause
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -97,14 +103,15 @@ def check_image_layout(msg: Any, role: str = "image", allowed: tuple[str, ...] |
     if info is None:
         supported = ", ".join(allowed) if allowed else "rgb8, bgr8, rgba8, bgra8, mono8, mono16, <depth>C<n>"
         raise ImageConversionError(
-            "encoding", f"{role}: encoding {encoding!r} is not supported; publish one of {supported}")
+            "encoding", f"{role}: encoding {encoding!r} is not supported; publish one of {supported}", encoding)
     if allowed is not None and encoding not in allowed:
         if info.channels not in {encoding_info(a).channels for a in allowed}:
             raise ImageConversionError(
                 "channels", f"{role}: encoding {encoding!r} has {info.channels} channel(s), which this input "
-                f"cannot use; publish one of {', '.join(allowed)}")
+                f"cannot use; publish one of {', '.join(allowed)}", encoding)
         raise ImageConversionError(
-            "encoding", f"{role}: encoding {encoding!r} is not accepted here; publish one of {', '.join(allowed)}")
+            "encoding", f"{role}: encoding {encoding!r} is not accepted here; publish one of {', '.join(allowed)}",
+            encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageConversionError(
@@ -168,7 +175,7 @@ class _Bridge:
         try:
             from cv_bridge import CvBridge
             from sensor_msgs.msg import Image
-        except Exception:  # noqa: BLE001 - any import failure means: use our converter
+        except Exception:  # any import failure means: use our converter
             return None
         try:
             bridge = CvBridge()
@@ -183,7 +190,7 @@ class _Bridge:
             if not np.array_equal(np.asarray(theirs), ours):
                 return None
             return bridge
-        except Exception:  # noqa: BLE001 - e.g. the ROS 1 cv-bridge from PyPI (ndarray.tostring in numpy 2)
+        except Exception:  # e.g. the ROS 1 cv-bridge from PyPI (ndarray.tostring is gone in numpy 2)
             return None
 
 
@@ -222,7 +229,7 @@ def rgb_from_image(msg: Any, role: str = "RGB image", max_pixels: int | None = N
 def x_from_image(msg: Any, role: str = "X image", max_pixels: int | None = None) -> np.ndarray:
     """X-camera message -> raw X for preprocessing: (H, W) uint8/uint16/float32 or (H, W, 3) uint8 in RGB order.
 
-    Accepts mono8, mono16, 8UC1, 16UC1, 32FC1, 8UC3, rgb8 and bgr8 (bgr8 is reordered to RGB so that a 3-channel
+    Accepts mono8, mono16, 8UC1, 16UC1, 32FC1, 8UC3, rgb8, bgr8 and 32FC3 (bgr8 is reordered to RGB so that a 3-channel
     X has one channel order whatever the camera driver publishes).
     """
     pixels = image_to_array(msg, role, X_ENCODINGS, max_pixels)

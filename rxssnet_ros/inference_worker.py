@@ -8,6 +8,7 @@ and memory does not grow when the model is slower than the cameras.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -101,13 +102,11 @@ class InferenceWorker:
             try:
                 self._process(job)
                 self.processed += 1
-            except Exception as error:  # noqa: BLE001 - one bad frame must never stop the node
+            except Exception as error:  # one bad frame must never stop the node
                 self.failed += 1
                 if self._on_error is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # reporting must not kill the worker either
                         self._on_error(job, error)
-                    except Exception:  # noqa: BLE001, S110 - reporting must not kill the worker either
-                        pass
             finally:
                 self.last_process_s = time.perf_counter() - start
                 with self._condition:

@@ -22,7 +22,8 @@ from typing import Any
 from rxssnet_core.preprocessing import MODALITIES
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # what each backend supports is checked when it loads
+DEVICES = ("cpu", "cuda")
 QOS_CHOICES = ("sensor_data", "reliable")
 X_MISSING_POLICIES = ("drop", "rgb_only")
 ALIGNMENT_MODES = ("none", "resize", "homography", "depth")
@@ -58,8 +59,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", "string", "", "RXSSNet checkpoint (.safetensors or .pt); carries classes, palette and "
               "preprocessing, so every backend needs it. Required."),
     ParamSpec("backend", "string", "torch", "Inference backend.", choices=BACKENDS),
-    ParamSpec("device", "string", "cpu", "Device for the backend: cpu, cuda or cuda:N."),
-    ParamSpec("precision", "string", "fp32", "Numeric precision of the backend.", choices=PRECISIONS),
+    ParamSpec("device", "string", "cpu", "Device for the backend.", choices=DEVICES),
+    ParamSpec("precision", "string", "fp32", "Numeric precision (fp16 and int8 need a GPU; int8 is TensorRT's).",
+              choices=PRECISIONS),
     ParamSpec("onnx_path", "string", "", "ONNX model for backend onnxruntime (empty: exported from the checkpoint)."),
     ParamSpec("engine_path", "string", "", "TensorRT engine for backend tensorrt (empty: built from the ONNX)."),
     ParamSpec("modality", "string", "", "Modality of the X camera; must match the checkpoint (empty: the "
@@ -163,7 +165,7 @@ def check_value(spec: ParamSpec, value: Any) -> Any:
             raise _type_error(spec, value)
         if not math.isfinite(float(value)):
             raise ParameterError(spec.name, f"{value!r} must be a finite number")
-        if spec.low is not None and value < spec.low or spec.high is not None and value > spec.high:
+        if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
             raise ParameterError(spec.name, f"{value!r} is outside [{spec.low}, {spec.high}]")
         return float(value) if kind == "double" else int(value)
     # arrays

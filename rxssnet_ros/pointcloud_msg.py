@@ -13,12 +13,13 @@ messages with sensor_msgs_py's `read_points` when it is importable.
 from __future__ import annotations
 
 import array
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
+
+from rxssnet_core.pointcloud import POINT_DTYPE
 
 CLOUD_DTYPE = np.dtype({
     "names": ["x", "y", "z", "rgb", "label"],
@@ -91,7 +92,8 @@ def read_pointcloud2(msg: Any) -> np.ndarray:
     formats = {}
     for point_field in msg.fields:
         if point_field.datatype not in _DECODE_TYPES:
-            raise ValueError(f"PointCloud2 field {point_field.name!r} has unsupported datatype {point_field.datatype}")
+            raise ValueError(
+                f"PointCloud2 field {point_field.name!r} has unsupported datatype {point_field.datatype}")
         formats[point_field.name] = (point_field.offset, _DECODE_TYPES[point_field.datatype])
     missing = [name for name in ("x", "y", "z", "rgb", "label") if name not in formats]
     if missing:
@@ -108,8 +110,6 @@ def read_pointcloud2(msg: Any) -> np.ndarray:
     records = np.ascontiguousarray(rows).view(dtype).reshape(-1)
     rgb = records["rgb"].view(np.uint32) if records["rgb"].dtype.kind == "f" else records["rgb"]
     rgb = rgb.astype(np.uint32)
-    from rxssnet_core.pointcloud import POINT_DTYPE
-
     out = np.empty(records.size, dtype=POINT_DTYPE)
     for name in ("x", "y", "z", "label"):
         out[name] = records[name]
@@ -119,6 +119,3 @@ def read_pointcloud2(msg: Any) -> np.ndarray:
 
 __all__ = ["CLOUD_DTYPE", "POINT_STEP", "make_pointcloud2", "pack_points", "pointcloud_fields",
            "read_pointcloud2"]
-
-if sys.byteorder != "little":  # pragma: no cover - explicit '<' dtypes keep the bytes little-endian anyway
-    pass

@@ -91,7 +91,8 @@ def explain_silent_input(topic: str, expected_type: str, requested_qos: Any, pub
 def explain_incompatible_event(topic: str, policy_kind: Any, requested_qos: Any, total_count: int = 1,
                                qos_parameter: str = "input_qos") -> str:
     """One line for a REQUESTED_INCOMPATIBLE_QOS event on `topic` (last_policy_kind from the event info)."""
-    policy = _policy_name(policy_kind).replace("QOSPOLICYKIND.", "")
+    # rclpy's QoSPolicyKind says RELIABILITY, the event's raw rmw enum RMW_QOS_POLICY_RELIABILITY.
+    policy = _policy_name(policy_kind).replace("QOSPOLICYKIND.", "").replace("RMW_QOS_POLICY_", "")
     line = f"a publisher on {topic} offers QoS incompatible with this subscription " \
            f"({qos_summary(requested_qos)}), policy {policy} ({total_count} so far): no message can arrive. "
     if "RELIABILITY" in policy:

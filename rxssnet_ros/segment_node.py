@@ -82,7 +82,7 @@ class NodeConfigError(RuntimeError):
     """The node cannot start as configured; the message names the parameter (or file) and the fix."""
 
 
-class InputProblem(ValueError):
+class InputProblem(ValueError):  # noqa: N818 - a problem with the input, not a node error
     """A message pair that cannot be segmented; `cause` keys the throttled log and the diagnostics counter."""
 
     def __init__(self, cause: str, message: str) -> None:
@@ -136,11 +136,7 @@ class _Pairing:
     """Feeds messages to message_filters' ApproximateTimeSynchronizer or to our ApproximateTimePairer."""
 
     def __init__(self, num_streams: int, settings: node_params.NodeSettings, callback: Callable[..., None]) -> None:
-        choice = settings.synchronizer
-        if choice == "message_filters" and message_filters is None:
-            raise NodeConfigError("parameter 'synchronizer': 'message_filters' is not installed here; install "
-                                  "ros-<distro>-message-filters or set synchronizer:=builtin (same pairing rule)")
-        self.uses_message_filters = message_filters is not None and choice != "builtin"
+        self.uses_message_filters = message_filters is not None and settings.synchronizer != "builtin"
         if self.uses_message_filters:
             self._filters = [message_filters.SimpleFilter() for _ in range(num_streams)]
             self._sync = message_filters.ApproximateTimeSynchronizer(
@@ -193,7 +189,6 @@ class SegmentationMixin:
         self._segment_ms = LatencyStats()
         self._degraded_outputs = 0
         self._last_output_degraded = False
-        self._lock = threading.Lock()
 
     # -- stage 1: configure (load parameters and model) ---------------------------------------------------------
     def configure_segmentation(self) -> None:
@@ -203,6 +198,9 @@ class SegmentationMixin:
         except node_params.ParameterError as error:
             raise NodeConfigError(str(error)) from None
         self._throttle.period_s = settings.log_throttle_period
+        if settings.synchronizer == "message_filters" and message_filters is None:
+            raise NodeConfigError("parameter 'synchronizer': 'message_filters' is not installed here; install "
+                                  "ros-<distro>-message-filters or set synchronizer:=builtin (same pairing rule)")
         segmenter = self._load_segmenter(settings)
         modality = segmenter.preprocess_config.modality
         if settings.modality is not None and settings.modality != modality:
@@ -257,7 +255,6 @@ class SegmentationMixin:
         params = {name: getattr(settings, name) for name in (
             "x_alignment", "x_homography", "x_extrinsic_rotation", "x_extrinsic_translation",
             "alignment_plane_m", "x_interpolation")}
-        params["alignment_plane_m"] = params["alignment_plane_m"] or 0.0
         params["modality"] = segmenter.preprocess_config.modality
         params["depth_scale_m"] = segmenter.preprocess_config.depth_scale_m
         try:
@@ -312,7 +309,6 @@ class SegmentationMixin:
             self._subs[name] = self.create_subscription(msg_type, topic, callback, in_qos, event_callbacks=events)
             self._meters[name].reset_clock()
         self._timers.append(self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
-        self._started = time.monotonic()
         self._active = True
         self.get_logger().info(
             f"segmenting {self._subs['rgb'].topic_name} + {self._subs['x'].topic_name} -> "
@@ -338,17 +334,27 @@ class SegmentationMixin:
             self.destroy_publisher(publisher)
         self._pub = {}
         self._pairing = None
-        self._tf_buffer = None
+        if self._tf_buffer is not None:
+            self._tf_listener.unregister()
+            self._tf_buffer = self._tf_listener = None
 
     # -- input callbacks (executor thread: cheap checks only) ---------------------------------------------------
     def _topic(self, name: str) -> str:
         sub = self._subs.get(name)
         return sub.topic_name if sub is not None else name
 
-    def _report(self, stream: str, cause: str, message: str, level: str = "warning") -> None:
+    def _report(self, stream: str, cause: str, message: str, level: str = "warning", detail: str = "") -> None:
+        """Count a problem and log it, throttled per stream, cause and detail."""
         self._bad_inputs.add(f"{stream}:{cause}")
-        logger = self.get_logger()
-        self._throttle(f"{stream}:{cause}", getattr(logger, level), message)
+        text = self._throttle(f"{stream}:{cause}:{detail}", message)
+        if text is None:
+            return
+        if level == "error":
+            self.get_logger().error(text)
+        elif level == "info":
+            self.get_logger().info(text)
+        else:
+            self.get_logger().warning(text)
 
     def _admit(self, name: str, msg: Any, role: str, allowed: tuple[str, ...] | None) -> int | None:
         """Rate, stamp order and layout checks; returns the stamp in ns, or None when the message is dropped."""
@@ -365,7 +371,7 @@ class SegmentationMixin:
             try:
                 check_image_layout(msg, f"{role} on {self._topic(name)}", allowed, self.settings.max_image_pixels)
             except ImageConversionError as error:
-                self._report(name, error.cause, f"{error}: dropped")
+                self._report(name, error.cause, f"{error}: dropped", detail=error.detail)
                 return None
         return stamp
 
@@ -401,9 +407,9 @@ class SegmentationMixin:
         self._submit(Job(rgb, x, x_info))
 
     def _submit(self, job: Job) -> None:
-        worker = self._worker
-        if worker is not None and worker.submit(job):
-            self._bad_inputs.add("busy:dropped_while_busy")
+        """Hand a pair to the worker; a waiting pair it replaces is counted in worker.dropped."""
+        if self._worker is not None:
+            self._worker.submit(job)
 
     def _on_incompatible_qos(self, name: str, info: Any) -> None:
         sub = self._subs.get(name)
@@ -423,7 +429,7 @@ class SegmentationMixin:
             x = None if job.x is None else self._prepare_x(job, rgb.shape[:2], aligner, settings)
         except ImageConversionError as error:
             raise InputProblem(error.cause, str(error)) from None
-        result = segmenter.segment(rgb, x, return_confidence=settings.publish_confidence)
+        result = segmenter.segment(rgb, x, return_confidence=self._wanted("confidence"))
         if self._worker is None or self._worker.stopping:
             return  # deactivating: the publishers are going away
         self._publish(job, rgb, x, result)
@@ -461,12 +467,17 @@ class SegmentationMixin:
         try:
             transform = self._tf_buffer.lookup_transform(job.rgb.header.frame_id, job.x.header.frame_id,
                                                          Time())
-        except Exception as error:  # noqa: BLE001 - tf2 raises several lookup exception types
+        except Exception as error:  # tf2 raises several lookup exception types
             raise InputProblem("tf", f"x_extrinsic_source=tf: no transform from {job.x.header.frame_id!r} to "
                                f"{job.rgb.header.frame_id!r} ({error}); publish it (static_transform_publisher) "
                                "or use x_extrinsic_source:=parameters") from None
         q, t = transform.transform.rotation, transform.transform.translation
         self.aligner.set_extrinsic(rotation_from_quaternion(q.x, q.y, q.z, q.w), [t.x, t.y, t.z])
+
+    def _wanted(self, name: str) -> bool:
+        """Whether output `name` is enabled and subscribed: colours and overlays cost time nobody may need."""
+        publisher = self._pub.get(name)
+        return publisher is not None and publisher.get_subscription_count() > 0
 
     def _publish(self, job: Job, rgb: np.ndarray, x: np.ndarray | None, result: Any) -> None:
         from rxssnet_core.visualization import colorize, overlay
@@ -477,12 +488,12 @@ class SegmentationMixin:
         label_encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
         pub["labels"].publish(array_to_image(labels.astype(
             np.uint8 if label_encoding == "mono8" else np.uint16, copy=False), label_encoding, header))
-        if "colored" in pub:
+        if self._wanted("colored"):
             pub["colored"].publish(array_to_image(colorize(labels, palette, shown), "rgb8", header))
-        if "overlay" in pub:
+        if self._wanted("overlay"):
             pub["overlay"].publish(array_to_image(overlay(rgb, labels, palette, self._overlay_alpha, shown),
                                                   "rgb8", header))
-        if "confidence" in pub and result.confidence is not None:
+        if result.confidence is not None and "confidence" in pub:
             pub["confidence"].publish(array_to_image(result.confidence.astype(np.float32, copy=False), "32FC1",
                                                      header))
         info = self._rgb_info
@@ -493,7 +504,7 @@ class SegmentationMixin:
                 self._report("rgb_info", "size", f"camera_info on {self._topic('rgb_info')} is for "
                              f"{info.width}x{info.height} images but the RGB images are {labels.shape[1]}x"
                              f"{labels.shape[0]}: not republished")
-        if "x_aligned" in pub and x is not None:
+        if x is not None and self._wanted("x_aligned"):
             pub["x_aligned"].publish(array_to_image(x, encoding_for_x(x), header))
         if "points" in pub and x is not None:
             self._publish_points(header, x, labels, rgb)
@@ -505,17 +516,22 @@ class SegmentationMixin:
             self._degraded_outputs += 1
 
     def _publish_points(self, header: Any, x: np.ndarray, labels: np.ndarray, rgb: np.ndarray) -> None:
+        from rxssnet_core.alignment import CameraModel
+
         info = self._rgb_info
         if info is None:
             self._report("points", "no_rgb_camera_info", f"publish_points needs the RGB intrinsics from "
                          f"{self._topic('rgb_info')}; nothing arrived there yet")
             return
-        depth = x[:, :, 0] if x.ndim == 3 else x
-        if depth.dtype.kind in "ui":
-            depth = depth.astype(np.float32) * np.float32(self.segmenter.preprocess_config.depth_scale_m)
         labeled_points, make_pointcloud2 = self._pointcloud
-        points = labeled_points(depth.astype(np.float32, copy=False), labels, rgb,
-                                np.asarray(info.k, dtype=np.float64).reshape(3, 3), self.settings.points_stride)
+        try:
+            camera = CameraModel.from_camera_info(info, name="rgb camera_info")
+            points = labeled_points(x[:, :, 0] if x.ndim == 3 else x, labels, rgb, camera,
+                                    self.settings.points_stride,
+                                    depth_scale_m=self.segmenter.preprocess_config.depth_scale_m)
+        except ValueError as error:  # AlignmentError, PointCloudError: they name the bad input
+            self._report("points", "pointcloud", f"~/points not published: {error}")
+            return
         self._pub["points"].publish(make_pointcloud2(header, points))
 
     def _on_worker_error(self, job: Job, error: BaseException) -> None:
@@ -589,7 +605,7 @@ class SegmentationMixin:
                 report.warn(explanation)
                 report.values[f"{name}_silent"] = explanation
                 self._report(name, "silent_input", explanation)
-        for name, (when, message) in list(self._qos_problems.items()):
+        for when, message in list(self._qos_problems.values()):
             if now - when < 3 * settings.input_timeout:
                 report.error(message)
         if worker is not None and worker.failed:
@@ -605,7 +621,7 @@ class SegmentationMixin:
         try:
             publishers = self.get_publishers_info_by_topic(topic)
             topics = self.get_topic_names_and_types()
-        except Exception as error:  # noqa: BLE001 - graph queries can fail while the context shuts down
+        except Exception as error:  # graph queries can fail while the context shuts down
             return f"no message on {topic} for {silent:.1f} s (graph query failed: {error})"
         return explain_silent_input(topic, expected, qos_profile(self.settings.input_qos), publishers, topics,
                                     silent, remap_hint=hints.get(name, ""),
@@ -712,11 +728,11 @@ def main(argv: list[str] | None = None) -> int:
             node = node_class()
             node.start()
         except (NodeConfigError, node_params.ParameterError) as error:
-            message = f"segment_node: {error}"
+            message = " ".join(str(error).split())  # one line, whatever the library's message holds
             if node is not None:
                 node.get_logger().fatal(message)
             else:
-                print(f"[FATAL] {message}", file=sys.stderr)
+                print(f"[FATAL] [{NODE_NAME}]: {message}", file=sys.stderr)
             code = EXIT_CONFIG_ERROR
         if code == 0:
             executor.add_node(node)

@@ -9,6 +9,7 @@ one node and an executor thread; `close` joins that thread before shutting the c
 from __future__ import annotations
 
 import array
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,15 @@ from typing import Any
 import numpy as np
 
 NODE_MODULE = "rxssnet_ros.segment_node"
+
+
+def ros_child_env() -> dict[str, str]:
+    """What conftest's `ros_env` gives (loopback discovery, this run's domain), for module-scoped fixtures."""
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    assert "ROS_DOMAIN_ID" in env, "test/conftest.py sets ROS_DOMAIN_ID for the run"
+    return env
 
 
 def format_param(value: Any) -> str:
@@ -81,10 +91,15 @@ class NodeProcess:
         self._reader.join(5)
         return code
 
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGINT, then wait; SIGKILL to the process group if it hangs. Returns the exit code."""
+    def stop(self, timeout: float = 30.0, sigints: int = 1) -> int:
+        """SIGINT (`sigints` times, as a terminal plus launch would), then wait; SIGKILL to the process group if
+        it hangs. Returns the exit code."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            for index in range(sigints):
+                if index:
+                    time.sleep(0.05)
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -211,21 +226,23 @@ class Harness:
     def _spin(self) -> None:
         from rclpy.executors import ExternalShutdownException
 
-        try:
+        with contextlib.suppress(ExternalShutdownException):
             self.executor.spin()
-        except ExternalShutdownException:
-            pass
 
     def publisher(self, topic: str, msg_type: Any = None, qos: Any = None) -> Any:
         if msg_type is None:
-            from sensor_msgs.msg import Image as msg_type
+            from sensor_msgs.msg import Image
+
+            msg_type = Image
         pub = self.node.create_publisher(msg_type, topic, qos or reliable_qos())
         self._keep.append(pub)
         return pub
 
     def collect(self, topic: str, msg_type: Any = None, qos: Any = None) -> Collector:
         if msg_type is None:
-            from sensor_msgs.msg import Image as msg_type
+            from sensor_msgs.msg import Image
+
+            msg_type = Image
         collector = Collector()
         self._keep.append(self.node.create_subscription(msg_type, topic, collector, qos or reliable_qos()))
         return collector

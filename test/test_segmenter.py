@@ -80,9 +80,9 @@ def test_model_facts_come_from_the_checkpoint(torch_segmenter):
     assert (seg.backend_name, seg.precision, seg.model_name) == ("torch", "fp32", "rxssnet-atto")
 
 
-def test_input_size_resizes_and_returns_labels_at_the_image_size(tiny_checkpoint, reference_model, images):
+def test_input_size_resizes_and_returns_labels_at_the_image_size(reference_model, images):
     rgb, x = images
-    seg = Segmenter.from_checkpoint(tiny_checkpoint, input_size=(32, 32))
+    seg = Segmenter.from_model(reference_model, input_size="32x32")
     result = seg.segment(rgb, x, return_confidence=True)
     assert result.labels.shape == (H, W) and result.confidence.shape == (H, W)
     # The network saw a 32x32 image: a 32x32 forward, upsampled nearest, must give the same labels.
@@ -152,7 +152,7 @@ def test_bad_backend_settings_raise_clear_errors(tiny_checkpoint, kwargs, messag
 
 
 def test_missing_checkpoint_names_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.safetensors"):
         Segmenter.from_checkpoint(tmp_path / "nope.safetensors")
 
 

@@ -47,11 +47,22 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _environment() -> dict[str, Any]:
     import torch
 
     info: dict[str, Any] = {
-        "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "machine": _cpu_name(), "cpu_count": os.cpu_count(),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
@@ -121,7 +132,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             for size, backend, precision in ((s, b, p) for v, s, b, p in combos if v == variant):
                 row = {"variant": variant, "decoder_dim": model.config.decoder_dim,
                        "size": f"{size[0]}x{size[1]}", "backend": backend, "precision": precision,
-                       "device": args.device}
+                       "device": args.device, "load_1min": round(os.getloadavg()[0], 2)}
                 progress.set_postfix_str(f"{variant} {row['size']} {backend} {precision}")
                 try:
                     check_choice(backend, args.device, precision)
@@ -157,16 +168,17 @@ def _ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def format_table(report: dict[str, Any]) -> str:
     """The report as a Markdown table, then the ratios and the environment."""
     lines = ["| variant | decoder | size | backend | precision | device | inference median ms "
-             "| inference p90 ms | total median ms | total p90 ms | FPS |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| inference p90 ms | total median ms | total p90 ms | FPS | load |",
+             "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         head = f"| {r['variant']} | {r['decoder_dim']} | {r['size']} | {r['backend']} | {r['precision']} | " \
                f"{r['device']} |"
         if r["status"] != "ok":
-            lines.append(f"{head} {r['status']} | | | | |")
+            lines.append(f"{head} {r['status']} | | | | | {r['load_1min']} |")
             continue
         lines.append(f"{head} {r['inference_median_ms']:.1f} | {r['inference_p90_ms']:.1f} | "
-                     f"{r['total_median_ms']:.1f} | {r['total_p90_ms']:.1f} | {r['fps']:.2f} |")
+                     f"{r['total_median_ms']:.1f} | {r['total_p90_ms']:.1f} | {r['fps']:.2f} | "
+                     f"{r['load_1min']} |")
     lines.append("")
     for ratio in report["ratios"]:
         value = ratio["onnxruntime_over_torch"]
@@ -176,8 +188,8 @@ def format_table(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines.append(f"machine: {env['machine']}, {env['cpu_count']} CPUs, torch {env['torch']} "
                  f"({env['torch_threads']} threads), onnxruntime {env['onnxruntime']}, GPU {env['cuda']}; "
-                 f"load average before {env['load_average_before']}, after {env['load_average_after']}; "
-                 "random weights")
+                 f"load average before {env['load_average_before']}, after {env['load_average_after']} "
+                 "(load column: 1-min load average when the row started); random weights")
     return "\n".join(lines)
 
 

@@ -58,8 +58,8 @@ def _verify(model: object, path: pathlib.Path, sizes: list[tuple[int, int]]) -> 
     from rxssnet_core.export import onnx_parity
 
     ok = True
-    for height, width in sizes:
-        parity = onnx_parity(model, path, height, width)
+    for parity in onnx_parity(model, path, sizes):
+        height, width = parity["height"], parity["width"]
         good = parity["max_abs_diff"] <= MAX_LOGIT_DIFF and parity["argmax_agreement"] >= MIN_ARGMAX_AGREEMENT
         ok &= good
         print(f"parity ONNX Runtime vs torch at {height}x{width}: "

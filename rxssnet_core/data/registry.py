@@ -112,7 +112,7 @@ _MFNET = DatasetInfo(
     native_size=(480, 640),
     splits=("train", "val", "test", "test_day", "test_night"),
     train_split="train",
-    val_split="test",
+    val_split="val",
     layout="""\
 <root>/                       (the official `ir_seg_dataset` folder)
   images/<name>.png           640x480 RGBA, 8-bit: R,G,B = visible, A = thermal
@@ -123,7 +123,7 @@ _MFNET = DatasetInfo(
     x_description="thermal = alpha channel of the RGBA image, 8-bit",
     label_description="uint8 ids 0..8, used as is (no ignore value in the files)",
     notes="Split entries containing 'flip' whose files are missing are skipped (flipping happens at run "
-          "time). The RXSSNet author validates on 'test' (spec section 2); val_split follows that.",
+          "time). The RXSSNet author selected models on 'test' (spec section 2); we select on MFNet's own val split.",
 )
 
 _PST900 = DatasetInfo(

@@ -202,6 +202,13 @@ def _class_names(info: _ModelInfo) -> list[str]:
     return (names + [f"class_{i}" for i in range(len(names), count)])[:count]
 
 
+def _check_engine_precision(engine_path: Any, precision: str) -> None:
+    built = (export_lib.read_engine_description(engine_path) or {}).get("precision")
+    if built is not None and built != precision:
+        raise ValueError(f"engine {str(engine_path)!r} was built for precision={built!r}, not {precision!r}; "
+                         f"pass precision={built!r} or another engine_path")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The Segmenter
 
@@ -227,6 +234,11 @@ class Segmenter:
         self.model_name = f"rxssnet-{info.config.variant}"
         self.input_size = parse_size(input_size)
         self.source = source
+        fixed = backend.fixed_size
+        if self.input_size is not None and fixed is not None and tuple(fixed) != self.input_size:
+            raise ValueError(
+                f"input_size={self.input_size} but the {backend.name} model file has a fixed size {tuple(fixed)}; "
+                "pass input_size=None (or the file's size), or export a file for this size")
 
     # -- construction ----------------------------------------------------------------------------------------
 
@@ -294,6 +306,7 @@ class Segmenter:
         else:
             path = cls._ensure_engine(model, info, onnx_path, engine_path, cache, size, precision,
                                       calibration_dir)
+            _check_engine_precision(path, precision)
             from rxssnet_core.inference.backends.tensorrt_backend import TensorRTBackend
 
             runner = TensorRTBackend(path, device, precision)
@@ -316,6 +329,7 @@ class Segmenter:
                 raise FileNotFoundError(f"{str(export_lib.engine_sidecar(engine_path))!r} (written by "
                                         "`rxssnet export`) is missing; pass the checkpoint as well")
             info = _ModelInfo.from_description(description, str(engine_path))
+            _check_engine_precision(engine_path, precision)
             return cls(TensorRTBackend(engine_path, device, precision), info, size, str(engine_path))
         raise ValueError(
             "checkpoint=None needs an existing onnx_path (backend='onnxruntime') or engine_path "
@@ -379,9 +393,11 @@ class Segmenter:
         LOGGER.warning("building a TensorRT %s engine at %dx%d into %s: this takes minutes (once; it is "
                        "cached)", precision, height, width, path)
         onnx_file = pathlib.Path(onnx_path) if onnx_path else path.with_suffix(".onnx")
-        return export_lib.export_tensorrt(model, path, height, width, dynamic=False, precision=precision,
-                                          calibration_dir=calibration_dir, onnx_path=onnx_file,
-                                          metadata=info.metadata)
+        export_lib.export_tensorrt(model, path, height, width, dynamic=False, precision=precision,
+                                   calibration_dir=calibration_dir, onnx_path=onnx_file, metadata=info.metadata)
+        if onnx_path is None:
+            onnx_file.unlink(missing_ok=True)  # only an intermediate: the engine and its .json are what is kept
+        return path
 
     # -- properties ------------------------------------------------------------------------------------------
 

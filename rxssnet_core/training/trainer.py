@@ -126,6 +126,31 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(seed)
 
 
+def clean_worker_error(error: BaseException) -> str:
+    """The original message of an exception re-raised by a DataLoader worker (which prepends the worker's
+    traceback): users see "label image X has values ...", not a stack dump."""
+    message = str(error)
+    if "Original Traceback" not in message:
+        return message
+    marker = f"{type(error).__name__}: "
+    index = message.rfind(marker)
+    return message[index + len(marker):].strip() if index >= 0 else message.splitlines()[-1]
+
+
+def _batches(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
+    """Iterate a loader, turning bad-data errors (ValueError subclasses, e.g. DatasetError) into TrainingError
+    with the clean message that names the file."""
+    iterator = iter(loader)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except ValueError as error:
+            raise TrainingError(clean_worker_error(error)) from None
+        yield batch
+
+
 def holdout_indices(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Deterministic (train, val) index split holding out `fraction` of `count` samples (at least one)."""
     order = np.random.default_rng(seed).permutation(count).tolist()
@@ -313,7 +338,8 @@ class Trainer:
                 "(e.g. convnextv2_tiny_22k_384_ema.pt) or set model.pretrained: null to train from scratch")
         report = load_convnextv2_pretrained(model, str(Path(path).expanduser()))
         if self.dist.is_main:
-            print(f"pretrained encoders from {path}: {report}", file=sys.stderr)
+            summary = report.summary() if hasattr(report, "summary") else report
+            print(f"pretrained encoders from {path}: {summary}", file=sys.stderr)
 
     # --- state ----------------------------------------------------------------------------------------------
     def _state_dict(self, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
@@ -525,7 +551,7 @@ class Trainer:
                                 desc=f"epoch {self.epoch + 1}/{cfg.schedule.epochs}", dynamic_ncols=True)
             losses: list[float] = []
             started = time.perf_counter()
-            for index, batch in enumerate(loader):
+            for index, batch in enumerate(_batches(loader)):
                 if index >= micro_batches:  # leftover micro-batches that cannot fill an optimizer step
                     break
                 sync = (index + 1) % accum == 0

@@ -84,10 +84,13 @@ class BagTopics:
         if len({self.rgb, self.x, self.gt, self.dataset_info}) != 4:
             raise BagError(f"--rgb-topic {self.rgb}, --x-topic {self.x} and --gt-topic {self.gt} must be different "
                            f"topics (and not {self.dataset_info})")
-        if camera_info_topic(self.rgb) == camera_info_topic(self.x):
+
+    def check_camera_info(self) -> None:
+        """CameraInfo goes next to each image topic: the two cameras need their own namespaces."""
+        if self.rgb_info == self.x_info:
             raise BagError(f"--rgb-topic {self.rgb} and --x-topic {self.x} share a namespace, so their CameraInfo "
                            "topics would collide; put each camera in its own namespace (/camera/rgb/..., "
-                           "/camera/x/...)")
+                           "/camera/x/...) or drop --camera-info")
 
     @property
     def rgb_info(self) -> str:
@@ -155,7 +158,8 @@ def pinhole_camera_info(height: int, width: int, hfov_deg: float = DEFAULT_HFOV_
 
 def get_typestore() -> Any:
     """The rosbags type store of ROS 2 Kilted (the newest store when this rosbags has no Kilted one)."""
-    from rosbags.typesys import Stores, get_typestore as _get
+    from rosbags.typesys import Stores
+    from rosbags.typesys import get_typestore as _get
 
     store = getattr(Stores, "ROS2_KILTED", None) or Stores.LATEST
     return _get(store)
@@ -364,6 +368,8 @@ def convert_dataset_to_bag(dataset: str, root: str | Path, split: str, out: str 
     topics = topics or BagTopics()
     if storage not in STORAGES:
         raise BagError(f"--storage={storage!r} is unknown; choose one of {', '.join(STORAGES)}")
+    if camera_info:
+        topics.check_camera_info()
     if max_frames is not None and max_frames < 1:
         raise BagError(f"--max-frames={max_frames} must be >= 1")
     ds = build_dataset(dataset, root, split, options=dataset_options)

@@ -60,6 +60,9 @@ _TEMPLATES: dict[str, str] = {
     "segment_error": "{n} pair{s} could not be segmented: {detail}",
     "no_gt": "{n} segmented frame{s} had no ground truth with the exact RGB stamp on {topic}",
     "gt_unused": "{n} ground-truth message{s} on {topic} matched no segmented frame",
+    "gt_no_frame": "{n} ground-truth message{s} on {topic} had a stamp that no RGB frame has",
+    "gt_frame_unsegmented": "{n} ground-truth message{s} on {topic} belonged to RGB frames that were not "
+                            "segmented (see the problems above)",
     "duplicate_stamp": "{n} {detail} message{s} repeated a stamp already seen; the first one is used",
     "size_mismatch": "{n} frame{s} had ground truth of another size than the prediction: {detail}",
     "gt_out_of_range": "{n} ground-truth image{s} held ids outside [0, K) other than the ignore index "
@@ -220,12 +223,15 @@ class ExactStampScorer:
         correct = int(np.count_nonzero((prediction.astype(np.int64, copy=False) == gt64) & valid))
         self.frames.append(FrameScore(stamp, int(np.count_nonzero(valid)), correct))
 
-    def finish(self) -> None:
-        """Reports what never found its partner (once; later calls add nothing)."""
+    def finish(self, frame_stamps: set[int] | None = None) -> None:
+        """Reports what never found its partner (once; later calls add nothing). With `frame_stamps` (every RGB
+        stamp seen), unmatched ground truth is split into "its frame was not segmented" and "no such frame"."""
         for stamp in self._predictions:
             self.issues.add("no_gt", self.gt_topic, "", format_stamp(stamp))
         for stamp in self._ground_truth:
-            self.issues.add("gt_unused", self.gt_topic, "", format_stamp(stamp))
+            kind = "gt_unused" if frame_stamps is None else (
+                "gt_frame_unsegmented" if stamp in frame_stamps else "gt_no_frame")
+            self.issues.add(kind, self.gt_topic, "", format_stamp(stamp))
         self._predictions.clear()
         self._ground_truth.clear()
 
@@ -311,7 +317,7 @@ class BagSource:
                 conn, log_time, data = next(iterator)
             except StopIteration:
                 return
-            except Exception as error:  # noqa: BLE001 - rosbags raises ReaderError, struct.error, sqlite errors...
+            except Exception as error:  # rosbags raises ReaderError, struct.error, sqlite errors...
                 self.issues.add("truncated", None, f"bag {self.path} is damaged: reading stopped after {read} "
                                 f"messages ({type(error).__name__}: {error}); the rest of the bag is lost")
                 return
@@ -555,6 +561,7 @@ class _Replay:
         self.counts = {"rgb_messages": 0, "x_messages": 0, "gt_messages": 0, "rgb_fed": 0, "x_fed": 0, "pairs": 0,
                        "segmented": 0}
         self.last_stamp = 0
+        self.rgb_stamps: set[int] = set()
         self.warmed = config.warmup == 0
 
     # -- messages -------------------------------------------------------------------------------------------
@@ -585,6 +592,8 @@ class _Replay:
         if frame is None:
             return
         self.last_stamp = max(self.last_stamp, frame.stamp_ns)
+        if role == "rgb":
+            self.rgb_stamps.add(frame.stamp_ns)
         if role == "gt":
             self.scorer.add_ground_truth(frame.stamp_ns, frame.array)
             return
@@ -598,7 +607,7 @@ class _Replay:
     def _deserialize(self, topic: str, msgtype: str, data: bytes) -> Any:
         try:
             return self.typestore.deserialize_cdr(data, msgtype)
-        except Exception as error:  # noqa: BLE001 - rosbags raises assorted errors for corrupt CDR
+        except Exception as error:  # rosbags raises assorted errors for corrupt CDR
             self.issues.add("deserialize", topic, f"{type(error).__name__}: {str(error)[:120]}")
             return None
 
@@ -713,7 +722,7 @@ class _Replay:
         unused_x = self.counts["x_fed"] - paired - queue_drops[1]
         if unused_x > 0:
             self.issues.add("x_unused", config.x_topic, "", count=unused_x)
-        self.scorer.finish()
+        self.scorer.finish(self.rgb_stamps)
 
 
 def _typestore() -> Any:
@@ -769,9 +778,9 @@ def evaluate_bag(bag: str | Path, segmenter: Any, config: BagEvalConfig | None =
         _check_topics(source, config)
         out = None
         if config.write_predictions is not None:
-            out = prepare_output(config.write_predictions, config.overwrite, "--write-predictions")
-            if out.resolve() == bag_path.resolve():
+            if Path(config.write_predictions).resolve() == bag_path.resolve():
                 raise BagError("--write-predictions must name a new bag, not the input bag")
+            out = prepare_output(config.write_predictions, config.overwrite, "--write-predictions")
         wanted = None if out is not None else {config.rgb_topic, config.x_topic, config.gt_topic,
                                                DATASET_INFO_TOPIC, config.rgb_info_topic, config.x_info_topic}
         known = [t.count for name, t in source.topics.items() if wanted is None or name in wanted]

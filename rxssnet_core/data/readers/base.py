@@ -201,12 +201,12 @@ class Reader:
             return
         hint = ""
         relative = [f.relative_to(self.root) for f in folders]
-        for child in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            for inner in [child, *sorted(p for p in child.iterdir() if p.is_dir())]:
-                if all((inner / r).is_dir() for r in relative):
-                    hint = f"\nThe layout was found under {inner}: pass that folder as the root."
-                    break
-            if hint:
+        # A common mistake is passing the folder above the dataset (e.g. MFNet/ instead of ir_seg_dataset/).
+        for child in _subfolders(self.root):
+            inner = next((d for d in [child, *_subfolders(child)] if all((d / r).is_dir() for r in relative)),
+                         None)
+            if inner is not None:
+                hint = f"\nThe layout was found under {inner}: pass that folder as the root."
                 break
         names = ", ".join(str(m) for m in missing)
         raise DatasetError(
@@ -235,6 +235,13 @@ class Reader:
         label = io.read_label(sample.label)
         check_label_values(label, self.info.num_classes, sample.label)
         return label
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return []
 
 
 def collect(stems: Iterable[str], folders: Mapping[str, dict[str, Path]], problems: Problems,

@@ -32,7 +32,8 @@ INSTALL_HINTS = {
         "on Jetson use the onnxruntime-gpu wheel built for your JetPack"),
     "tensorrt": (
         "backend 'tensorrt' needs the TensorRT Python package: on Jetson it comes with JetPack "
-        "(python3-libnvinfer); elsewhere pip install tensorrt"),
+        "(python3-libnvinfer); elsewhere pip install tensorrt (10.x, i.e. pip install 'tensorrt<11', for fp16 "
+        "and int8 engines: TensorRT 11 removed the precision builder flags)"),
     "onnx": "ONNX export needs the onnx package: pip install onnx",
 }
 

@@ -1,7 +1,8 @@
 """TensorRT backend (Jetson and desktop GPUs): engine build from the ONNX export, INT8 calibration, execution.
 
-Written against the TensorRT 10 Python API (works from 8.6 on). Device buffers are torch CUDA tensors, so no
-pycuda or cuda-python is needed: TensorRT only sees their addresses.
+Written against the TensorRT 10 Python API (the calls also exist in 8.6). TensorRT 11 dropped the precision
+builder flags and calibrators: there only fp32 engines are built here. Device buffers are torch CUDA tensors,
+so no pycuda or cuda-python is needed: TensorRT only sees their addresses.
 """
 
 from __future__ import annotations
@@ -102,6 +103,18 @@ def make_calibrator(batches: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]
 # Engine build
 
 
+def check_build_precision(precision: str) -> None:
+    """Raise BackendError unless this TensorRT can build an engine of `precision`."""
+    trt = import_tensorrt()
+    if precision not in ("fp32", "fp16", "int8"):
+        raise BackendError(f"TensorRT precision={precision!r} is unknown; choose fp32, fp16 or int8")
+    if int(str(trt.__version__).split(".")[0]) >= 11 and precision != "fp32":
+        raise BackendError(
+            f"TensorRT {trt.__version__} removed BuilderFlag.FP16/INT8 and calibrators (strongly typed networks "
+            f"only), so precision={precision!r} cannot be built here; install TensorRT 10 (pip install "
+            "'tensorrt<11'; JetPack 6 ships 10.3) or use precision='fp32'")
+
+
 def _profile_shapes(shape: Sequence[int], opt_size: tuple[int, int], min_size: tuple[int, int],
                     max_size: tuple[int, int], max_batch: int) -> tuple[tuple[int, ...], ...]:
     """(min, opt, max) shapes of one (B, C, H, W) input whose dynamic dims are -1."""
@@ -123,22 +136,22 @@ def build_engine(onnx_path: str | pathlib.Path, engine_path: str | pathlib.Path,
 
     precision: fp32 | fp16 | int8 (int8 needs `calibrator`; fp16 stays allowed for layers without INT8).
     For an ONNX file with dynamic height/width, the optimisation profile spans min_size..max_size (defaults
-    128x128 .. 2 x opt_size) and is tuned for opt_size; fixed dims are taken from the file.
+    128x128 (or opt_size if smaller) .. 2 x opt_size) and is tuned for opt_size; fixed dims are taken from the file.
     """
     trt = import_tensorrt()
-    if precision not in ("fp32", "fp16", "int8"):
-        raise BackendError(f"TensorRT precision={precision!r} is unknown; choose fp32, fp16 or int8")
+    check_build_precision(precision)
     if precision == "int8" and calibrator is None:
         raise BackendError("precision='int8' needs calibration images: pass calibration_dir "
                            "(--calibration-dir)")
+    major = int(str(trt.__version__).split(".")[0])
     onnx_path, engine_path = pathlib.Path(onnx_path), pathlib.Path(engine_path)
-    min_size = min_size or DEFAULT_MIN_SIZE
+    min_size = min_size or (min(DEFAULT_MIN_SIZE[0], opt_size[0]), min(DEFAULT_MIN_SIZE[1], opt_size[1]))
     max_size = max_size or (2 * opt_size[0], 2 * opt_size[1])
 
     logger = _logger(trt, verbose)
     builder = trt.Builder(logger)
     flags = 0
-    if int(trt.__version__.split(".")[0]) < 10:
+    if major < 10:
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)  # implicit batch was removed in 10
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)

@@ -70,6 +70,8 @@ class TorchBackend(InferenceBackend):
             raise BackendError(
                 f"the model returned {type(logits).__name__} {getattr(logits, 'shape', '')}; expected logits "
                 "(B, K, H, W): is this an RXSSNet checkpoint?")
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)  # so that timing.inference_ms holds the GPU work
         return logits.float()
 
     def close(self) -> None:

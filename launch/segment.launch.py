@@ -1,0 +1,139 @@
+"""Launch segment_node (and optionally rviz2) for an RGB camera and a thermal, depth or polarization camera.
+
+    ros2 launch rxssnet_ros segment.launch.py modality:=thermal checkpoint:=/path/to/model.safetensors \
+        rgb_topic:=/camera/color/image_raw x_topic:=/thermal/image_raw use_rviz:=true
+
+Arguments (`ros2 launch rxssnet_ros segment.launch.py --show-args`): see LAUNCH_ARGUMENTS. The node's
+parameters come from config/<modality>.yaml (or `config`), with `checkpoint`, `backend` and `engine` on top;
+the image topics are remapped onto the node's ~/rgb/image and ~/x/image, and the camera_info topics default
+to the `camera_info` next to each image topic. Unless FASTDDS_DEFAULT_PROFILES_FILE is already set, the node
+gets the package's Fast DDS profile with a 32 MiB shared-memory segment (full-size images over best effort).
+
+The `launch` imports are guarded so that this file can be imported (and its arguments read) where ROS 2
+launch is not installed, e.g. by the tests on a machine with the PyPI wheels only.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+try:
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    from launch import LaunchDescription
+except ImportError:  # launch and launch_ros come with a ROS 2 install, not with the PyPI wheels
+    LaunchDescription = None
+
+PACKAGE = "rxssnet_ros"
+MODALITY_CONFIGS = ("thermal", "depth", "polarization")
+DEFAULT_RGB_TOPIC = "/camera/color/image_raw"
+DEFAULT_X_TOPIC = "/camera/x/image_raw"
+
+# (name, default, description): one place, read by generate_launch_description and by the tests.
+LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
+    ("modality", "thermal", "X camera kind: thermal, depth or polarization; selects config/<modality>.yaml"),
+    ("config", "", "Parameter file for the node (default: config/<modality>.yaml of this package)"),
+    ("checkpoint", "", "RXSSNet checkpoint (.safetensors or .pt). Required"),
+    ("backend", "", "Inference backend: torch, onnxruntime or tensorrt (default: the config's)"),
+    ("engine", "", "TensorRT engine file; selects backend tensorrt unless backend is given"),
+    ("rgb_topic", DEFAULT_RGB_TOPIC, "RGB image topic (sensor_msgs/Image)"),
+    ("x_topic", DEFAULT_X_TOPIC, "X (thermal, depth or polarization) image topic"),
+    ("rgb_info_topic", "", "RGB camera_info topic (default: camera_info next to rgb_topic)"),
+    ("x_info_topic", "", "X camera_info topic (default: camera_info next to x_topic)"),
+    ("use_rviz", "false", "Start rviz2 showing the overlay, the coloured mask and both inputs"),
+)
+
+
+def package_share() -> str:
+    """The installed share directory of the package, or the source tree when it is not installed."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return get_package_share_directory(PACKAGE)
+    except Exception:  # not installed, or AMENT_PREFIX_PATH unset (PyPI wheels): use the source tree
+        return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """The camera_info topic next to an image topic (image_transport's convention)."""
+    head, _, _ = image_topic.rstrip("/").rpartition("/")
+    return f"{head}/camera_info"
+
+
+def node_configuration(values: dict[str, str], share: str) -> dict[str, Any]:
+    """Launch argument values -> {parameters, remappings, rviz_config, env} for the node (no launch needed).
+
+    Raises ValueError naming the bad argument.
+    """
+    config = values.get("config") or ""
+    if not config:
+        modality = values.get("modality", "thermal")
+        if modality not in MODALITY_CONFIGS:
+            raise ValueError(f"launch argument modality:={modality!r} has no config file; choose one of "
+                             f"{', '.join(MODALITY_CONFIGS)}, or give config:=<file.yaml>")
+        config = os.path.join(share, "config", f"{modality}.yaml")
+    if not os.path.isfile(config):
+        raise ValueError(f"launch argument config:={config!r}: file not found")
+    overrides: dict[str, Any] = {}
+    if values.get("checkpoint"):
+        overrides["checkpoint"] = values["checkpoint"]
+    if values.get("engine"):
+        overrides["engine_path"] = values["engine"]
+        overrides["backend"] = values.get("backend") or "tensorrt"
+    elif values.get("backend"):
+        overrides["backend"] = values["backend"]
+    rgb_topic = values.get("rgb_topic") or DEFAULT_RGB_TOPIC
+    x_topic = values.get("x_topic") or DEFAULT_X_TOPIC
+    remappings = [
+        ("~/rgb/image", rgb_topic),
+        ("~/x/image", x_topic),
+        ("~/rgb/camera_info", values.get("rgb_info_topic") or camera_info_topic(rgb_topic)),
+        ("~/x/camera_info", values.get("x_info_topic") or camera_info_topic(x_topic)),
+    ]
+    env = {}
+    if not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = os.path.join(share, "config", "fastdds_large_images.xml")
+    return {"parameters": [config, overrides] if overrides else [config], "remappings": remappings,
+            "rviz_config": rviz_config(share, rgb_topic, x_topic), "env": env}
+
+
+def rviz_config(share: str, rgb_topic: str, x_topic: str) -> str:
+    """config/rviz/segment.rviz, with the input displays pointed at the actual topics (a temporary copy)."""
+    path = os.path.join(share, "config", "rviz", "segment.rviz")
+    if (rgb_topic, x_topic) == (DEFAULT_RGB_TOPIC, DEFAULT_X_TOPIC):
+        return path
+    with open(path, encoding="utf-8") as stream:
+        text = stream.read()
+    text = text.replace(f"Value: {DEFAULT_RGB_TOPIC}", f"Value: {rgb_topic}")
+    text = text.replace(f"Value: {DEFAULT_X_TOPIC}", f"Value: {x_topic}")
+    with tempfile.NamedTemporaryFile("w", suffix=".rviz", delete=False, encoding="utf-8") as out:
+        out.write(text)
+    return out.name
+
+
+def _launch_setup(context: Any) -> list[Any]:
+    values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in LAUNCH_ARGUMENTS}
+    setup = node_configuration(values, package_share())
+    actions = [Node(package=PACKAGE, executable="segment_node", name="segment_node", output="screen",
+                    parameters=setup["parameters"], remappings=setup["remappings"],
+                    additional_env=setup["env"])]
+    if values["use_rviz"].lower() in ("true", "1", "yes"):
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
+                            arguments=["-d", setup["rviz_config"]]))
+    return actions
+
+
+def generate_launch_description() -> Any:
+    """The LaunchDescription: the declared arguments, then the node (and rviz2) built from their values."""
+    if LaunchDescription is None:
+        raise RuntimeError(
+            "segment.launch.py needs the ROS 2 `launch` and `launch_ros` packages (a ROS 2 installation). "
+            "Without them start the node directly: python -m rxssnet_ros.segment_node --ros-args "
+            "--params-file config/thermal.yaml -p checkpoint:=/path/to/model.safetensors")
+    arguments = [DeclareLaunchArgument(name, default_value=default, description=description)
+                 for name, default, description in LAUNCH_ARGUMENTS]
+    return LaunchDescription([*arguments, OpaqueFunction(function=_launch_setup)])

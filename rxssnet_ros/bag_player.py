@@ -1,0 +1,147 @@
+"""Plays a rosbag2 into a live ROS 2 graph: our stand-in for `ros2 bag play` where rosbag2 is not installed.
+
+Messages are published as they were recorded (CDR bytes, no conversion), on their recorded topics or remapped
+ones, keeping the recorded time offsets scaled by `rate`. Reads sqlite3 and mcap bags with `rosbags`.
+
+    python -m rxssnet_ros.bag_player BAG [--rate 1.0] [--topics /a /b] [--remap /a:=/b] [--qos reliable]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class BagPlayError(ValueError):
+    """A bag cannot be played as asked; the message names the bag or topic."""
+
+
+@dataclass
+class PlayStats:
+    published: dict[str, int]
+    duration_s: float
+
+
+def _message_class(msgtype: str) -> type:
+    """'sensor_msgs/msg/Image' -> the rclpy message class."""
+    package, _, name = msgtype.split("/")
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)
+    except (ImportError, AttributeError) as error:
+        raise BagPlayError(f"message type {msgtype} is not installed in this ROS 2 environment") from error
+
+
+def parse_remaps(remaps: Iterable[str]) -> dict[str, str]:
+    """['/a:=/b'] -> {'/a': '/b'}."""
+    mapping = {}
+    for remap in remaps:
+        if ":=" not in remap:
+            raise BagPlayError(f"remap {remap!r} must look like /recorded/topic:=/new/topic")
+        source, target = remap.split(":=", 1)
+        mapping[source] = target
+    return mapping
+
+
+def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: Mapping[str, str] | None = None,
+             rate: float = 1.0, qos_depth: int = 100, reliable: bool = True,
+             stop: threading.Event | None = None, on_message: Callable[[str, int], None] | None = None) -> PlayStats:
+    """Publishes the bag's messages from `node` (an rclpy Node); returns per-topic counts.
+
+    Blocks until the bag ends or `stop` is set. Topics default to all in the bag.
+    """
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosbags.rosbag2 import Reader
+
+    if rate <= 0:
+        raise BagPlayError(f"rate must be > 0, got {rate}")
+    remap = dict(remap or {})
+    bag = Path(bag)
+    if not bag.exists():
+        raise BagPlayError(f"bag {bag} does not exist")
+    qos = QoSProfile(depth=qos_depth, reliability=ReliabilityPolicy.RELIABLE if reliable
+                     else ReliabilityPolicy.BEST_EFFORT)
+    counts: dict[str, int] = {}
+    try:
+        reader_cm = Reader(bag)
+    except Exception as error:  # rosbags raises several types for unreadable bags
+        raise BagPlayError(f"{bag} is not a readable rosbag2: {error}") from error
+    with reader_cm as reader:
+        available = {c.topic: c.msgtype for c in reader.connections}
+        wanted = list(topics) if topics else list(available)
+        unknown = [t for t in wanted if t not in available]
+        if unknown:
+            raise BagPlayError(f"topic(s) {unknown} are not in {bag}; it has {sorted(available)}")
+        publishers = {topic: node.create_publisher(_message_class(available[topic]), remap.get(topic, topic), qos)
+                      for topic in wanted}
+        connections = [c for c in reader.connections if c.topic in publishers]
+        start_wall = time.monotonic()
+        first_stamp = None
+        for connection, timestamp, rawdata in reader.messages(connections=connections):
+            if stop is not None and stop.is_set():
+                break
+            if first_stamp is None:
+                first_stamp = timestamp
+            due = start_wall + (timestamp - first_stamp) / 1e9 / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                if stop is not None:
+                    if stop.wait(delay):
+                        break
+                else:
+                    time.sleep(delay)
+            # rclpy publishes serialized CDR as is: the bag's bytes go out untouched.
+            publishers[connection.topic].publish(bytes(rawdata))
+            counts[connection.topic] = counts.get(connection.topic, 0) + 1
+            if on_message is not None:
+                on_message(connection.topic, timestamp)
+    return PlayStats(published=counts, duration_s=time.monotonic() - start_wall)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bag", help="rosbag2 folder (mcap or sqlite3)")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
+    parser.add_argument("--topics", nargs="*", default=None, help="topics to play (default: all)")
+    parser.add_argument("--remap", nargs="*", default=[], help="remaps /recorded:=/published")
+    parser.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable")
+    parser.add_argument("--delay", type=float, default=1.0, help="seconds to wait for subscribers before playing")
+    args = parser.parse_args(argv)
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    rclpy.init()
+    node = rclpy.create_node("rxssnet_bag_player")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    stop = threading.Event()
+    try:
+        time.sleep(max(args.delay, 0.0))
+        stats = play_bag(node, args.bag, args.topics, parse_remaps(args.remap), args.rate,
+                         reliable=args.qos == "reliable", stop=stop)
+        for topic, count in sorted(stats.published.items()):
+            print(f"{topic}: {count} messages")
+        return 0
+    except BagPlayError as error:
+        print(f"bag_player: error: {error}")
+        return 2
+    except KeyboardInterrupt:
+        stop.set()
+        return 130
+    finally:
+        executor.shutdown()
+        spin.join(timeout=5)
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

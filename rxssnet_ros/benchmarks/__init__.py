@@ -1,0 +1,1 @@
+"""Benchmarks of the ROS side (scripts that print tables; not timed tests)."""

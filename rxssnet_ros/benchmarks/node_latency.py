@@ -1,0 +1,349 @@
+"""End-to-end latency of segment_node, and its behaviour when the model is slower than the cameras.
+
+Part 1 (overhead): RGB+X pairs at 640x480 are published one at a time, slower than the model, and the time from
+publishing to receiving ~/labels is compared with the Segmenter's own time for the same frames, measured inside
+the node (diagnostics `segment_p50_ms`) and in this process. Target: the node adds at most 15 ms.
+
+Part 2 (overload): 60 s of 30 Hz input with a model slower than 30 Hz. The latest-only worker must keep the
+latency bounded (p99 per 10 s window) and the node's memory (RSS) flat while it drops what it cannot process.
+
+The node runs in its own process (`python -m rxssnet_ros.segment_node`) with loopback discovery, its own
+ROS_DOMAIN_ID, sensor-data QoS and the shared-memory Fast DDS profile of config/ (as on a robot). Without
+--checkpoint a random RXSSNet-atto (9 classes, decoder 32) is built; its speed, not its accuracy, matters here.
+
+    python -m rxssnet_ros.benchmarks.node_latency [--checkpoint model.safetensors] [--frames 20]
+        [--duration 60] [--rate 30] [--height 480 --width 640] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+OVERHEAD_TARGET_MS = 15.0
+REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+def _rss_mib(pid: int) -> float:
+    """Resident memory of a process in MiB (Linux /proc), NaN elsewhere."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _ros_environment(domain_id: int | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # never leave this machine
+    env["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None else 100 + os.getpid() % 100)
+    profile = REPO_CONFIG / "fastdds_large_images.xml"
+    if "FASTDDS_DEFAULT_PROFILES_FILE" not in env and profile.is_file():
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _random_checkpoint(directory: str) -> str:
+    import torch
+
+    from rxssnet_core import ModelConfig, build_model, save_model
+    from rxssnet_core.preprocessing import PreprocessConfig
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(variant="atto", num_classes=9, decoder_dim=32)).eval()
+    path = os.path.join(directory, "rxssnet-atto-random.safetensors")
+    save_model(model, path, metadata={"preprocess": PreprocessConfig(modality="thermal").to_dict(),
+                                      "class_names": [f"class_{i}" for i in range(9)], "palette": None,
+                                      "dataset": "random"})
+    return path
+
+
+class NodeUnderTest:
+    """segment_node in a subprocess of its own process group; `stop` sends SIGINT and waits."""
+
+    def __init__(self, namespace: str, params: dict[str, Any], env: dict[str, str]) -> None:
+        args = [sys.executable, "-m", "rxssnet_ros.segment_node", "--ros-args", "-r", f"__ns:={namespace}"]
+        for key, value in params.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args += ["-p", f"{key}:={text}"]
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+class Probe:
+    """Publishes pairs and timestamps the labels as they come back (own rclpy context and executor thread)."""
+
+    def __init__(self, namespace: str) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("latency_probe", context=self.context)
+        node_topic = f"{namespace}/segment_node"
+        self.rgb_pub = self.node.create_publisher(Image, f"{node_topic}/rgb/image", qos_profile_sensor_data)
+        self.x_pub = self.node.create_publisher(Image, f"{node_topic}/x/image", qos_profile_sensor_data)
+        self.sent: dict[int, float] = {}
+        self.received: dict[int, float] = {}
+        self.diagnostics: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._keep = [
+            self.node.create_subscription(Image, f"{node_topic}/labels", self._on_labels, 10),
+            self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10),
+        ]
+        self._name = node_topic
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _on_labels(self, msg: Any) -> None:
+        now = time.perf_counter()
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with self._lock:
+            self.received[stamp] = now
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            if self._name in status.name:
+                self.diagnostics = {kv.key: kv.value for kv in status.values}
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.rgb_pub.get_subscription_count() and self.x_pub.get_subscription_count() and \
+                    self.node.count_publishers(f"{self._name}/labels"):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def publish(self, rgb_msg: Any, x_msg: Any, stamp: int) -> None:
+        from builtin_interfaces.msg import Time
+
+        rgb_msg.header.stamp = x_msg.header.stamp = Time(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000)
+        self.x_pub.publish(x_msg)
+        with self._lock:
+            self.sent[stamp] = time.perf_counter()
+        self.rgb_pub.publish(rgb_msg)
+
+    def latencies_ms(self, stamps: Sequence[int] | None = None) -> list[float]:
+        with self._lock:
+            keys = self.received.keys() if stamps is None else [s for s in stamps if s in self.received]
+            return [(self.received[s] - self.sent[s]) * 1e3 for s in keys if s in self.sent]
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self._thread.join(10)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def _frames(height: int, width: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    from rxssnet_ros.image_conversion import array_to_image
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    x = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    rgb_msg, x_msg = array_to_image(rgb, "rgb8"), array_to_image(x, "mono8")
+    rgb_msg.header.frame_id = x_msg.header.frame_id = "camera"
+    return rgb_msg, x_msg, rgb, x
+
+
+def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int) -> list[float]:
+    from rxssnet_core import Segmenter
+
+    segmenter = Segmenter.from_checkpoint(checkpoint)
+    segmenter.segment(rgb, x)  # warm-up
+    return [segmenter.segment(rgb, x).timing["total_ms"] for _ in tqdm(range(runs), desc="Segmenter in-process")]
+
+
+def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, frames: int,
+                 segment_ms: float) -> dict[str, Any]:
+    """Part 1: one pair at a time, slower than the model; publish -> labels vs the Segmenter's own time."""
+    namespace = "/latency_overhead"
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, "diagnostics_period": 0.5,
+                                     "max_image_pixels": height * width}, env)
+    probe = Probe(namespace)
+    try:
+        if not probe.wait_connected(120):
+            raise RuntimeError(f"segment_node did not come up:\n{node.output()}")
+        rgb_msg, x_msg, _, _ = _frames(height, width)
+        period = max(0.25, 2.5 * segment_ms / 1e3)
+        stamps = []
+        start = time.time_ns()
+        for index in tqdm(range(frames + 2), desc="pairs through the node"):
+            stamp = start + index * 1_000_000_000
+            probe.publish(rgb_msg, x_msg, stamp)
+            stamps.append(stamp)
+            time.sleep(period)
+        time.sleep(1.0)
+        latencies = probe.latencies_ms(stamps[2:])  # the first two warm the node's buffers up
+        diagnostics = dict(probe.diagnostics)
+    finally:
+        probe.close()
+        node.stop()
+    return {"frames": frames, "received": len(latencies), "e2e_p50_ms": _percentile(latencies, 50),
+            "e2e_p90_ms": _percentile(latencies, 90), "e2e_max_ms": max(latencies, default=float("nan")),
+            "node_segment_p50_ms": float(diagnostics.get("segment_p50_ms", "nan")),
+            "node_latency_p50_ms": float(diagnostics.get("latency_p50_ms", "nan"))}
+
+
+def overload_run(checkpoint: str, env: dict[str, str], height: int, width: int, duration: float,
+                 rate: float, window: float = 10.0) -> list[dict[str, Any]]:
+    """Part 2: `rate` Hz input for `duration` s; latency percentiles, outputs, drops and RSS per window."""
+    namespace = "/latency_overload"
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, "diagnostics_period": 1.0,
+                                     "max_image_pixels": height * width, "input_timeout": 3600.0}, env)
+    probe = Probe(namespace)
+    rows = []
+    try:
+        if not probe.wait_connected(120):
+            raise RuntimeError(f"segment_node did not come up:\n{node.output()}")
+        rgb_msg, x_msg, _, _ = _frames(height, width)
+        period = 1.0 / rate
+        start_ns = time.time_ns()
+        start = time.perf_counter()
+        window_stamps: list[int] = []
+        window_start = start
+        window_index = 0
+        progress = tqdm(total=int(duration), desc=f"{rate:g} Hz input", unit="s")
+        frame = 0
+        while True:
+            now = time.perf_counter()
+            if now - start >= duration:
+                break
+            stamp = start_ns + int(frame * period * 1e9)
+            probe.publish(rgb_msg, x_msg, stamp)
+            window_stamps.append(stamp)
+            frame += 1
+            if now - window_start >= window:
+                rows.append(_window_row(probe, node, window_index, window_stamps, now - window_start))
+                window_stamps, window_start, window_index = [], now, window_index + 1
+            if int(now - start) != progress.n:
+                progress.update(int(now - start) - progress.n)
+            time.sleep(max(0.0, start + frame * period - time.perf_counter()))
+        progress.close()
+        time.sleep(2.0)  # let the last frames arrive
+        if window_stamps:
+            rows.append(_window_row(probe, node, window_index, window_stamps, time.perf_counter() - window_start))
+    finally:
+        probe.close()
+        node.stop()
+    return rows
+
+
+def _window_row(probe: Probe, node: NodeUnderTest, index: int, stamps: list[int], seconds: float) -> dict[str, Any]:
+    latencies = probe.latencies_ms(stamps)
+    return {"window": index, "seconds": seconds, "published": len(stamps), "labels": len(latencies),
+            "p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99),
+            "max_ms": max(latencies, default=float("nan")), "rss_mib": _rss_mib(node.proc.pid),
+            "node_segment_p50_ms": float(probe.diagnostics.get("segment_p50_ms", "nan")),
+            "dropped_while_busy": probe.diagnostics.get("dropped_while_busy", "?")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rxssnet_ros.benchmarks.node_latency",
+                                     description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--checkpoint", help="RXSSNet checkpoint (default: a random atto model)")
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--frames", type=int, default=20, help="pairs in the overhead run (default 20)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of overload input (default 60)")
+    parser.add_argument("--rate", type=float, default=30.0, help="input rate of the overload run in Hz")
+    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: derived from pid)")
+    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    args = parser.parse_args(argv)
+    if args.frames < 1 or args.duration <= 0 or args.rate <= 0 or args.height < 16 or args.width < 16:
+        parser.error("--frames, --duration and --rate must be positive, --height/--width at least 16")
+    if args.checkpoint and not os.path.isfile(args.checkpoint):
+        parser.error(f"--checkpoint {args.checkpoint!r} does not exist")
+    env = _ros_environment(args.domain_id)
+    os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID",
+                                            "FASTDDS_DEFAULT_PROFILES_FILE") if k in env})
+    with tempfile.TemporaryDirectory() as directory:
+        checkpoint = args.checkpoint or _random_checkpoint(directory)
+        _, _, rgb, x = _frames(args.height, args.width)
+        in_process = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2))
+        segment_p50 = _percentile(in_process, 50)
+        overhead = overhead_run(checkpoint, env, args.height, args.width, args.frames, segment_p50)
+        overload = overload_run(checkpoint, env, args.height, args.width, args.duration, args.rate)
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nsegment_node latency, {args.width}x{args.height} rgb8 + mono8, sensor-data QoS, shared-memory "
+          f"profile; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+          f"{load:.1f}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}\n")
+    overhead_ms = overhead["e2e_p50_ms"] - overhead["node_segment_p50_ms"]
+    print("| measurement | p50 ms | p90 ms | max ms |")
+    print("|---|---:|---:|---:|")
+    print(f"| Segmenter.segment in this process ({len(in_process)} runs) | {segment_p50:.1f} | "
+          f"{_percentile(in_process, 90):.1f} | {max(in_process):.1f} |")
+    print(f"| Segmenter.segment inside the node (diagnostics) | {overhead['node_segment_p50_ms']:.1f} | | |")
+    print(f"| publish -> ~/labels received ({overhead['received']}/{overhead['frames']} pairs) | "
+          f"{overhead['e2e_p50_ms']:.1f} | {overhead['e2e_p90_ms']:.1f} | {overhead['e2e_max_ms']:.1f} |")
+    verdict = "meets" if overhead_ms <= OVERHEAD_TARGET_MS else "MISSES"
+    print(f"| **node overhead** (end to end - Segmenter in the node) | **{overhead_ms:.1f}** | | |")
+    print(f"\nOverhead {overhead_ms:.1f} ms at p50: {verdict} the {OVERHEAD_TARGET_MS:g} ms target.\n")
+    model_hz = 1e3 / overhead["node_segment_p50_ms"]
+    print(f"Overload: {args.rate:g} Hz input for {args.duration:g} s; the model runs at about {model_hz:.1f} Hz "
+          f"in the node\n")
+    print("| window | published pairs | labels out | latency p50 ms | latency p99 ms | max ms | Segmenter in node "
+          "p50 ms | node RSS MiB | dropped while busy (total) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in overload:
+        print(f"| {row['window']} ({row['seconds']:.0f} s) | {row['published']} | {row['labels']} | "
+              f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['max_ms']:.0f} | {row['node_segment_p50_ms']:.0f} | "
+              f"{row['rss_mib']:.1f} | {row['dropped_while_busy']} |")
+    rss = [row["rss_mib"] for row in overload]
+    p99 = [row["p99_ms"] for row in overload]
+    print(f"\nRSS {min(rss):.0f}-{max(rss):.0f} MiB over {len(rss)} windows (last - first: {rss[-1] - rss[0]:+.1f} "
+          f"MiB); latency p99 {min(p99):.0f}-{max(p99):.0f} ms.")
+    if args.json:
+        print(json.dumps({"in_process_ms": in_process, "overhead": overhead, "overload": overload}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

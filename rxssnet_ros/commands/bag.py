@@ -1,0 +1,216 @@
+"""`rxssnet bag`: turn a dataset split into a rosbag2 (`convert`) and score a model on a bag offline (`eval`).
+
+No ROS installation is needed: bags are read and written with the pure-Python `rosbags` library.
+
+    rxssnet bag convert --dataset mfnet --root /data/ir_seg_dataset --split test --out mfnet_test_bag
+    rxssnet bag eval mfnet_test_bag --checkpoint model.safetensors --out reports/ --write-predictions pred_bag
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+NAME = "bag"
+HELP = "rosbag2 tools: convert a dataset split to a bag, evaluate a checkpoint on a bag (no ROS needed)"
+
+DEFAULT_RGB_TOPIC = "/camera/rgb/image"
+DEFAULT_X_TOPIC = "/camera/x/image"
+DEFAULT_GT_TOPIC = "/camera/labels_gt"
+
+
+def _add_topic_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rgb-topic", default=DEFAULT_RGB_TOPIC, help=f"RGB image topic (default {DEFAULT_RGB_TOPIC})")
+    parser.add_argument("--x-topic", default=DEFAULT_X_TOPIC, help=f"X image topic (default {DEFAULT_X_TOPIC})")
+    parser.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC,
+                        help=f"ground-truth label image topic (default {DEFAULT_GT_TOPIC})")
+
+
+def _add_convert_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, metavar="NAME", help="dataset registry name (`rxssnet datasets`)")
+    parser.add_argument("--root", required=True, metavar="DIR", help="dataset root folder")
+    parser.add_argument("--split", default="test", help="split to convert (default: test)")
+    parser.add_argument("--out", required=True, metavar="BAG", help="bag directory to create (must not exist)")
+    parser.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"), help="storage plugin (default mcap)")
+    parser.add_argument("--rate", type=float, default=10.0, help="frames per second of the stamps (default 10)")
+    parser.add_argument("--jitter-ms", type=float, default=0.0,
+                        help="move each X stamp by a uniform random offset in [-J, +J] ms (default 0: X shares the "
+                             "RGB stamp), as an unsynchronised second camera would")
+    parser.add_argument("--camera-info", action="store_true",
+                        help="also write a plausible pinhole CameraInfo per camera on <namespace>/camera_info")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the jitter (default 0)")
+    _add_topic_arguments(parser)
+    parser.add_argument("--rgb-frame", default="camera_rgb_optical_frame", help="frame id of RGB and ground truth")
+    parser.add_argument("--x-frame", default="camera_x_optical_frame", help="frame id of X")
+    parser.add_argument("--max-frames", type=int, default=None, help="convert only the first N samples")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out when it is an existing bag")
+
+
+def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", metavar="BAG", help="rosbag2 directory, or a bare .mcap / .db3 file")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model file (.safetensors or .pt)")
+    _add_topic_arguments(parser)
+    parser.add_argument("--slop", type=float, default=0.05,
+                        help="largest RGB-X stamp difference of a pair, s (the node's `slop`, default 0.05)")
+    parser.add_argument("--queue-size", type=int, default=10,
+                        help="messages held per input by the pairing rule (the node's `queue_size`, default 10)")
+    parser.add_argument("--inter-message-lower-bound", type=float, default=0.0,
+                        help="least time between two frames of one camera, s (the node's parameter, default 0)")
+    parser.add_argument("--out", default="bag_eval", metavar="DIR", help="report folder (default ./bag_eval)")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt"),
+                        help="inference backend (default torch)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
+                        help="backend precision (default fp32)")
+    parser.add_argument("--input-size", default=None, metavar="HxW",
+                        help="run the network at this size (default: each image's size)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the first frame (default 1)")
+    parser.add_argument("--write-predictions", default=None, metavar="OUT_BAG",
+                        help="write a bag with every input message plus <prediction-ns>/labels and "
+                             "<prediction-ns>/overlay (for rviz or Foxglove)")
+    parser.add_argument("--prediction-ns", default="/segment_node",
+                        help="namespace of the predicted topics (default /segment_node, as the live node)")
+    parser.add_argument("--overlay-alpha", type=float, default=0.5, help="colour weight of the overlay (0.5)")
+    parser.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"),
+                        help="storage plugin of --write-predictions (default mcap)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --write-predictions when it exists")
+    align = parser.add_argument_group("X registration (the node's x_alignment parameters)")
+    align.add_argument("--x-alignment", default="none", choices=("none", "resize", "homography", "depth"),
+                       help="how X is registered to RGB (default none: X must have the RGB size)")
+    align.add_argument("--x-homography", type=float, nargs=9, default=None, metavar="H",
+                       help="row-major 3x3 homography from X pixels to RGB pixels")
+    align.add_argument("--x-extrinsic-rotation", type=float, nargs=9, default=None, metavar="R",
+                       help="row-major rotation X optical frame -> RGB optical frame")
+    align.add_argument("--x-extrinsic-translation", type=float, nargs=3, default=None, metavar="T",
+                       help="translation X optical frame -> RGB optical frame, metres")
+    align.add_argument("--alignment-plane-m", type=float, default=None,
+                       help="scene distance for a homography computed from the camera_infos, metres")
+    align.add_argument("--x-interpolation", default=None, choices=("nearest", "linear", "cubic", "area"),
+                       help="resampling of X (default: nearest for depth, linear otherwise)")
+    align.add_argument("--rgb-info-topic", default=None, help="RGB CameraInfo (default <rgb namespace>/camera_info)")
+    align.add_argument("--x-info-topic", default=None, help="X CameraInfo (default <x namespace>/camera_info)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bag_command", metavar="{convert,eval}")
+    convert = sub.add_parser("convert", help="write a dataset split as a rosbag2 (RGB, X, ground truth, info)",
+                             description="Write a dataset split as a rosbag2 with RGB (rgb8), X (its own encoding) "
+                                         "and ground-truth (mono8/mono16) sensor_msgs/Image topics sharing one "
+                                         "stamp per frame, and the class names on /rxssnet/dataset_info.")
+    _add_convert_arguments(convert)
+    evaluate = sub.add_parser("eval", help="replay a bag offline: pair, segment, score against ground truth",
+                              description="Replay a bag offline with the node's pairing rule, segment every pair "
+                                          "and score it against the ground truth with the exact RGB stamp. "
+                                          "Writes metrics.json, metrics.md and plots (IoU, latency).")
+    _add_eval_arguments(evaluate)
+    parser.set_defaults(_bag_parser=parser)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from rxssnet_ros.bag_tools.convert import BagTopics, convert_dataset_to_bag
+
+    topics = BagTopics(rgb=args.rgb_topic, x=args.x_topic, gt=args.gt_topic)
+    summary = convert_dataset_to_bag(
+        args.dataset, args.root, args.split, args.out, storage=args.storage, rate=args.rate,
+        jitter_ms=args.jitter_ms, camera_info=args.camera_info, seed=args.seed, topics=topics,
+        rgb_frame=args.rgb_frame, x_frame=args.x_frame, max_frames=args.max_frames, overwrite=args.overwrite)
+    print(summary.describe())
+    return 0
+
+
+def _alignment(args: argparse.Namespace, modality: str) -> Any:
+    if args.x_alignment == "none":
+        return None
+    from rxssnet_core.alignment import DEFAULT_INTERPOLATION, AlignmentConfig
+
+    return AlignmentConfig(mode=args.x_alignment, homography=args.x_homography,
+                           extrinsic_rotation=args.x_extrinsic_rotation,
+                           extrinsic_translation=args.x_extrinsic_translation,
+                           plane_distance_m=args.alignment_plane_m,
+                           modality=modality if modality in DEFAULT_INTERPOLATION else "thermal",
+                           interpolation=args.x_interpolation)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rxssnet_core import Segmenter
+    from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
+    from rxssnet_ros.bag_tools.report_plots import latency_stats, write_eval_report
+
+    if not Path(args.bag).exists():
+        raise FileNotFoundError(f"bag {args.bag!r} does not exist; give a rosbag2 directory or a .mcap/.db3 file")
+    # Options first (a typo must not cost a model load), then the model, then the alignment (it needs the
+    # checkpoint's modality).
+    config = BagEvalConfig(
+        rgb_topic=args.rgb_topic, x_topic=args.x_topic, gt_topic=args.gt_topic, slop_s=args.slop,
+        queue_size=args.queue_size, inter_message_lower_bound_s=args.inter_message_lower_bound,
+        rgb_info_topic=args.rgb_info_topic, x_info_topic=args.x_info_topic,
+        write_predictions=Path(args.write_predictions) if args.write_predictions else None,
+        predictions_storage=args.storage, overwrite=args.overwrite, prediction_ns=args.prediction_ns,
+        overlay_alpha=args.overlay_alpha, warmup=args.warmup)
+    segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, device=args.device,
+                                          precision=args.precision, input_size=args.input_size)
+    config.alignment = _alignment(args, segmenter.preprocess_config.modality)
+    result = evaluate_bag(args.bag, segmenter, config)
+    info = result.dataset_info or {}
+    extra = {"bag": str(result.bag), "checkpoint": args.checkpoint, "backend": segmenter.backend_name,
+             "device": segmenter.device, "precision": segmenter.precision,
+             "dataset": info.get("dataset", "unknown"), "split": info.get("split", "unknown"),
+             "frames_scored": result.counts["scored"], "slop_s": args.slop, "queue_size": args.queue_size,
+             "x_alignment": args.x_alignment}
+    if result.predictions_bag is not None:
+        extra["predictions_bag"] = str(result.predictions_bag)
+    paths = write_eval_report(result.metrics, args.out, result.class_names, section="bag_eval",
+                              latencies_ms=result.latencies_ms, stage_ms=result.stage_ms,
+                              issues=result.issues.to_list(), counts=result.counts, frames=result.frames,
+                              extra=extra)
+    metrics = result.metrics
+    latency = latency_stats(result.latencies_ms)
+
+    def pct(value: float) -> str:
+        return "n/a" if value != value else f"{value * 100:.2f}%"
+
+    print(f"{result.bag}: {result.counts['scored']} frames scored, mIoU {pct(metrics.miou)}  "
+          f"pixel acc {pct(metrics.pixel_accuracy)}  mean acc {pct(metrics.mean_accuracy)}")
+    for name, iou in zip(result.class_names, metrics.iou):
+        print(f"  {name:>20s}: {pct(iou)}")
+    if latency["count"]:
+        print(f"latency ms: mean {latency['mean']:.1f}  median {latency['median']:.1f}  p90 {latency['p90']:.1f}  "
+              f"p99 {latency['p99']:.1f}")
+    if len(result.issues):
+        print("problems in the bag:")
+        for text in result.issues.texts():
+            print(f"  - {text}")
+    if result.predictions_bag is not None:
+        print(f"predictions: {result.predictions_bag} ({config.labels_topic}, {config.overlay_topic})")
+    print(f"reports: {', '.join(str(p) for p in paths.values())}")
+    if result.counts["scored"] == 0:
+        print("rxssnet bag eval: no frame was scored; see the problems above (topics, --slop, --x-alignment)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    command = getattr(args, "bag_command", None)
+    if command is None:
+        args._bag_parser.print_help()
+        return 2
+    from rxssnet_ros.bag_tools.convert import BagError
+
+    try:
+        return run_convert(args) if command == "convert" else run_eval(args)
+    except BagError:
+        raise
+    except Exception as error:
+        # rosbags' own errors (ReaderError, WriterError) are not ValueErrors: give them the same clear exit.
+        from rosbags.rosbag2 import ReaderError, WriterError
+
+        if isinstance(error, (ReaderError, WriterError)):
+            raise BagError(str(error)) from error
+        raise

@@ -1,0 +1,139 @@
+"""ApproximateTimePairer reproduces message_filters' ApproximateTime policy.
+
+The table cases are the scenarios of message_filters' own test suite (test/test_approximate_time_policy.cpp:
+exact, perfect and imperfect matches, acceleration, dropped messages with queue sizes 1 and 2, a long queue,
+double publish, four topics, early publish and inter-message rate bounds), with the sets that suite expects.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from rxssnet_ros.synchronizer import ApproximateTimePairer
+
+S = 1_000_000_000  # the reference cases use whole seconds
+MS = 1_000_000
+UNBOUNDED = 10**18  # message_filters' default max interval duration is practically infinite
+
+
+def run(inputs, num_streams=2, queue_size=10, slop_ns=UNBOUNDED, bounds=None):
+    out = []
+    pairer = ApproximateTimePairer(num_streams, queue_size, slop_ns, lambda *items: out.append(tuple(items)),
+                                   inter_message_lower_bounds_ns=bounds)
+    for seconds, stream in inputs:
+        pairer.add(stream, seconds * S, seconds)
+    return out, pairer
+
+
+REFERENCE_CASES = {
+    # name: (inputs [(t, stream)], queue size, expected sets)
+    "exact_match": ([(0, 0), (0, 1), (3, 0), (3, 1), (6, 0), (6, 1)], 10, [(0, 0), (3, 3), (6, 6)]),
+    "perfect_match": ([(0, 0), (1, 1), (3, 0), (4, 1), (6, 0), (7, 1)], 10, [(0, 1), (3, 4)]),
+    "imperfect_match": ([(0, 0), (1, 1), (2, 0), (3, 0), (5, 1), (6, 0), (7, 1)], 10, [(0, 1), (6, 5)]),
+    "acceleration": ([(0, 0), (7, 1), (12, 0), (15, 1), (17, 0), (18, 1)], 10, [(12, 7), (17, 18)]),
+    "dropped_messages_queue_1": ([(0, 0), (1, 1), (3, 1), (4, 0), (7, 1), (8, 0), (10, 0), (11, 1), (13, 0),
+                                  (14, 1)], 1, [(4, 3), (10, 11)]),
+    "dropped_messages_queue_2": ([(0, 0), (1, 1), (3, 1), (4, 0), (7, 1), (8, 0), (10, 0), (11, 1), (13, 0),
+                                  (14, 1)], 2, [(0, 1), (4, 3), (8, 7), (10, 11)]),
+    "long_queue": ([(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (3, 1), (9, 0),
+                    (10, 0), (11, 0), (12, 0), (10, 1), (13, 0)], 5, [(10, 10)]),
+    "double_publish": ([(0, 0), (1, 1), (3, 1), (3, 0)], 10, [(0, 1), (3, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_CASES))
+def test_message_filters_reference_cases(name):
+    inputs, queue_size, expected = REFERENCE_CASES[name]
+    out, _ = run(inputs, queue_size=queue_size)
+    assert out == expected
+
+
+def test_four_topics_and_early_publish():
+    inputs = [(0, 0), (1, 1), (2, 2), (3, 3), (5, 0), (5, 3), (6, 1), (6, 2), (8, 0), (9, 1), (10, 2), (11, 3),
+              (10, 0), (13, 0), (14, 1)]
+    # (10, 0) after (8, 0) is in order for stream 0; message_filters' expected output is the same
+    out, _ = run(inputs, num_streams=4)
+    assert out == [(0, 1, 2, 3), (5, 6, 6, 5), (10, 9, 10, 11)]
+    out, _ = run([(0, 0), (1, 1), (2, 2), (3, 3), (7, 0)], num_streams=4)
+    assert out == [(0, 1, 2, 3)]
+
+
+@pytest.mark.parametrize("bound,expected", [(1.5, [(0, 1), (3, 4)]), (2.0, [(0, 1), (3, 4), (6, 7)])])
+def test_inter_message_lower_bound_publishes_early(bound, expected):
+    inputs = [(0, 0), (1, 1), (3, 0), (4, 1), (6, 0), (7, 1)]
+    out, _ = run(inputs, bounds=[int(bound * S), 0])
+    assert out == expected
+
+
+def test_jittered_streams_pair_each_frame_with_its_partner():
+    rng = random.Random(3)
+    out = []
+    pairer = ApproximateTimePairer(2, 10, 50 * MS, lambda a, b: out.append((a, b)))
+    for k in range(200):
+        stamp = k * 100 * MS
+        events = [(0, stamp, ("rgb", k)), (1, stamp + rng.randint(-20, 20) * MS, ("x", k))]
+        for index, stamp_ns, item in (events if rng.random() < 0.5 else events[::-1]):
+            pairer.add(index, stamp_ns, item)
+    assert len(out) == 199  # the last pair waits for a later message (no lower bound given)
+    assert all(a[1] == b[1] for a, b in out), "no set may mix two frames"
+    assert pairer.pending() == [1, 1]
+
+
+def test_slop_is_the_largest_accepted_stamp_difference():
+    out = []
+    pairer = ApproximateTimePairer(2, 10, 50 * MS, lambda a, b: out.append((a, b)))
+    for k in range(20):
+        pairer.add(0, k * 200 * MS, k)
+        pairer.add(1, k * 200 * MS + 60 * MS, k)  # always 60 ms apart: more than the slop
+    assert out == []
+    pairer.add(0, 4000 * MS, "a")
+    pairer.add(1, 4050 * MS, "b")  # exactly the slop: accepted
+    pairer.add(0, 4200 * MS, "c")
+    pairer.add(1, 4200 * MS, "d")
+    assert out[0] == ("a", "b")
+
+
+def test_out_of_order_stamps_are_dropped_and_counted():
+    out = []
+    pairer = ApproximateTimePairer(2, 10, 50 * MS, lambda a, b: out.append((a, b)))
+    assert pairer.add(0, 1000 * MS, "new")
+    assert not pairer.add(0, 900 * MS, "old")
+    assert pairer.dropped_out_of_order == [1, 0]
+    pairer.add(1, 1000 * MS, "x")
+    assert out == [("new", "x")]
+
+
+def test_queue_size_bounds_memory_when_one_stream_is_silent():
+    pairer = ApproximateTimePairer(2, 5, 50 * MS, lambda a, b: None)
+    for k in range(100):
+        pairer.add(0, k * MS * 33, k)
+    assert pairer.pending() == [5, 0]
+    assert pairer.dropped_queue_full == [95, 0]
+
+
+def test_thread_safe_adds():
+    out = []
+    pairer = ApproximateTimePairer(2, 1000, 0, lambda a, b: out.append((a, b)))
+
+    def feed(stream: int) -> None:
+        for k in range(500):
+            pairer.add(stream, k * MS, k)
+
+    threads = [threading.Thread(target=feed, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(out) == 500 and all(a == b for a, b in out)
+
+
+@pytest.mark.parametrize("kwargs,text", [
+    ({"num_streams": 1}, "num_streams=1"), ({"queue_size": 0}, "queue_size=0"), ({"slop_ns": -1}, "slop_ns=-1"),
+    ({"inter_message_lower_bounds_ns": [1]}, "needs 2 values"),
+])
+def test_bad_arguments(kwargs, text):
+    with pytest.raises(ValueError, match=text):
+        ApproximateTimePairer(**kwargs)

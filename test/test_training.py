@@ -1,0 +1,326 @@
+"""Training: config checks, schedule, atomic checkpoints, bit-exact resume, SIGKILL recovery, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from rxssnet_core.cli import main
+from rxssnet_core.training.checkpointing import (
+    CheckpointError,
+    atomic_torch_save,
+    capture_rng_state,
+    load_training_checkpoint,
+    restore_rng_state,
+)
+from rxssnet_core.training.config import TrainConfig, TrainConfigError, check_dataset_root, load_train_config
+from rxssnet_core.training.schedule import WarmupPolyLR, warmup_poly_factor
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = ("mfnet", "pst900", "fmb", "cityscapes", "nyuv2", "zju_rgbp")
+TRAIN_COMMAND = ("rxssnet_core.commands.train",)
+# `rxssnet train` in a child process (only the train subcommand is loaded: the test does not depend on others).
+CLI_TRAIN = [sys.executable, "-c", "import sys; from rxssnet_core.cli import main; "
+             f"sys.exit(main(sys.argv[1:], {TRAIN_COMMAND!r}))"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rxssnet_core.data.synthetic import generate_fusion_dataset
+
+    return generate_fusion_dataset(tmp_path_factory.mktemp("synthetic"), counts={"train": 8, "val": 2},
+                                   size=(64, 64), seed=3, progress=False)
+
+
+def tiny_config(root: Path, out: Path, **sections: dict) -> dict:
+    """A raw config dict: atto, decoder 32, 64x64 crops, batch 2 (4 steps per epoch on 8 images)."""
+    data = {
+        "dataset": {"name": "synthetic_fusion", "root": str(root), "val_split": "val"},
+        "model": {"variant": "atto", "decoder_dim": 32},
+        "optimizer": {"lr": 1e-3},
+        "schedule": {"epochs": 2, "warmup_epochs": 1},
+        "train": {"batch_size": 2, "crop_size": [64, 64], "scales": [0.75, 1.0, 1.25], "num_workers": 0},
+        "checkpoint": {"every_n_steps": 0},
+        "logging": {"progress": False, "tensorboard": False},
+        "output_dir": str(out),
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return data
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ config
+
+
+def test_shipped_benchmark_configs_hold_the_recipe() -> None:
+    for name in BENCHMARKS:
+        path = REPO / "config" / "train" / f"{name}.yaml"
+        cfg = load_train_config(path)
+        assert cfg.dataset.name == name
+        assert (cfg.optimizer.lr, cfg.optimizer.betas, cfg.optimizer.weight_decay) == (6e-5, [0.9, 0.999], 0.01)
+        assert (cfg.schedule.epochs, cfg.schedule.warmup_epochs, cfg.schedule.power) == (300, 10, 0.9)
+        assert cfg.train.batch_size == 4 and cfg.train.crop_size == [480, 640] and cfg.train.hflip
+        assert cfg.train.scales == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+        assert cfg.model.variant == "tiny"
+        assert cfg.dataset.val_split != "test" and not cfg.val.unsafe_select_on_test_split
+        # The root is a placeholder the user must replace: a clear error names the key and the fix.
+        with pytest.raises(TrainConfigError, match=r"dataset\.root.*--set dataset\.root="):
+            check_dataset_root(cfg, path)
+
+
+def test_unknown_key_and_bad_type_name_the_key(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "bad.yaml", {"dataset": {"name": "mfnet"}, "train": {"batch_sise": 4}})
+    with pytest.raises(TrainConfigError, match=r"unknown key 'train\.batch_sise'.*batch_size"):
+        load_train_config(path)
+    path = write_yaml(tmp_path / "bad2.yaml", {"dataset": {"name": "mfnet"}, "train": {"batch_size": "four"}})
+    with pytest.raises(TrainConfigError, match=r"train\.batch_size='four' must be an integer"):
+        load_train_config(path)
+    with pytest.raises(TrainConfigError, match="unknown key 'optimizer.learning_rate'"):
+        load_train_config(REPO / "config/train/mfnet.yaml", ["optimizer.learning_rate=1"])
+
+
+def test_overrides_parse_yaml_values() -> None:
+    cfg = load_train_config(REPO / "config/train/mfnet.yaml",
+                            ["optimizer.lr=1e-3", "train.crop_size=[240,320]", "model.pretrained=null"])
+    assert cfg.optimizer.lr == pytest.approx(1e-3) and isinstance(cfg.optimizer.lr, float)
+    assert cfg.train.crop_size == [240, 320] and cfg.model.pretrained is None
+
+
+def test_model_selection_on_test_split_needs_the_scary_flag() -> None:
+    base = {"dataset": {"name": "mfnet", "val_split": "test"}}
+    with pytest.raises(TrainConfigError, match="inflates"):
+        TrainConfig.from_dict(base)
+    allowed = TrainConfig.from_dict({**base, "val": {"unsafe_select_on_test_split": True}})
+    assert allowed.dataset.val_split == "test"
+    with pytest.raises(TrainConfigError, match="equals dataset.train_split"):
+        TrainConfig.from_dict({"dataset": {"name": "mfnet", "val_split": "train"}})
+
+
+# ------------------------------------------------------------------------------------------------ schedule
+
+
+def test_warmup_then_poly() -> None:
+    total, warmup = 100, 10
+    assert warmup_poly_factor(0, total, warmup) == pytest.approx(0.1)
+    assert warmup_poly_factor(9, total, warmup) == pytest.approx(1.0)
+    assert warmup_poly_factor(10, total, warmup) == pytest.approx(0.9**0.9)  # reference: poly on t / T
+    assert warmup_poly_factor(55, total, warmup) == pytest.approx(0.45**0.9)
+    assert warmup_poly_factor(100, total, warmup) == 0.0
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=6e-5)
+    scheduler = WarmupPolyLR(optimizer, total, warmup)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(6e-6)  # the first step already warms up
+    for _ in range(20):
+        scheduler.step()
+    restored = WarmupPolyLR(torch.optim.AdamW([param], lr=6e-5), total, warmup)
+    restored.load_state_dict(scheduler.state_dict())
+    assert restored.get_last_lr() == pytest.approx(scheduler.get_last_lr())
+    assert scheduler.get_last_lr()[0] == pytest.approx(6e-5 * 0.8**0.9)
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+
+
+def test_failing_write_keeps_last_good_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "last.pt"
+    atomic_torch_save({"weights": torch.arange(4)}, path)
+    with pytest.raises(Exception):  # noqa: B017 - whatever pickling raises for a lambda
+        atomic_torch_save({"weights": torch.zeros(4), "bad": lambda: None}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.arange(4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temp file left behind
+    path.write_bytes(path.read_bytes()[:50])  # a truncated file gets a clear error naming it
+    with pytest.raises(CheckpointError, match="last.pt"):
+        load_training_checkpoint(path)
+
+
+def test_rng_state_roundtrip_is_weights_only_safe(tmp_path: Path) -> None:
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(1)
+    np.random.seed(2)
+    random.seed(3)
+    state = capture_rng_state()
+    atomic_torch_save({"rng": state}, tmp_path / "rng.pt")
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    restore_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True)["rng"])
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1])
+    assert random.random() == expected[2]
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+@pytest.mark.slow
+def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_data: Path, tmp_path: Path) -> None:
+    """2 epochs straight == stop after epoch 1, resume, stop mid-epoch 2, resume: same losses, same weights."""
+    from rxssnet_core import load_model
+    from rxssnet_core.training import Trainer
+
+    straight_cfg = TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "straight"))
+    straight = Trainer(straight_cfg).fit()
+    assert straight.finished and sorted(straight.step_losses) == list(range(1, 9))
+
+    cfg = TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "resumed"))
+    first = Trainer(cfg).fit(stop_after_steps=4)  # end of epoch 1
+    assert not first.finished and first.global_step == 4
+    state = torch.load(first.last_checkpoint, weights_only=True)  # everything loads weights-only
+    assert state["progress"]["epoch"] == 1 and state["progress"]["step_in_epoch"] == 0
+    second = Trainer(cfg, resume="auto").fit(stop_after_steps=6)  # mid-epoch 2
+    assert second.global_step == 6
+    assert torch.load(second.last_checkpoint, weights_only=True)["progress"]["sample_position"] == 4
+    third = Trainer(cfg, resume="auto").fit()
+    assert third.finished
+
+    resumed_losses = {**first.step_losses, **second.step_losses, **third.step_losses}
+    assert resumed_losses == straight.step_losses  # bit-exact, not approximately
+    assert len(set(straight.step_losses.values())) == 8  # the losses do change from step to step
+    a = load_model(straight.final_path).state_dict()
+    b = load_model(third.final_path).state_dict()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    # Best model: chosen on the validation split, exported with the dataset metadata.
+    best = load_model(third.best_path)
+    assert best.metadata["dataset"] == "synthetic_fusion" and len(best.metadata["class_names"]) == 4
+    assert best.metadata["preprocess"]["modality"] == "thermal"
+    assert json.loads((tmp_path / "resumed" / "best.json").read_text())["val_split"] == "val"
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_and_bf16_autocast_run(tiny_data: Path, tmp_path: Path) -> None:
+    from rxssnet_core.training import Trainer
+
+    cfg = TrainConfig.from_dict(tiny_config(
+        tiny_data, tmp_path / "accum", schedule={"epochs": 1, "warmup_epochs": 0},
+        train={"batch_size": 1, "grad_accum_steps": 4, "amp": "bf16"}, val={"every_n_epochs": 0}))
+    trainer = Trainer(cfg)
+    assert trainer.steps_per_epoch == 2  # 8 images / (1 x 4)
+    result = trainer.fit()
+    assert result.finished and sorted(result.step_losses) == [1, 2]
+    assert result.best_path is None and result.final_path.is_file()
+
+
+def _log_steps(log: Path) -> list[int]:
+    if not log.is_file():
+        return []
+    return [json.loads(line)["step"] for line in log.read_text().splitlines() if '"loss"' in line]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume(tiny_data: Path, tmp_path: Path, ros_env: dict) -> None:
+    out = tmp_path / "run"
+    config = write_yaml(tmp_path / "cfg.yaml", tiny_config(
+        tiny_data, out, schedule={"epochs": 4, "warmup_epochs": 1}, checkpoint={"every_n_steps": 2},
+        val={"every_n_epochs": 0}, dataset={"val_split": None}))
+    command = [*CLI_TRAIN, "train", "--config", str(config)]
+    checkpoint, log = out / "checkpoints" / "last.pt", out / "train_log.jsonl"
+    process = subprocess.Popen(command, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert checkpoint.is_file(), process.communicate()[0].decode()[-2000:] if process.poll() else "timeout"
+        steps_at_checkpoint = max(_log_steps(log))
+        while (max(_log_steps(log)) < steps_at_checkpoint + 2 and process.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert process.poll() is None, "training ended before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    state = load_training_checkpoint(checkpoint)  # intact, weights_only
+    saved_step = state["progress"]["global_step"]
+    assert saved_step >= 2 and saved_step % 2 == 0
+    assert not list(checkpoint.parent.glob("*.tmp"))
+    done = subprocess.run(command + ["--resume"], env=ros_env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"resumed from {checkpoint} at step {saved_step}" in done.stderr
+    steps = _log_steps(log)
+    assert steps[-1] == 16
+    # After the kill, the run went on from the checkpoint's step: every step after it was redone.
+    restart = len(steps) - 1 - steps[::-1].index(saved_step + 1)
+    assert steps[restart:] == list(range(saved_step + 1, 17))
+    assert (out / "final.safetensors").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ CLI errors
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    code = main(args, TRAIN_COMMAND)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_cli_config_errors_exit_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                    tiny_data: Path) -> None:
+    bad = write_yaml(tmp_path / "bad.yaml", {"dataset": {"name": "mfnet"}, "optimiser": {}})
+    code, err = _cli(["train", "--config", str(bad)], capsys)
+    assert code == 2 and "unknown key 'optimiser'" in err
+    code, err = _cli(["train", "--config", str(REPO / "config/train/mfnet.yaml")], capsys)
+    assert code == 2 and "dataset.root" in err and "placeholder" in err
+    code, err = _cli(["train", "--config", str(REPO / "config/train/mfnet.yaml"),
+                      "--set", f"dataset.root={tmp_path / 'nowhere'}"], capsys)
+    assert code == 2 and "nowhere" in err and "does not exist" in err
+    code, err = _cli(["train", "--config", str(tmp_path / "missing.yaml")], capsys)
+    assert code == 2 and "missing.yaml" in err
+    cfg = write_yaml(tmp_path / "ok.yaml", tiny_config(tiny_data, tmp_path / "o"))
+    code, err = _cli(["train", "--config", str(cfg), "--set", "dataset.train_split=nosuchsplit"], capsys)
+    assert code == 2 and "nosuchsplit" in err
+    code, err = _cli(["train", "--config", str(cfg), "--resume", str(tmp_path / "none.pt")], capsys)
+    assert code == 2 and "none.pt" in err
+
+
+def _broken_copy(source: Path, target: Path, damage: str) -> Path:
+    """A 2-image train split with one damaged sample (read at training time, not indexing time)."""
+    import shutil
+
+    import numpy as np
+
+    from rxssnet_core.data import io
+
+    shutil.copytree(source, target)
+    (target / "splits" / "train.txt").write_text("train_0000\ntrain_0001\n")
+    if damage == "corrupt":
+        (target / "rgb" / "train_0001.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+        return target / "rgb" / "train_0001.png"
+    if damage == "label_range":
+        label = np.full((64, 64), 9, dtype=np.uint8)
+        io.write_label(target / "labels" / "train_0001.png", label)
+        return target / "labels" / "train_0001.png"
+    if damage == "size":
+        io.write_image(target / "x" / "train_0001.png", np.zeros((32, 48), dtype=np.uint8))
+        return target / "x" / "train_0001.png"
+    raise AssertionError(damage)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "label_range", "size"])
+def test_bad_sample_during_training_names_the_file(damage: str, tiny_data: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    damaged = _broken_copy(tiny_data, tmp_path / "data", damage)
+    # num_workers=1: the error crosses a DataLoader worker and must still read cleanly.
+    cfg = write_yaml(tmp_path / "cfg.yaml", tiny_config(
+        tmp_path / "data", tmp_path / "out", train={"num_workers": 1}, val={"every_n_epochs": 0},
+        dataset={"val_split": None}))
+    code, err = _cli(["train", "--config", str(cfg)], capsys)
+    assert code == 2
+    assert damaged.name in err and "Original Traceback" not in err
