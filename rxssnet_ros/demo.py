@@ -40,12 +40,11 @@ class DemoSize:
 
     image_size: tuple[int, int]
     counts: dict[str, int]
-    epochs: int
-    batch_size: int
+    epochs: int | None  # None: config/train/synthetic_fusion.yaml's recipe
 
 
-FULL = DemoSize(image_size=(96, 128), counts={"train": 160, "val": 16, "test": 24}, epochs=30, batch_size=8)
-QUICK = DemoSize(image_size=(64, 80), counts={"train": 24, "val": 4, "test": 6}, epochs=2, batch_size=4)
+FULL = DemoSize(image_size=(128, 160), counts={"train": 64, "val": 16, "test": 24}, epochs=None)
+QUICK = DemoSize(image_size=(64, 80), counts={"train": 24, "val": 4, "test": 6}, epochs=2)
 
 
 @dataclass
@@ -117,11 +116,13 @@ def train_model(dataset_root: Path, out_dir: Path, size: DemoSize, seed: int) ->
     if config_path is None:
         raise FileNotFoundError("config/train/synthetic_fusion.yaml is missing from the package")
     train_dir = out_dir / "train"
-    crop = [min(size.image_size[0], 64), min(size.image_size[1], 80)]
-    overrides = [f"dataset.root={dataset_root}", f"output_dir={train_dir}", f"schedule.epochs={size.epochs}",
-                 f"train.batch_size={size.batch_size}", f"train.crop_size={crop}", f"seed={seed}"]
+    overrides = [f"dataset.root={dataset_root}", f"output_dir={train_dir}", f"train.seed={seed}",
+                 "logging.tensorboard=false"]
+    if size.epochs is not None:
+        overrides += [f"schedule.epochs={size.epochs}", f"val.every_n_epochs={size.epochs}",
+                      f"schedule.warmup_epochs={min(1, size.epochs)}"]
     config = load_train_config(config_path, overrides)
-    log(f"training {config.model.variant} for {size.epochs} epochs on the CPU (config {config_path})")
+    log(f"training {config.model.variant} for {config.schedule.epochs} epochs on the CPU (config {config_path})")
     started = time.monotonic()
     result = Trainer(config, output_dir=train_dir, config_path=config_path).fit()
     checkpoint = result.best_path or result.final_path
@@ -375,6 +376,10 @@ def run_demo(out_dir: str | Path, checkpoint: str | Path | None = None, quick: b
     outputs = DemoOutputs(out_dir, dataset_root, model_path, bag, report_dir, strip, video, comparison_md,
                           comparison_png, ros_miou, rgbx_miou, rgb_only_miou, len(overlays),
                           {"seconds": time.monotonic() - started})
+    summary = {key: str(value) if isinstance(value, Path) else value
+               for key, value in outputs.__dict__.items()}
+    summary["frames_in_bag"] = frames
+    (out_dir / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print_summary(outputs)
     return outputs
 

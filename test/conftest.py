@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import tempfile
 
 import pytest
 
@@ -13,6 +14,8 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_large_images.xml"))
+# Exported ONNX files and engines of test models must not pile up in the user's ~/.cache.
+os.environ.setdefault("RXSSNET_CACHE_DIR", tempfile.mkdtemp(prefix="rxssnet-test-cache-"))
 
 
 def _cuda_available() -> bool:

@@ -55,7 +55,8 @@ def test_registry_entries_are_consistent():
         assert len(set(map(tuple, info.palette))) == k, f"{name}: palette colours must be distinct"
         assert info.ignore_index == 255
         assert info.preprocess.modality == info.modality
-        assert info.train_split in info.splits and info.val_split in info.splits
+        assert info.train_split in info.splits and info.val_split in (*info.splits, None)
+        assert info.val_split != "test"  # models are never selected on the test split
         assert info.layout.strip()
         json.dumps(info.to_dict())
     assert DATASETS["mfnet"].palette[1] == [64, 0, 128] and DATASETS["mfnet"].native_size == (480, 640)
@@ -188,7 +189,7 @@ def test_pst900_folders_without_split_files(tmp_path):
     raw16 = build_dataset("pst900", root, "train", options={"thermal": "raw"}).read_raw(0)
     assert raw16.x.dtype == np.uint16
     np.testing.assert_array_equal(raw16.x, pil(root / "train" / "thermal_raw" / f"{train.stems[0]}.png"))
-    with pytest.raises(DatasetError, match=r"no split 'val'.*\['test', 'train'\].*validates on 'test'"):
+    with pytest.raises(DatasetError, match=r"no split 'val'.*\['test', 'train'\].*trains on 'train'"):
         build_dataset("pst900", root, "val")
     with pytest.raises(DatasetError, match=r"option thermal='16bit' must be one of \['8bit', 'raw'\]"):
         build_dataset("pst900", root, "train", options={"thermal": "16bit"})

@@ -89,7 +89,7 @@ def test_unknown_key_and_bad_type_name_the_key(tmp_path: Path) -> None:
     path = write_yaml(tmp_path / "bad2.yaml", {"dataset": {"name": "mfnet"}, "train": {"batch_size": "four"}})
     with pytest.raises(TrainConfigError, match=r"train\.batch_size='four' must be an integer"):
         load_train_config(path)
-    with pytest.raises(TrainConfigError, match="unknown key 'optimizer.learning_rate'"):
+    with pytest.raises(TrainConfigError, match=r"unknown key 'optimizer\.learning_rate'"):
         load_train_config(REPO / "config/train/mfnet.yaml", ["optimizer.learning_rate=1"])
 
 
@@ -106,7 +106,7 @@ def test_model_selection_on_test_split_needs_the_scary_flag() -> None:
         TrainConfig.from_dict(base)
     allowed = TrainConfig.from_dict({**base, "val": {"unsafe_select_on_test_split": True}})
     assert allowed.dataset.val_split == "test"
-    with pytest.raises(TrainConfigError, match="equals dataset.train_split"):
+    with pytest.raises(TrainConfigError, match=r"equals dataset\.train_split"):
         TrainConfig.from_dict({"dataset": {"name": "mfnet", "val_split": "train"}})
 
 
@@ -143,7 +143,7 @@ def test_failing_write_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.arange(4))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temp file left behind
     path.write_bytes(path.read_bytes()[:50])  # a truncated file gets a clear error naming it
-    with pytest.raises(CheckpointError, match="last.pt"):
+    with pytest.raises(CheckpointError, match=r"last\.pt"):
         load_training_checkpoint(path)
 
 
@@ -169,7 +169,11 @@ def test_rng_state_roundtrip_is_weights_only_safe(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_data: Path, tmp_path: Path) -> None:
-    """2 epochs straight == stop after epoch 1, resume, stop mid-epoch 2, resume: same losses, same weights."""
+    """2 epochs straight == stop after epoch 1, resume, stop mid-epoch 2, resume: same losses, same weights.
+
+    The interrupted chain also loads its data in a worker process: augmentation is seeded per sample, so the
+    worker count does not change the numbers either.
+    """
     from rxssnet_core import load_model
     from rxssnet_core.training import Trainer
 
@@ -177,7 +181,7 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_data: Path, tmp_pa
     straight = Trainer(straight_cfg).fit()
     assert straight.finished and sorted(straight.step_losses) == list(range(1, 9))
 
-    cfg = TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "resumed"))
+    cfg = TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "resumed", train={"num_workers": 1}))
     first = Trainer(cfg).fit(stop_after_steps=4)  # end of epoch 1
     assert not first.finished and first.global_step == 4
     state = torch.load(first.last_checkpoint, weights_only=True)  # everything loads weights-only
@@ -194,6 +198,11 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_data: Path, tmp_pa
     a = load_model(straight.final_path).state_dict()
     b = load_model(third.final_path).state_dict()
     assert all(torch.equal(a[key], b[key]) for key in a)
+    # The training checkpoint itself can be evaluated (rxssnet eval/predict accept it).
+    from rxssnet_core.evaluation.evaluator import load_eval_model
+
+    c = load_eval_model(third.last_checkpoint).state_dict()
+    assert all(torch.equal(a[key], c[key]) for key in a)
     # Best model: chosen on the validation split, exported with the dataset metadata.
     best = load_model(third.best_path)
     assert best.metadata["dataset"] == "synthetic_fusion" and len(best.metadata["class_names"]) == 4
@@ -213,6 +222,22 @@ def test_gradient_accumulation_and_bf16_autocast_run(tiny_data: Path, tmp_path: 
     result = trainer.fit()
     assert result.finished and sorted(result.step_losses) == [1, 2]
     assert result.best_path is None and result.final_path.is_file()
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_autocast_with_grad_scaler(tiny_data: Path, tmp_path: Path) -> None:
+    from rxssnet_core.training import Trainer
+
+    cfg = TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "cuda", schedule={"epochs": 1},
+                                            checkpoint={"every_n_steps": 2}))
+    trainer = Trainer(cfg, device="cuda")
+    assert trainer.amp_dtype == torch.float16 and trainer.scaler.is_enabled()
+    result = trainer.fit()
+    assert result.finished and all(torch.isfinite(torch.tensor(list(result.step_losses.values()))))
+    state = load_training_checkpoint(result.last_checkpoint)
+    assert state["scaler"]["scale"] > 0 and "cuda" in state["rng"]
+    resumed = Trainer(cfg, device="cuda", resume=result.last_checkpoint)
+    assert resumed.scaler.get_scale() == trainer.scaler.get_scale()
 
 
 def _log_steps(log: Path) -> list[int]:
@@ -249,8 +274,7 @@ def test_sigkill_mid_training_then_resume(tiny_data: Path, tmp_path: Path, ros_e
     state = load_training_checkpoint(checkpoint)  # intact, weights_only
     saved_step = state["progress"]["global_step"]
     assert saved_step >= 2 and saved_step % 2 == 0
-    assert not list(checkpoint.parent.glob("*.tmp"))
-    done = subprocess.run(command + ["--resume"], env=ros_env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([*command, "--resume"], env=ros_env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resumed from {checkpoint} at step {saved_step}" in done.stderr
     steps = _log_steps(log)
@@ -259,6 +283,40 @@ def test_sigkill_mid_training_then_resume(tiny_data: Path, tmp_path: Path, ros_e
     restart = len(steps) - 1 - steps[::-1].index(saved_step + 1)
     assert steps[restart:] == list(range(saved_step + 1, 17))
     assert (out / "final.safetensors").is_file()
+    assert not list(checkpoint.parent.glob("*.tmp"))  # a temp file of the killed write is cleaned up
+
+
+def test_validation_holdout_when_the_dataset_has_no_val_split(tiny_data: Path, tmp_path: Path) -> None:
+    from rxssnet_core.training import Trainer
+
+    cfg = TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "h", dataset={"val_split": None,
+                                                                                "val_holdout": 0.25}))
+    trainer = Trainer(cfg)
+    train, val = trainer.train_dataset, trainer.val_dataset
+    assert (len(train), len(val)) == (6, 2) and not set(train.indices) & set(val.indices)
+    assert train.dataset.augment is not None and val.dataset.augment is None  # no augmentation on validation
+    with pytest.raises(TrainConfigError, match="val_holdout"):
+        Trainer(TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "h2", dataset={"val_split": None})))
+
+
+def test_pretrained_encoders_are_loaded(tiny_data: Path, tmp_path: Path) -> None:
+    """model.pretrained: an ImageNet ConvNeXt V2 file (here a timm-layout stand-in) fills both encoders."""
+    from rxssnet_core import ModelConfig, build_model
+    from rxssnet_core.training import Trainer
+
+    torch.manual_seed(123)
+    donor = build_model(ModelConfig(variant="atto", num_classes=4, decoder_dim=32)).encoder_rgb
+    path = tmp_path / "convnextv2_atto.pt"
+    torch.save({"model": donor.state_dict()}, path)
+    cfg = TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "pre", model={"pretrained": str(path)}))
+    trainer = Trainer(cfg)
+    for name in ("encoder_rgb", "encoder_x"):
+        loaded = getattr(trainer.raw_model, name).state_dict()
+        assert all(torch.equal(loaded[key], value) for key, value in donor.state_dict().items())
+    missing = TrainConfig.from_dict(tiny_config(tiny_data, tmp_path / "pre2",
+                                                model={"pretrained": str(tmp_path / "absent.pt")}))
+    with pytest.raises(TrainConfigError, match=r"model\.pretrained=.*absent\.pt.*does not exist"):
+        Trainer(missing)
 
 
 # ------------------------------------------------------------------------------------------------ CLI errors
@@ -310,17 +368,29 @@ def _broken_copy(source: Path, target: Path, damage: str) -> Path:
     if damage == "size":
         io.write_image(target / "x" / "train_0001.png", np.zeros((32, 48), dtype=np.uint8))
         return target / "x" / "train_0001.png"
+    if damage == "bit_depth":
+        io.write_image(target / "rgb" / "train_0001.png", np.zeros((64, 64, 3), dtype=np.uint16))
+        return target / "rgb" / "train_0001.png"
+    if damage == "missing":
+        (target / "x" / "train_0001.png").unlink()
+        return target / "x" / "train_0001.png"
+    if damage == "empty":
+        (target / "splits" / "train.txt").write_text("# nothing here\n")
+        return target / "splits" / "train.txt"
     raise AssertionError(damage)
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "label_range", "size"])
+@pytest.mark.parametrize("damage", ["corrupt", "label_range", "size", "bit_depth", "missing", "empty"])
 def test_bad_sample_during_training_names_the_file(damage: str, tiny_data: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
     damaged = _broken_copy(tiny_data, tmp_path / "data", damage)
-    # num_workers=1: the error crosses a DataLoader worker and must still read cleanly.
+    # With a worker process the error crosses the DataLoader's worker boundary and must still read cleanly.
+    workers = 1 if damage == "corrupt" else 0
     cfg = write_yaml(tmp_path / "cfg.yaml", tiny_config(
-        tmp_path / "data", tmp_path / "out", train={"num_workers": 1}, val={"every_n_epochs": 0},
+        tmp_path / "data", tmp_path / "out", train={"num_workers": workers}, val={"every_n_epochs": 0},
         dataset={"val_split": None}))
     code, err = _cli(["train", "--config", str(cfg)], capsys)
     assert code == 2
-    assert damaged.name in err and "Original Traceback" not in err
+    # The message names the file (a missing one by its stem and folder, an empty split by its list).
+    expected = str(damaged.parent / damaged.stem) if damage == "missing" else str(damaged)
+    assert expected in err and "Original Traceback" not in err

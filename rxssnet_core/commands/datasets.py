@@ -48,7 +48,8 @@ def _format_detail(info: Any) -> str:
         f"  X             {info.x_description}",
         f"  labels        {info.label_description}; 255 = ignore",
         f"  native size   {size}",
-        f"  splits        {', '.join(info.splits)} (train on {info.train_split!r}, validate on {info.val_split!r})",
+        f"  splits        {', '.join(info.splits)} (train on {info.train_split!r}, "
+        f"select models on {info.val_split or 'a hold-out of ' + info.train_split!r})",
         f"  train crop    {info.crop_size[0]}x{info.crop_size[1]}",
         f"  preprocess    {pre}",
     ]
@@ -69,7 +70,7 @@ def _format_detail(info: Any) -> str:
 def _check_root(args: argparse.Namespace, info: Any) -> int:
     from rxssnet_core.data import DatasetError, build_dataset
 
-    required = {args.split} if args.split else {info.train_split, info.val_split}
+    required = {args.split} if args.split else {info.train_split, info.val_split} - {None}
     splits = [args.split] if args.split else list(info.splits)
     report: dict[str, Any] = {}
     status = 0

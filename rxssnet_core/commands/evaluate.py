@@ -31,7 +31,8 @@ def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model file (.safetensors or .pt)")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
+                        help="model file (.safetensors or .pt), or a training checkpoint (checkpoints/last.pt)")
     add_dataset_arguments(parser)
     add_mode_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the reports")
@@ -56,14 +57,13 @@ def load_model_and_dataset(checkpoint: str, dataset: str, root: str, split: str,
     """The checkpoint's model (eval mode) and the split built with the checkpoint's own preprocessing."""
     from pathlib import Path
 
-    from rxssnet_core import load_model
     from rxssnet_core.data import build_dataset
+    from rxssnet_core.evaluation.evaluator import load_eval_model
     from rxssnet_core.preprocessing import PreprocessConfig
 
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"--checkpoint {checkpoint} does not exist")
-    model = load_model(checkpoint, map_location=device)
-    model.to(device).eval()
+    model = load_eval_model(checkpoint, map_location=device)
     metadata = getattr(model, "metadata", None) or {}
     preprocess = PreprocessConfig.from_dict(metadata["preprocess"]) if metadata.get("preprocess") else None
     ds = build_dataset(dataset, root, split, preprocess=preprocess, augment=None)
@@ -82,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     model, ds = load_model_and_dataset(args.checkpoint, args.dataset, args.root, args.split, device)
     metrics = evaluate_model(model, ds, mode=args.mode, device=device, neutral_x=args.neutral_x,
                              num_workers=args.num_workers, progress=True, **mode_options(args))
+    if metrics.num_pixels == 0:
+        raise ValueError(f"split {args.split!r} of {args.root} has no labelled pixels (no label files, or all 255): "
+                         "nothing to score; use `rxssnet predict` for unlabelled data")
     extra = {"checkpoint": args.checkpoint, "dataset": ds.info.name, "root": args.root, "split": args.split,
              "images": len(ds), "mode": args.mode, "flip": args.flip, "neutral_x": args.neutral_x}
     if args.mode == "multiscale":

@@ -11,7 +11,8 @@ HELP = "predict label PNGs and colour overlays for a dataset split (--dataset/--
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model file (.safetensors or .pt)")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
+                        help="model file (.safetensors or .pt), or a training checkpoint (checkpoints/last.pt)")
     parser.add_argument("--dataset", metavar="NAME", help="dataset registry name (with --root and --split)")
     parser.add_argument("--root", metavar="DIR", help="dataset root folder")
     parser.add_argument("--split", default="test", help="split to predict (default: test)")
@@ -36,14 +37,14 @@ def run(args: argparse.Namespace) -> int:
     if file_mode:
         from pathlib import Path
 
-        from rxssnet_core import load_model
+        from rxssnet_core.evaluation.evaluator import load_eval_model
         from rxssnet_core.preprocessing import PreprocessConfig
 
         if args.rgb is None or args.x is None:
             raise ValueError("--rgb and --x go together: give both files")
         if not Path(args.checkpoint).is_file():
             raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
-        model = load_model(args.checkpoint, map_location=device).to(device).eval()
+        model = load_eval_model(args.checkpoint, map_location=device)
         metadata = getattr(model, "metadata", None) or {}
         if not metadata.get("preprocess"):
             raise ValueError(f"--checkpoint {args.checkpoint} stores no preprocessing metadata; predict through "

@@ -23,7 +23,8 @@ class DatasetInfo:
     """What defines a dataset. `palette[i]` is the RGB colour of class i; labels use 255 for "ignore".
 
     native_size: (H, W) of the files as downloaded (None when it varies). splits: the split names the
-    download provides. train_split / val_split: what the recipe trains and validates on. crop_size: the
+    download provides. train_split / val_split: what the recipe trains and selects models on (val_split None:
+    the dataset has no validation split, so training holds out part of train; never the test split). crop_size: the
     recipe's training crop (H, W). reader: which reader in `rxssnet_core.data.readers` parses the layout.
     layout: the expected folder tree, shown by `rxssnet datasets NAME` and in "file not found" errors.
     """
@@ -39,7 +40,7 @@ class DatasetInfo:
     preprocess: PreprocessConfig
     reader: str
     train_split: str = "train"
-    val_split: str = "val"
+    val_split: str | None = "val"
     crop_size: tuple[int, int] = (480, 640)
     ignore_index: int = IGNORE_INDEX
     x_description: str = ""
@@ -134,7 +135,7 @@ _PST900 = DatasetInfo(
     palette=[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]],
     native_size=(720, 1280),
     splits=("train", "test"),
-    val_split="test",
+    val_split=None,
     layout="""\
 <root>/                       (the official `PST900_RGBT_Dataset` folder; split = folder, no txt files)
   train/rgb/<stem>.png        1280x720 RGB, 8-bit
@@ -161,7 +162,7 @@ _FMB = DatasetInfo(
              [140, 153, 105], [158, 215, 222], [90, 113, 135]],
     native_size=(600, 800),
     splits=("train", "test"),
-    val_split="test",
+    val_split=None,
     layout="""\
 <root>/                         (the split is the folder, no txt files)
   train/Visible/<stem>.png      800x600 RGB, 8-bit (a 4th channel is dropped)
@@ -224,7 +225,7 @@ _NYUV2 = DatasetInfo(
     palette=_voc_shifted(40),
     native_size=(480, 640),
     splits=("train", "test"),
-    val_split="test",
+    val_split=None,
     layout=_NYU_LAYOUT,
     preprocess=PreprocessConfig(modality="hha"),
     reader="nyuv2",

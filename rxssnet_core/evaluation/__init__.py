@@ -1,26 +1,26 @@
-"""Evaluation: confusion-matrix metrics, test-time inference modes, reports and prediction export."""
+"""Evaluation: confusion-matrix metrics, test-time inference modes, reports and prediction export.
 
-from rxssnet_core.evaluation.evaluator import accumulate_confusion, evaluate_model
-from rxssnet_core.evaluation.inference_modes import (
-    MODES,
-    infer,
-    predict_multiscale,
-    predict_single,
-    predict_sliding,
-)
-from rxssnet_core.evaluation.metrics import ConfusionMatrix, MetricsError, SegmentationMetrics
-from rxssnet_core.evaluation.report import write_reports
+Imports are lazy: `metrics` and `report` need only numpy and matplotlib, so a deployment without torch (the
+live `eval_node`) can score and report.
+"""
 
-__all__ = [
-    "MODES",
-    "ConfusionMatrix",
-    "MetricsError",
-    "SegmentationMetrics",
-    "accumulate_confusion",
-    "evaluate_model",
-    "infer",
-    "predict_multiscale",
-    "predict_single",
-    "predict_sliding",
-    "write_reports",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "ConfusionMatrix": "metrics", "MetricsError": "metrics", "SegmentationMetrics": "metrics",
+    "write_reports": "report",
+    "accumulate_confusion": "evaluator", "evaluate_model": "evaluator",
+    "MODES": "inference_modes", "infer": "inference_modes", "predict_multiscale": "inference_modes",
+    "predict_single": "inference_modes", "predict_sliding": "inference_modes",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"rxssnet_core.evaluation.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'rxssnet_core.evaluation' has no attribute {name!r}")

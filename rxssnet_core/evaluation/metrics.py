@@ -1,4 +1,4 @@
-"""Segmentation metrics from a confusion matrix (the reference's protocol, spec section 3).
+"""Segmentation metrics from a confusion matrix (the reference evaluation protocol).
 
 IoU_c = TP / (TP + FP + FN); classes absent from both ground truth and prediction get NaN and are skipped by
 the mean, so mIoU is the nanmean over every class that appears (background included, as the reference does).

@@ -280,7 +280,7 @@ class Segmenter:
                    metadata: dict[str, Any] | None = None, source: str | None = None) -> Segmenter:
         """Wrap an in-memory RXSSNet (`model.config`, `model.metadata`); same options as `from_checkpoint`.
 
-        The module itself is not modified (fp16, channels_last or CUDA work on a copy).
+        The module is put in eval mode but otherwise left as it is (fp16, channels_last or CUDA work on a copy).
         """
         check_choice(backend, device, precision)
         return cls._build(model, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,

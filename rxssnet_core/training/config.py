@@ -2,7 +2,8 @@
 
 Unknown keys and wrong types raise `TrainConfigError` naming the dotted key (``train.batch_sise``) and the
 accepted keys, so a typo never silently falls back to a default. `--set section.key=value` overrides use the
-same checks. Defaults are the reference recipe (rxssnet_spec.md section 2).
+same checks. Defaults are the reference recipe, reconstructed from the authors' sister repositories (their RXSSNet
+release ships no training code).
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class ScheduleSection:
 @dataclass
 class TrainSection:
     """Batching, augmentation, precision and seeding. batch_size is per process; the effective batch is
-    batch_size * grad_accum_steps * world_size. crop_size: [H, W] random crop (null: no crop). amp: auto (fp16 +
-    GradScaler on CUDA, fp32 on CPU) | off | fp16 | bf16."""
+    batch_size * grad_accum_steps * world_size. crop_size: [H, W] random crop (null: no crop; then images
+    must share one size to be batched). amp: auto (fp16 + GradScaler on CUDA, fp32 on CPU) | off | fp16 | bf16.
+    deterministic: deterministic cuDNN kernels (CPU runs are reproducible without it)."""
 
     batch_size: int = 4
     grad_accum_steps: int = 1
@@ -95,13 +97,13 @@ class TrainSection:
 
 @dataclass
 class ValSection:
-    """Validation after every `every_n_epochs` epochs (0: never); the best mIoU on dataset.val_split is
-    exported. Naming a split called "test" is refused unless `unsafe_select_on_test_split` is true, because
-    picking the checkpoint on test data makes the reported test score optimistic (the reference does this)."""
+    """Validation after every `every_n_epochs` epochs (0: never), one full-size image at a time with
+    inference `mode` (single | multiscale | sliding); the best mIoU on dataset.val_split is exported.
+    Naming a split called "test" is refused unless `unsafe_select_on_test_split` is true, because picking
+    the checkpoint on test data makes the reported test score optimistic (the reference does this)."""
 
     every_n_epochs: int = 1
     mode: str = "single"
-    batch_size: int = 1
     unsafe_select_on_test_split: bool = False
 
 
@@ -159,7 +161,6 @@ class TrainConfig:
             (self.train.amp in AMP_MODES, f"train.amp must be one of {AMP_MODES}"),
             (self.val.every_n_epochs >= 0, "val.every_n_epochs must be >= 0"),
             (self.val.mode in VAL_MODES, f"val.mode must be one of {VAL_MODES}"),
-            (self.val.batch_size >= 1, "val.batch_size must be >= 1"),
             (self.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps must be >= 0"),
             (self.logging.log_every_n_steps >= 1, "logging.log_every_n_steps must be >= 1"),
             (self.optimizer.grad_clip_norm is None or self.optimizer.grad_clip_norm > 0,
@@ -239,7 +240,10 @@ def _coerce(value: Any, type_hint: Any, key: str, source: str) -> Any:
             return dict(value)
         if value is None:
             return {}
-    raise TrainConfigError(f"{source}: {key}={value!r} must be {_describe(type_hint)}")
+    hint = ""
+    if type_hint is str and isinstance(value, bool):
+        hint = " (YAML reads unquoted off/on/yes/no as booleans: quote the value, e.g. \"off\")"
+    raise TrainConfigError(f"{source}: {key}={value!r} must be {_describe(type_hint)}{hint}")
 
 
 def _build(cls: type, data: Any, prefix: str, source: str) -> Any:

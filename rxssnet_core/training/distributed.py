@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,9 @@ def wrap_ddp(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
+    # Depthwise conv weights (C, 1, k, k) get gradients whose stride on the size-1 axis differs from the
+    # bucket's; the memory layout is identical, so DDP's performance warning about it is noise.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     device_ids = [info.device.index] if info.device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=device_ids)
 

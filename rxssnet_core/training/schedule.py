@@ -1,6 +1,6 @@
 """Learning-rate schedule of the recipe: per-iteration linear warm-up, then poly decay (power 0.9).
 
-The reference's WarmUpPolyLR (spec section 2) as a clean function of the optimizer step t (0-based):
+The reference's WarmUpPolyLR (the authors' sister repositories) as a clean function of the optimizer step t (0-based):
     t <  W:  lr = base * (t + 1) / W
     t >= W:  lr = base * (1 - t / T) ** power
 with W warm-up steps and T total steps. The poly term uses t / T, not (t - W) / (T - W), like the reference,

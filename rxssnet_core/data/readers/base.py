@@ -284,7 +284,7 @@ class FolderSplitReader(Reader):
             present = self.available_split_folders(self.RGB_DIR)
             raise DatasetError(
                 f"{self.info.name} has no split {self.split!r}: folder {split_dir} not found; splits found "
-                f"under {self.root}: {present or 'none'} (the recipe validates on {self.info.val_split!r}). "
+                f"under {self.root}: {present or 'none'} (the recipe trains on {self.info.train_split!r}). "
                 f"Expected layout:\n{self.info.layout}")
         folders = {"RGB": split_dir / self.RGB_DIR, "X": split_dir / self.x_dir(),
                    "label": split_dir / self.LABEL_DIR}
