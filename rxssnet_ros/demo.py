@@ -282,7 +282,8 @@ def write_pictures(dataset_root: Path, bag: Path, overlays: dict[int, np.ndarray
     strip_path = out_dir / "overlay_strip.png"
     if columns:
         strip = np.concatenate(columns, axis=1)
-        strip = cv2.resize(strip, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        if strip.shape[0] < 600:  # small scenes are hard to see at 1:1
+            strip = cv2.resize(strip, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
         cv2.imwrite(str(strip_path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     video_path: Path | None = out_dir / "overlays.mp4"
     if frames:

@@ -7,6 +7,37 @@ import torch
 from torch import nn
 
 
+class GlobalResponseNorm(nn.Module):
+    """ConvNeXt V2's GRN: x + gamma * (x * N(x)) + beta, N(x) = ||x||_spatial / mean_channels(||x||_spatial).
+
+    Same parameters (`weight`, `bias`) and layout handling as timm's, but the spatial L2 norm is computed as
+    sqrt(sum(x^2)): over the non-innermost axes of a channels-last tensor that is 3x faster on the CPU than
+    `Tensor.norm`, and GRN runs in every block.
+    """
+
+    def __init__(self, source: nn.Module) -> None:
+        super().__init__()
+        self.eps = source.eps
+        self.spatial_dim = source.spatial_dim
+        self.channel_dim = source.channel_dim
+        self.wb_shape = source.wb_shape
+        self.weight = source.weight
+        self.bias = source.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial_norm = x.square().sum(dim=self.spatial_dim, keepdim=True).sqrt()
+        normalized = spatial_norm / (spatial_norm.mean(dim=self.channel_dim, keepdim=True) + self.eps)
+        return x + torch.addcmul(self.bias.view(self.wb_shape), self.weight.view(self.wb_shape), x * normalized)
+
+
+def _use_fast_grn(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if type(child).__name__ == "GlobalResponseNorm" and hasattr(child, "spatial_dim"):
+            setattr(module, name, GlobalResponseNorm(child))
+        else:
+            _use_fast_grn(child)
+
+
 class ConvNeXtV2Encoder(nn.Module):
     """A timm `convnextv2_<variant>` trunk without classifier head or final norm.
 
@@ -22,6 +53,7 @@ class ConvNeXtV2Encoder(nn.Module):
         # Keep only what the forward pass uses: the reference builds the final norm but never calls it.
         self.stem = trunk.stem
         self.stages = trunk.stages
+        _use_fast_grn(self.stages)
         self.dims = tuple(int(info["num_chs"]) for info in trunk.feature_info)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
