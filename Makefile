@@ -37,7 +37,9 @@ demo: $(STAMP)
 	$(PY) -m rxssnet_ros.demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),) $(DEMO_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m rxssnet_core.benchmarks.model_cpu
+	$(PY) -m rxssnet_core.benchmarks.model_cpu --channels-last
+	$(PY) -m rxssnet_core.benchmarks.alignment
+	$(VENV)/bin/rxssnet bench --variants atto tiny --sizes 480x640 --backends torch onnxruntime
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache

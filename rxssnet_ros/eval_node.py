@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 import threading
 import time
@@ -278,46 +277,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {param.name:<16} {json.dumps(param.default):<16} {param.description}")
         return 0
 
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.signals import SignalHandlerOptions
+    from rxssnet_ros.node_runner import run_until_stopped
 
-    # Our own signal handling: Ctrl-C in a terminal and launch can deliver SIGINT twice; the second one must
-    # not interrupt writing the report (rclpy's handler would raise in the middle of it).
-    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    signals_seen = [0]
-
-    def request_stop(signum: int, frame: Any) -> None:
-        signals_seen[0] += 1
-        if signals_seen[0] > 1:
-            print(f"eval_node: signal {signum} again; still writing the report, please wait", file=sys.stderr)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    executor = SingleThreadedExecutor()
-    node = None
-    code = 0
-    try:
-        try:
-            node = _make_node_class()(stop)
-        except (EvalConfigError, ValueError) as error:
-            print(f"[FATAL] eval_node: {error}", file=sys.stderr)
-            code = EXIT_CONFIG_ERROR
-        if node is not None:
-            executor.add_node(node)
-            while not stop.is_set() and rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
-            node.write_report()
-    finally:
-        if node is not None:
-            executor.remove_node(node)
-            node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return code
+    return run_until_stopped(
+        "eval_node", argv, lambda stop: _make_node_class()(stop), (EvalConfigError, ValueError),
+        after_spin=lambda node: node.write_report(),
+        repeat_signal_note="still writing the report, please wait")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ the model, activate creates the topics, deactivate removes them (the model stays
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import threading
 import time
@@ -30,15 +29,12 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -64,6 +60,7 @@ from rxssnet_ros.image_conversion import (
     x_from_image,
 )
 from rxssnet_ros.inference_worker import InferenceWorker
+from rxssnet_ros.node_runner import run_until_stopped
 from rxssnet_ros.qos_doctor import explain_incompatible_event, explain_silent_input
 from rxssnet_ros.synchronizer import ApproximateTimePairer
 
@@ -710,45 +707,25 @@ def main(argv: list[str] | None = None) -> int:
         print("Parameters (set with --ros-args -p name:=value, or --params-file config/<modality>.yaml):\n")
         print(node_params.markdown_table())
         return 0
-    # Our own SIGINT/SIGTERM handling: launch and a terminal may both send SIGINT; the second one must not
-    # interrupt the shutdown (rclpy's handler would tear the context down under the worker thread).
-    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
+    node_class = LifecycleSegmentNode if node_params.wants_lifecycle(argv) else SegmentNode
 
-    def request_stop(signum: int, frame: Any) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    executor = SingleThreadedExecutor()
-    node: SegmentationMixin | None = None
-    code = 0
-    try:
-        node_class = LifecycleSegmentNode if node_params.wants_lifecycle(argv) else SegmentNode
+    def create(stop: threading.Event) -> SegmentationMixin:
+        node = node_class()
         try:
-            node = node_class()
             node.start()
-        except (NodeConfigError, node_params.ParameterError) as error:
-            message = " ".join(str(error).split())  # one line, whatever the library's message holds
-            if node is not None:
-                node.get_logger().fatal(message)
-            else:
-                print(f"[FATAL] [{NODE_NAME}]: {message}", file=sys.stderr)
-            code = EXIT_CONFIG_ERROR
-        if code == 0:
-            executor.add_node(node)
-            while not stop.is_set() and rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
-    finally:
-        if node is not None:
+        except BaseException:
             with contextlib.suppress(Exception):
-                node.stop()
-            executor.remove_node(node)
+                node.stop()  # start() may have got as far as the worker thread
             node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return code
+            raise
+        return node
+
+    def stop_worker(node: SegmentationMixin) -> None:
+        with contextlib.suppress(Exception):
+            node.stop()
+
+    return run_until_stopped(NODE_NAME, argv, create, (NodeConfigError, node_params.ParameterError),
+                             before_destroy=stop_worker)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+"""The process shell shared by our nodes: init, our own signal handling, spin until asked to stop, clean up.
+
+Ctrl-C in a terminal and `launch` can both deliver SIGINT, so a node may get it twice. rclpy's default handler
+would tear the context down under a worker thread, or in the middle of writing a report, so the nodes install
+their own: every signal only sets `stop`, and shutdown runs once, to the end.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+EXIT_CONFIG_ERROR = 2
+
+
+def run_until_stopped(node_name: str, argv: Sequence[str], create: Callable[[threading.Event], Any],
+                      config_errors: tuple[type[BaseException], ...],
+                      after_spin: Callable[[Any], None] | None = None,
+                      before_destroy: Callable[[Any], None] | None = None,
+                      repeat_signal_note: str | None = None) -> int:
+    """Runs one node in this process; returns the exit code (0, or EXIT_CONFIG_ERROR for bad configuration).
+
+    create(stop) builds the node (a node may set `stop` itself, e.g. when its job is done); a `config_errors`
+    exception there is printed as one FATAL line, without a traceback. after_spin(node) runs once the loop ends
+    normally; before_destroy(node) runs in every case before the node is destroyed.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=list(argv), signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    signals_seen = [0]
+
+    def request_stop(signum: int, frame: Any) -> None:
+        signals_seen[0] += 1
+        if signals_seen[0] > 1 and repeat_signal_note:
+            print(f"{node_name}: signal {signum} again; {repeat_signal_note}", file=sys.stderr)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    executor = SingleThreadedExecutor()
+    node = None
+    code = 0
+    try:
+        try:
+            node = create(stop)
+        except config_errors as error:
+            message = " ".join(str(error).split())  # one line, whatever the library's message holds
+            print(f"[FATAL] [{node_name}]: {message}", file=sys.stderr)
+            code = EXIT_CONFIG_ERROR
+        if node is not None and code == 0:
+            executor.add_node(node)
+            while not stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+            if after_spin is not None:
+                after_spin(node)
+    finally:
+        if node is not None:
+            if before_destroy is not None:
+                before_destroy(node)
+            executor.remove_node(node)
+            node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
