@@ -41,7 +41,10 @@ def run_until_stopped(node_name: str, argv: Sequence[str], create: Callable[[thr
             print(f"{node_name}: signal {signum} again; {repeat_signal_note}", file=sys.stderr)
         stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Installed for the rest of the process on purpose: a second SIGINT can arrive after shutdown, while the
+    # interpreter exits, and with Python's default handler it would kill the process with a traceback.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, request_stop)
     executor = SingleThreadedExecutor()
     node = None
     code = 0
@@ -66,6 +69,10 @@ def run_until_stopped(node_name: str, argv: Sequence[str], create: Callable[[thr
             node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if signals_seen[0]:
+            # Shutdown was asked for and is done. Python resets handlers to the default while the interpreter
+            # finalizes (torch and rclpy take a while to unload), so a repeated Ctrl-C would still kill the
+            # process with SIGINT there; ignoring it from here on keeps the exit clean.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
     return code

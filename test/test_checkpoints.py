@@ -177,7 +177,7 @@ def test_reference_converter_reproduces_the_reference_forward(tmp_path):
     with torch.no_grad():
         expected = reference(rgb, x)
         ours = loaded(rgb, x)
-    assert (ours - expected).abs().max() <= 1e-4
+    assert (ours - expected).abs().max() <= 1e-5
     assert (ours.argmax(1) == expected.argmax(1)).float().mean() >= 0.999
 
 
@@ -189,7 +189,7 @@ def test_reference_converter_full_tiny_checkpoint_at_480x640(tmp_path):
     rgb, x = torch.randn(1, 3, 480, 640), torch.randn(1, 3, 480, 640)
     with torch.no_grad():
         diff = (model.eval()(rgb, x) - reference(rgb, x)).abs().max()
-    assert diff <= 1e-4
+    assert diff <= 1e-5
 
 
 def test_reference_converter_records_bgr_order(tmp_path):
