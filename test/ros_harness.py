@@ -24,6 +24,19 @@ import numpy as np
 NODE_MODULE = "rxssnet_ros.segment_node"
 
 
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """Run the test-side Segmenter with the node's thread count, so that both compute bit-identical logits."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def ros_child_env() -> dict[str, str]:
     """What conftest's `ros_env` gives (loopback discovery, this run's domain), for module-scoped fixtures."""
     env = dict(os.environ)

@@ -8,31 +8,25 @@ publishes the labelled ~/points.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 
 import numpy as np
 import pytest
-from ros_harness import Harness, NodeProcess, diagnostic_values, image_msg, image_to_numpy, ros_child_env
+from ros_harness import (
+    Harness,
+    NodeProcess,
+    diagnostic_values,
+    image_msg,
+    image_to_numpy,
+    ros_child_env,
+    torch_threads,
+)
 
 H, W = 64, 80
 MS = 1_000_000
 START_NS = 1_700_000_000 * 1_000_000_000
 FRAMES = 100
-
-
-@contextlib.contextmanager
-def torch_threads(count: int):
-    """Run the test-side Segmenter with the node's thread count, so that both compute bit-identical logits."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ a bad message (or pair), then a good pair, and waits for the log line on /rosout
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
 
@@ -21,6 +20,7 @@ from ros_harness import (
     image_to_numpy,
     raw_image_msg,
     ros_child_env,
+    torch_threads,
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -30,18 +30,6 @@ MS = 1_000_000
 NS = "/bad"
 LOGGER = "bad.segment_node"
 _stamps = itertools.count(1_700_000_000 * 1_000_000_000, 100 * MS)
-
-
-@contextlib.contextmanager
-def torch_threads(count: int):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
