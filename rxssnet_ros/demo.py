@@ -36,7 +36,7 @@ PLAY_RATE_HZ = 4.0
 
 @dataclass
 class DemoSize:
-    """How much the demo does: `full` for people (about 10 minutes), `quick` for CI (about a minute)."""
+    """How much the demo does: `full` for people (about 100 s on 2 cores), `quick` for CI (about 25 s)."""
 
     image_size: tuple[int, int]
     counts: dict[str, int]
@@ -417,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     parser.add_argument("--checkpoint", default=None, help="skip training and use this model file")
-    parser.add_argument("--quick", action="store_true", help="a reduced run (about a minute), as CI does")
+    parser.add_argument("--quick", action="store_true", help="a reduced run (about 25 s), as CI does")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
