@@ -338,8 +338,7 @@ class Trainer:
                 "(e.g. convnextv2_tiny_22k_384_ema.pt) or set model.pretrained: null to train from scratch")
         report = load_convnextv2_pretrained(model, str(Path(path).expanduser()))
         if self.dist.is_main:
-            summary = report.summary() if hasattr(report, "summary") else report
-            print(f"pretrained encoders from {path}: {summary}", file=sys.stderr)
+            print(f"pretrained encoders from {path}: {report.summary()}", file=sys.stderr)
 
     # --- state ----------------------------------------------------------------------------------------------
     def _state_dict(self, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
