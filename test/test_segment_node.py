@@ -8,7 +8,9 @@ publishes the labelled ~/points.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
 import time
 
 import numpy as np
@@ -413,3 +415,20 @@ def test_throttled_log_is_keyed_by_cause_and_counts_what_it_held_back():
         stats.add(value)
     summary = stats.summary()
     assert summary["p50"] in (50, 51) and summary["p99"] == 99 and summary["max"] == 100
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.parametrize("gap_s", [0.3, 1.0])
+def test_second_sigint_during_interpreter_exit_does_not_kill_the_node(tiny_checkpoint, gap_s):
+    # Python resets signal handlers while it finalizes; a second Ctrl-C then used to kill the node (-2).
+    node = NodeProcess({"checkpoint": str(tiny_checkpoint)}, ros_child_env(), namespace="/sigint")
+    try:
+        assert node.wait_for_line("segmenting", 60), node.output
+        node.proc.send_signal(signal.SIGINT)
+        time.sleep(gap_s)
+        with contextlib.suppress(ProcessLookupError):
+            node.proc.send_signal(signal.SIGINT)
+        assert node.stop() == 0, node.output
+    finally:
+        node.stop()
