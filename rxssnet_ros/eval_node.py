@@ -268,16 +268,15 @@ def _make_node_class() -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `eval_node` (ros2 run rxssnet_ros eval_node --ros-args -r ~/labels:=... -r ~/gt:=...)."""
+    from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
+
     argv = list(sys.argv if argv is None else argv)
-    own_args = argv[1:argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
-    if any(arg in ("-h", "--help") for arg in own_args):
+    if asks_for_help(argv):
         print(__doc__)
         print("Parameters (--ros-args -p name:=value):\n")
         for param in PARAMETERS:
             print(f"  {param.name:<16} {json.dumps(param.default):<16} {param.description}")
         return 0
-
-    from rxssnet_ros.node_runner import run_until_stopped
 
     return run_until_stopped(
         "eval_node", argv, lambda stop: _make_node_class()(stop), (EvalConfigError, ValueError),

@@ -16,6 +16,13 @@ from typing import Any
 EXIT_CONFIG_ERROR = 2
 
 
+def asks_for_help(argv: Sequence[str]) -> bool:
+    """True when -h/--help comes before --ros-args (ROS arguments are rcl's, not ours)."""
+    argv = list(argv)
+    own_args = argv[1:argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
+    return any(arg in ("-h", "--help") for arg in own_args)
+
+
 def run_until_stopped(node_name: str, argv: Sequence[str], create: Callable[[threading.Event], Any],
                       config_errors: tuple[type[BaseException], ...],
                       after_spin: Callable[[Any], None] | None = None,

@@ -60,7 +60,7 @@ from rxssnet_ros.image_conversion import (
     x_from_image,
 )
 from rxssnet_ros.inference_worker import InferenceWorker
-from rxssnet_ros.node_runner import run_until_stopped
+from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
 from rxssnet_ros.qos_doctor import explain_incompatible_event, explain_silent_input
 from rxssnet_ros.synchronizer import ApproximateTimePairer
 
@@ -701,8 +701,7 @@ class LifecycleSegmentNode(SegmentationMixin, LifecycleNode):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `segment_node` (ros2 run rxssnet_ros segment_node --ros-args -p checkpoint:=...)."""
     argv = list(sys.argv if argv is None else argv)
-    own_args = argv[1:argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
-    if any(arg in ("-h", "--help") for arg in own_args):
+    if asks_for_help(argv):
         print(__doc__)
         print("Parameters (set with --ros-args -p name:=value, or --params-file config/<modality>.yaml):\n")
         print(node_params.markdown_table())

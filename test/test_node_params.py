@@ -198,3 +198,12 @@ def test_alignment_parameters_reach_the_aligner(tmp_path, values, needs_info, er
     aligner = SegmentationMixin._make_aligner(None, settings, model)
     assert aligner.config.mode == values["x_alignment"] and aligner.needs_camera_info == needs_info
     assert aligner.config.resolved_interpolation == "nearest", "depth-like X is never interpolated"
+
+
+def test_help_flag_is_ours_only_before_ros_args():
+    from rxssnet_ros.node_runner import asks_for_help
+
+    assert asks_for_help(["segment_node", "--help"])
+    assert asks_for_help(["segment_node", "-h", "--ros-args", "-p", "a:=1"])
+    assert not asks_for_help(["segment_node", "--ros-args", "--help"])
+    assert not asks_for_help(["segment_node"])
