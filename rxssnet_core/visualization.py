@@ -55,13 +55,15 @@ def colorize(labels: np.ndarray, palette: np.ndarray, shown_classes: Iterable[in
 
 
 def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: float = 0.5,
-            shown_classes: Iterable[int] | None = None) -> np.ndarray:
+            shown_classes: Iterable[int] | None = None, colors: np.ndarray | None = None) -> np.ndarray:
     """Blend the coloured labels over an (H, W, 3) uint8 RGB image: (1 - alpha) * rgb + alpha * colour.
 
-    Pixels of classes not in `shown_classes` keep the plain RGB value.
+    Pixels of classes not in `shown_classes` keep the plain RGB value. `colors`: the output of
+    `colorize(labels, palette, shown_classes)` when the caller has it already (the node publishes both).
     """
     alpha = float(np.clip(alpha, 0.0, 1.0))
-    colors = colorize(labels, palette)
+    if colors is None:
+        colors = colorize(labels, palette)
     out = cv2.addWeighted(rgb, 1.0 - alpha, colors, alpha, 0.0)
     if shown_classes is not None:
         shown = np.isin(labels, np.fromiter((int(c) for c in shown_classes), dtype=np.int64))

@@ -485,11 +485,13 @@ class SegmentationMixin:
         label_encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
         pub["labels"].publish(array_to_image(labels.astype(
             np.uint8 if label_encoding == "mono8" else np.uint16, copy=False), label_encoding, header))
-        if self._wanted("colored"):
-            pub["colored"].publish(array_to_image(colorize(labels, palette, shown), "rgb8", header))
-        if self._wanted("overlay"):
-            pub["overlay"].publish(array_to_image(overlay(rgb, labels, palette, self._overlay_alpha, shown),
-                                                  "rgb8", header))
+        want_colored, want_overlay = self._wanted("colored"), self._wanted("overlay")
+        colors = colorize(labels, palette, shown) if want_colored or want_overlay else None
+        if want_colored:
+            pub["colored"].publish(array_to_image(colors, "rgb8", header))
+        if want_overlay:
+            blended = overlay(rgb, labels, palette, self._overlay_alpha, shown, colors=colors)
+            pub["overlay"].publish(array_to_image(blended, "rgb8", header))
         if result.confidence is not None and "confidence" in pub:
             pub["confidence"].publish(array_to_image(result.confidence.astype(np.float32, copy=False), "32FC1",
                                                      header))

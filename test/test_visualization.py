@@ -51,3 +51,14 @@ def test_overlay_keeps_rgb_where_classes_are_hidden():
     out = overlay(rgb, labels, voc_palette(4), 1.0, shown_classes=[1])
     np.testing.assert_array_equal(out[labels != 1], rgb[labels != 1])
     np.testing.assert_array_equal(out[labels == 1], voc_palette(4)[[1] * 4])
+
+
+def test_overlay_with_precomputed_masked_colors_equals_plain_overlay():
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (9, 7, 3)).astype(np.uint8)
+    labels = rng.integers(0, 4, (9, 7)).astype(np.uint8)
+    palette = voc_palette(4)
+    for shown in (None, [1, 3]):
+        colors = colorize(labels, palette, shown)
+        np.testing.assert_array_equal(overlay(rgb, labels, palette, 0.4, shown, colors=colors),
+                                      overlay(rgb, labels, palette, 0.4, shown))
