@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import tempfile
+import time
+from typing import Any
 
 import pytest
 
@@ -63,3 +66,36 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         "dataset": "test",
     })
     return path
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionModel:
+    """A small RXSSNet trained by the Trainer on the synthetic RGB-thermal scenes (see test_fusion_proof.py)."""
+
+    checkpoint: pathlib.Path  # best.safetensors, selected on the validation split
+    dataset_root: pathlib.Path  # generate_fusion_dataset output: train 64, val 16, test 16 scenes of 128x160
+    run_dir: pathlib.Path  # the Trainer's output folder (tensorboard/, checkpoints/, ...)
+    result: Any  # rxssnet_core.training.TrainResult
+    train_seconds: float
+
+
+@pytest.fixture(scope="session")
+def fusion_model(tmp_path_factory: pytest.TempPathFactory) -> FusionModel:
+    """Trains config/train/synthetic_fusion.yaml once per test session (about 75 s on 2 cores).
+
+    Every test that needs realistic (trained) activations shares this one model: the fusion proof, the
+    half-precision parity tests and the reduced-precision backend checks.
+    """
+    from rxssnet_core.data.synthetic import generate_fusion_dataset
+    from rxssnet_core.training import Trainer, load_train_config
+
+    base = tmp_path_factory.mktemp("fusion")
+    started = time.perf_counter()
+    root = generate_fusion_dataset(base / "data", counts={"train": 64, "val": 16, "test": 16},
+                                   size=(128, 160), seed=0, progress=False)
+    config = load_train_config(REPO_ROOT / "config" / "train" / "synthetic_fusion.yaml",
+                               [f"dataset.root={root}", f"output_dir={base / 'run'}"])
+    result = Trainer(config).fit()
+    assert result.finished and result.best_path is not None
+    return FusionModel(checkpoint=pathlib.Path(result.best_path), dataset_root=pathlib.Path(root),
+                       run_dir=base / "run", result=result, train_seconds=time.perf_counter() - started)
