@@ -21,6 +21,7 @@ throttled logs; the message names the input and the fix), never ad-hoc strings.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_core.alignment import AlignmentError, CameraModel, XAligner
+from rxssnet_core.alignment import AlignmentConfig, AlignmentError, CameraModel, XAligner
 from rxssnet_core.pointcloud import labeled_points
 from rxssnet_core.visualization import colorize, overlay
 
@@ -83,6 +84,15 @@ def nonfinite_fraction(array: np.ndarray) -> float:
     return float(np.count_nonzero(~np.isfinite(array))) / array.size
 
 
+def make_aligner(alignment: AlignmentConfig | None, preprocess_config: Any) -> XAligner | None:
+    """The X-to-RGB registration for a model: the alignment settings with the checkpoint's own modality and
+    depth scale (what X holds is the model's business, not the caller's). None: X arrives registered."""
+    if alignment is None:
+        return None
+    return XAligner(dataclasses.replace(alignment, modality=preprocess_config.modality,
+                                        depth_scale_m=float(preprocess_config.depth_scale_m)))
+
+
 class FramePipeline:
     """validate -> register X -> segment -> render, for one RGB image and its X image.
 
@@ -113,12 +123,14 @@ class FramePipeline:
             notes.append(("nonfinite", f"X image: {invalid:.1%} of the pixels are NaN or inf; they count as 'no "
                                        "measurement' (0) for this frame"))
         if self.aligner is None:
-            aligned = x
+            aligned = np.asarray(x)
         else:
-            if self.aligner.needs_camera_info and rgb_camera is None:
-                raise FrameProblem("no_rgb_camera_info", f"x_alignment={self.aligner.config.mode} needs the RGB "
-                                   "camera's calibration (CameraInfo), and none has arrived; publish it or remap "
-                                   "~/rgb/camera_info")
+            if self.aligner.needs_camera_info and (rgb_camera is None or x_camera is None):
+                missing = " and ".join(name for name, camera in (("RGB", rgb_camera), ("X", x_camera))
+                                       if camera is None)
+                raise FrameProblem("no_camera_info", f"x_alignment={self.aligner.config.mode} needs both cameras' "
+                                   f"calibration (CameraInfo), and none has arrived for the {missing} camera; "
+                                   "publish it (~/rgb/camera_info, ~/x/camera_info) or record it in the bag")
             try:
                 aligned = self.aligner.align(x, rgb_shape, rgb_camera if self.aligner.needs_camera_info else None,
                                              x_camera)

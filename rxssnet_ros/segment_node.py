@@ -38,6 +38,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from rxssnet_core.alignment import AlignmentConfig, AlignmentError, XAligner
+from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_ros import node_params
 from rxssnet_ros.diagnostics import (
     CauseCounter,
@@ -55,12 +57,12 @@ from rxssnet_ros.image_conversion import (
     array_to_image,
     check_image_layout,
     cv_bridge_in_use,
-    nonfinite_fraction,
     rgb_from_image,
     x_from_image,
 )
 from rxssnet_ros.inference_worker import InferenceWorker
 from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
+from rxssnet_ros.pointcloud_msg import make_pointcloud2
 from rxssnet_ros.qos_doctor import explain_incompatible_event, explain_silent_input
 from rxssnet_ros.synchronizer import ApproximateTimePairer
 
@@ -166,7 +168,7 @@ class SegmentationMixin:
         self.settings: node_params.NodeSettings | None = None
         self.segmenter: Any = None
         self.aligner: Any = None
-        self._pointcloud: tuple[Any, Any] | None = None
+        self.pipeline: FramePipeline | None = None
         self._active = False
         self._subs: dict[str, Any] = {}  # created by activate, destroyed by deactivate
         self._pub: dict[str, Any] = {}
@@ -209,18 +211,11 @@ class SegmentationMixin:
             raise NodeConfigError(f"parameter 'shown_classes': {settings.shown_classes} names classes beyond the "
                                   f"model's {segmenter.num_classes} (ids 0..{segmenter.num_classes - 1})")
         self.aligner = self._make_aligner(settings, segmenter)
-        if settings.publish_points:
-            if modality != "depth":
-                raise NodeConfigError(f"parameter 'publish_points': needs a depth X, but the model's modality is "
-                                      f"{modality!r}; set publish_points:=false")
-            try:
-                from rxssnet_core.pointcloud import labeled_points
-                from rxssnet_ros.pointcloud_msg import make_pointcloud2
-            except ImportError as error:
-                raise NodeConfigError(f"parameter 'publish_points': point cloud support is missing ({error}); "
-                                      "set publish_points:=false") from None
-            self._pointcloud = (labeled_points, make_pointcloud2)
+        if settings.publish_points and modality != "depth":
+            raise NodeConfigError(f"parameter 'publish_points': needs a depth X, but the model's modality is "
+                                  f"{modality!r}; set publish_points:=false")
         self.settings, self.segmenter = settings, segmenter
+        self.pipeline = FramePipeline(segmenter, self.aligner)
         self._overlay_alpha = settings.overlay_alpha
         self._shown_classes = settings.shown_classes
         self.get_logger().info(
@@ -246,16 +241,12 @@ class SegmentationMixin:
                 f"{settings.backend} device={settings.device} precision={settings.precision}: {error}") from None
         return segmenter
 
-    def _make_aligner(self, settings: node_params.NodeSettings, segmenter: Any) -> Any:
-        from rxssnet_core.alignment import AlignmentConfig, AlignmentError, XAligner
-
+    def _make_aligner(self, settings: node_params.NodeSettings, segmenter: Any) -> XAligner:
         params = {name: getattr(settings, name) for name in (
             "x_alignment", "x_homography", "x_extrinsic_rotation", "x_extrinsic_translation",
             "alignment_plane_m", "x_interpolation")}
-        params["modality"] = segmenter.preprocess_config.modality
-        params["depth_scale_m"] = segmenter.preprocess_config.depth_scale_m
         try:
-            return XAligner(AlignmentConfig.from_params(params))
+            return make_aligner(AlignmentConfig.from_params(params), segmenter.preprocess_config)
         except AlignmentError as error:
             raise NodeConfigError(str(error)) from None
 
@@ -264,8 +255,7 @@ class SegmentationMixin:
         if self.segmenter is not None:
             with contextlib.suppress(Exception):
                 self.segmenter.close()
-        self.segmenter = self.aligner = self.settings = None
-        self._pointcloud = None
+        self.segmenter = self.aligner = self.pipeline = self.settings = None
         self.get_logger().info("model unloaded")
 
     # -- stage 2: activate (topics, worker, timers) -------------------------------------------------------------
@@ -280,7 +270,7 @@ class SegmentationMixin:
                               ("confidence", settings.publish_confidence), ("x_aligned", settings.debug_outputs)):
             if enabled:
                 self._pub[name] = self.create_publisher(Image, f"~/{name}", out_qos)
-        if self._pointcloud is not None:
+        if settings.publish_points:
             from sensor_msgs.msg import PointCloud2
 
             self._pub["points"] = self.create_publisher(PointCloud2, "~/points", out_qos)
@@ -418,47 +408,31 @@ class SegmentationMixin:
 
     # -- worker thread ------------------------------------------------------------------------------------------
     def _process(self, job: Job) -> None:
-        settings, segmenter, aligner = self.settings, self.segmenter, self.aligner
-        if settings is None or segmenter is None:
+        """Decode the pair, hand it to the frame pipeline, publish what it gives (worker thread)."""
+        settings, pipeline = self.settings, self.pipeline
+        if settings is None or pipeline is None:
             return
         try:
             rgb = rgb_from_image(job.rgb, f"RGB image on {self._topic('rgb')}", settings.max_image_pixels)
-            x = None if job.x is None else self._prepare_x(job, rgb.shape[:2], aligner, settings)
+            x = None if job.x is None else x_from_image(job.x, f"X image on {self._topic('x')}",
+                                                        settings.max_image_pixels)
         except ImageConversionError as error:
             raise InputProblem(error.cause, str(error)) from None
-        result = segmenter.segment(rgb, x, return_confidence=self._wanted("confidence"))
+        if x is not None and settings.x_extrinsic_source == "tf" and self.aligner.needs_extrinsic:
+            self._extrinsic_from_tf(job)
+        wants = FrameWants(confidence=self._wanted("confidence"), colors=self._wanted("colored"),
+                           overlay=self._wanted("overlay"), points="points" in self._pub,
+                           shown_classes=self._shown_classes, overlay_alpha=self._overlay_alpha,
+                           points_stride=settings.points_stride)
+        try:
+            output = pipeline.run(rgb, x, self._rgb_info, job.x_info, wants)
+        except FrameProblem as problem:
+            raise InputProblem(problem.cause, f"{problem}: dropped") from None
+        for cause, message in output.notes:
+            self._report("pair", cause, message, level="info")
         if self._worker is None or self._worker.stopping:
             return  # deactivating: the publishers are going away
-        self._publish(job, rgb, x, result)
-
-    def _prepare_x(self, job: Job, rgb_shape: tuple[int, int], aligner: Any, settings: Any) -> np.ndarray:
-        from rxssnet_core.alignment import AlignmentError
-
-        role = f"X image on {self._topic('x')}"
-        x = x_from_image(job.x, role, settings.max_image_pixels)
-        bad = nonfinite_fraction(x)
-        if bad >= 1.0:
-            raise InputProblem("all_nonfinite", f"{role}: every pixel is NaN or inf, nothing to segment with: "
-                               "dropped (check the camera driver)")
-        if bad > 0.0:
-            self._report("x", "nonfinite", f"{role}: {bad:.1%} of the pixels are NaN or inf; they count as "
-                         "'no measurement' (0) for this frame", level="info")
-        if settings.x_extrinsic_source == "tf" and aligner.needs_extrinsic:
-            self._extrinsic_from_tf(job)
-        rgb_camera = self._rgb_info
-        if aligner.needs_camera_info and rgb_camera is None:
-            raise InputProblem("no_rgb_camera_info", f"x_alignment={settings.x_alignment} needs the RGB camera's "
-                               f"calibration, but nothing arrived on {self._topic('rgb_info')}; publish it or "
-                               "remap ~/rgb/camera_info")
-        try:
-            aligned = aligner.align(x, rgb_shape, rgb_camera if aligner.needs_camera_info else None,
-                                    job.x_info)
-        except AlignmentError as error:
-            raise InputProblem("alignment", f"{error}: dropped") from None
-        if aligned.shape[:2] != tuple(rgb_shape):
-            raise InputProblem("size_mismatch", f"X image is {aligned.shape[1]}x{aligned.shape[0]} after "
-                               f"x_alignment={settings.x_alignment}, RGB is {rgb_shape[1]}x{rgb_shape[0]}")
-        return aligned
+        self._publish(job, output)
 
     def _extrinsic_from_tf(self, job: Job) -> None:
         try:
@@ -476,25 +450,16 @@ class SegmentationMixin:
         publisher = self._pub.get(name)
         return publisher is not None and publisher.get_subscription_count() > 0
 
-    def _publish(self, job: Job, rgb: np.ndarray, x: np.ndarray | None, result: Any) -> None:
-        from rxssnet_core.visualization import colorize, overlay
-
-        header, pub, palette = job.rgb.header, self._pub, self.segmenter.palette
-        labels = result.labels
-        shown = self._shown_classes
-        label_encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
-        pub["labels"].publish(array_to_image(labels.astype(
-            np.uint8 if label_encoding == "mono8" else np.uint16, copy=False), label_encoding, header))
-        want_colored, want_overlay = self._wanted("colored"), self._wanted("overlay")
-        colors = colorize(labels, palette, shown) if want_colored or want_overlay else None
-        if want_colored:
-            pub["colored"].publish(array_to_image(colors, "rgb8", header))
-        if want_overlay:
-            blended = overlay(rgb, labels, palette, self._overlay_alpha, shown, colors=colors)
-            pub["overlay"].publish(array_to_image(blended, "rgb8", header))
-        if result.confidence is not None and "confidence" in pub:
-            pub["confidence"].publish(array_to_image(result.confidence.astype(np.float32, copy=False), "32FC1",
-                                                     header))
+    def _publish(self, job: Job, output: FrameOutput) -> None:
+        header, pub = job.rgb.header, self._pub
+        labels = output.labels
+        pub["labels"].publish(array_to_image(labels, "mono8" if labels.dtype == np.uint8 else "mono16", header))
+        if output.colors is not None and "colored" in pub:
+            pub["colored"].publish(array_to_image(output.colors, "rgb8", header))
+        if output.overlay is not None:
+            pub["overlay"].publish(array_to_image(output.overlay, "rgb8", header))
+        if output.confidence is not None and "confidence" in pub:
+            pub["confidence"].publish(array_to_image(output.confidence, "32FC1", header))
         info = self._rgb_info
         if info is not None:
             if (info.height, info.width) == labels.shape:
@@ -503,35 +468,16 @@ class SegmentationMixin:
                 self._report("rgb_info", "size", f"camera_info on {self._topic('rgb_info')} is for "
                              f"{info.width}x{info.height} images but the RGB images are {labels.shape[1]}x"
                              f"{labels.shape[0]}: not republished")
-        if x is not None and self._wanted("x_aligned"):
-            pub["x_aligned"].publish(array_to_image(x, encoding_for_x(x), header))
-        if "points" in pub and x is not None:
-            self._publish_points(header, x, labels, rgb)
+        if output.x_aligned is not None and self._wanted("x_aligned"):
+            pub["x_aligned"].publish(array_to_image(output.x_aligned, encoding_for_x(output.x_aligned), header))
+        if output.points is not None:
+            pub["points"].publish(make_pointcloud2(header, output.points))
         self._meters["outputs"].tick()
         self._latency.add((time.monotonic() - job.received) * 1e3)
-        self._segment_ms.add(result.timing.get("total_ms", 0.0))
+        self._segment_ms.add(output.timing.get("total_ms", 0.0))
         self._last_output_degraded = job.degraded
         if job.degraded:
             self._degraded_outputs += 1
-
-    def _publish_points(self, header: Any, x: np.ndarray, labels: np.ndarray, rgb: np.ndarray) -> None:
-        from rxssnet_core.alignment import CameraModel
-
-        info = self._rgb_info
-        if info is None:
-            self._report("points", "no_rgb_camera_info", f"publish_points needs the RGB intrinsics from "
-                         f"{self._topic('rgb_info')}; nothing arrived there yet")
-            return
-        labeled_points, make_pointcloud2 = self._pointcloud
-        try:
-            camera = CameraModel.from_camera_info(info, name="rgb camera_info")
-            points = labeled_points(x[:, :, 0] if x.ndim == 3 else x, labels, rgb, camera,
-                                    self.settings.points_stride,
-                                    depth_scale_m=self.segmenter.preprocess_config.depth_scale_m)
-        except ValueError as error:  # AlignmentError, PointCloudError: they name the bad input
-            self._report("points", "pointcloud", f"~/points not published: {error}")
-            return
-        self._pub["points"].publish(make_pointcloud2(header, points))
 
     def _on_worker_error(self, job: Job, error: BaseException) -> None:
         if isinstance(error, InputProblem):

@@ -72,7 +72,7 @@ def test_calibrated_alignment_without_camera_info_is_a_problem_naming_the_topic(
     assert pipeline.needs_camera_info
     with pytest.raises(FrameProblem) as problem:
         pipeline.run(rgb, x)
-    assert problem.value.cause == "no_rgb_camera_info" and "camera_info" in str(problem.value)
+    assert problem.value.cause == "no_camera_info" and "RGB and X camera" in str(problem.value)
 
 
 def test_invalid_float_x(segmenter) -> None:

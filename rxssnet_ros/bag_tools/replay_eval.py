@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
+from rxssnet_core.preprocessing import PreprocessError
 from rxssnet_ros.bag_tools.convert import (
     DATASET_INFO_TOPIC,
     IMAGE_TYPE,
@@ -547,11 +549,7 @@ class _Replay:
         self.pairer = ApproximateTimePairer(num_streams=2, queue_size=config.queue_size,
                                             slop_ns=round(config.slop_s * 1e9), callback=self._on_pair,
                                             inter_message_lower_bounds_ns=[bound, bound])
-        self.aligner = None
-        if config.alignment is not None and config.alignment.mode != "none":
-            from rxssnet_core.alignment import XAligner
-
-            self.aligner = XAligner(config.alignment)
+        self.pipeline = FramePipeline(segmenter, make_aligner(config.alignment, segmenter.preprocess_config))
         self.ready: list[tuple[_Frame, _Frame]] = []
         self.camera_info: dict[str, Any] = {}
         self.latencies: list[float] = []
@@ -643,66 +641,43 @@ class _Replay:
             self.counts["pairs"] += 1
             self._segment(rgb, x)
 
-    def _aligned_x(self, rgb: _Frame, x: _Frame) -> np.ndarray | None:
-        if self.aligner is None:
-            return x.array
-        from rxssnet_core.alignment import AlignmentError
-
-        rgb_info = self.camera_info.get(self.config.rgb_info_topic)
-        x_info = self.camera_info.get(self.config.x_info_topic)
-        if self.aligner.needs_camera_info and (rgb_info is None or x_info is None):
-            missing = [t for t, m in ((self.config.rgb_info_topic, rgb_info), (self.config.x_info_topic, x_info))
-                       if m is None]
-            self.issues.add("no_camera_info", None, f"x_alignment={self.aligner.config.mode} needs CameraInfo "
-                            f"but none was seen yet on {', '.join(missing)}", format_stamp(rgb.stamp_ns))
-            return None
-        try:
-            return self.aligner.align(x.array, rgb.array.shape, rgb_info, x_info)
-        except AlignmentError as error:
-            self.issues.add("alignment", None, str(error), format_stamp(rgb.stamp_ns))
-            return None
-
     def _segment(self, rgb: _Frame, x: _Frame) -> None:
-        import time
-
-        from rxssnet_core.preprocessing import PreprocessError
-
-        start = time.perf_counter()
-        x_array = self._aligned_x(rgb, x)
-        align_ms = (time.perf_counter() - start) * 1e3
-        if x_array is None:
-            return
+        """One pair through the frame pipeline (the node's own per-frame path), then scored and written."""
+        x_info = self.camera_info.get(self.config.x_info_topic)
+        rgb_info = self.camera_info.get(self.config.rgb_info_topic)
         try:
             if not self.warmed:
                 for _ in range(self.config.warmup):
-                    self.segmenter.segment(rgb.array, x_array)
+                    self.pipeline.run(rgb.array, x.array, rgb_info, x_info)
                 self.warmed = True
-            result = self.segmenter.segment(rgb.array, x_array)
+            output = self.pipeline.run(rgb.array, x.array, rgb_info, x_info,
+                                       FrameWants(overlay=self.writer is not None,
+                                                  overlay_alpha=self.config.overlay_alpha))
+        except FrameProblem as problem:
+            kind = problem.cause if problem.cause in ("no_camera_info", "alignment") else "segment_error"
+            kind = "alignment" if problem.cause == "size_mismatch" else kind
+            self.issues.add(kind, None, str(problem), format_stamp(rgb.stamp_ns))
+            return
         except (PreprocessError, ValueError) as error:
             self.issues.add("segment_error", None, str(error), format_stamp(rgb.stamp_ns))
             return
         self.counts["segmented"] += 1
-        total = float(result.timing["total_ms"])
+        total = float(output.timing["total_ms"])
         self.latencies.append(total)
-        for key, value in result.timing.items():
+        for key, value in output.timing.items():
             self.stage_ms.setdefault(key, []).append(float(value))
-        if self.aligner is not None:
-            self.stage_ms.setdefault("alignment_ms", []).append(align_ms)
         self.frames.append({"stamp_ns": rgb.stamp_ns, "x_stamp_ns": x.stamp_ns, "latency_ms": total})
-        self.scorer.add_prediction(rgb.stamp_ns, result.labels)
+        self.scorer.add_prediction(rgb.stamp_ns, output.labels)
         if self.writer is not None:
-            self._write_prediction(rgb, result.labels)
+            self._write_prediction(rgb, output)
 
-    def _write_prediction(self, rgb: _Frame, labels: np.ndarray) -> None:
-        from rxssnet_core.visualization import overlay
-
-        writer = self.writer
-        encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
+    def _write_prediction(self, rgb: _Frame, output: FrameOutput) -> None:
+        writer, labels = self.writer, output.labels
         stamp, frame_id = rgb.stamp_ns, str(rgb.header.frame_id)
-        writer.write_image(self.config.labels_topic, labels.astype(np.uint8 if encoding == "mono8" else np.uint16),
-                           encoding, stamp, frame_id, log_time_ns=rgb.log_time_ns)
-        blended = overlay(rgb.array, labels, self.segmenter.palette, self.config.overlay_alpha)
-        writer.write_image(self.config.overlay_topic, blended, "rgb8", stamp, frame_id, log_time_ns=rgb.log_time_ns)
+        writer.write_image(self.config.labels_topic, labels, "mono8" if labels.dtype == np.uint8 else "mono16",
+                           stamp, frame_id, log_time_ns=rgb.log_time_ns)
+        writer.write_image(self.config.overlay_topic, output.overlay, "rgb8", stamp, frame_id,
+                           log_time_ns=rgb.log_time_ns)
 
     def finish(self) -> None:
         """Releases the held-back set, then counts what stayed unpaired or unmatched."""
