@@ -129,7 +129,8 @@ def _make_node_class() -> Any:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from rxssnet_ros.bag_tools.replay_eval import ExactStampScorer, IssueLog, format_stamp
+    from rxssnet_ros.bag_tools.issues import IssueLog, format_stamp
+    from rxssnet_ros.bag_tools.scoring import ExactStampScorer
 
     class EvalNode(Node):
         """Subscribes to ~/labels and ~/gt, scores exact-stamp pairs, writes the report once."""

@@ -2,8 +2,10 @@
 
 - `convert`: a labelled dataset split -> rosbag2 (mcap or sqlite3) with RGB, X and ground-truth Image topics,
   optional CameraInfo, and the dataset's class names and stems on `/rxssnet/dataset_info`.
-- `replay_eval`: replays a bag through the node's own pairing rule and the `Segmenter`, and scores it against
-  the ground-truth topic; also the exact-stamp scorer that the live `eval_node` shares.
+- `replay_eval`: replays a bag through the node's own pairing rule and frame pipeline, and scores it against
+  the ground-truth topic.
+- `bag_source`: reading a bag in log-time order, salvaging a truncated MCAP file.
+- `scoring`: the exact-stamp scorer, shared by `replay_eval` and the live `eval_node`; `issues`: the problem log.
 - `report_plots`: the evaluation report (metrics.json, metrics.md, per-class IoU and latency plots).
 
 Everything here reads and writes bags with the pure-Python `rosbags` library (imported on first use).
@@ -22,7 +24,7 @@ _LAZY = {
     "read_dataset_info": "rxssnet_ros.bag_tools.convert",
     "BagEvalConfig": "rxssnet_ros.bag_tools.replay_eval",
     "BagEvalResult": "rxssnet_ros.bag_tools.replay_eval",
-    "ExactStampScorer": "rxssnet_ros.bag_tools.replay_eval",
+    "ExactStampScorer": "rxssnet_ros.bag_tools.scoring",
     "evaluate_bag": "rxssnet_ros.bag_tools.replay_eval",
     "latency_stats": "rxssnet_ros.bag_tools.report_plots",
     "write_eval_report": "rxssnet_ros.bag_tools.report_plots",

@@ -2,23 +2,23 @@
 
 Replay: messages are read in bag (log) time order; RGB and X images go, with their header stamps, into the node's
 own pairing rule (`ApproximateTimePairer`, message_filters' ApproximateTime policy with the node's `slop` and
-`queue_size`); every pair is registered (`XAligner`, optional), segmented (`Segmenter`) and scored against the
-ground-truth image whose stamp equals the RGB stamp EXACTLY (`ExactStampScorer`, shared with the live
-`eval_node`). At the end of the bag, a set the rule still holds back (it waits for a later message to prove the set
-optimal) is released as if the cameras kept publishing.
+`queue_size`); every pair goes through the node's frame pipeline (`rxssnet_core.frame_pipeline`: validate,
+register X, segment) and is scored against the ground-truth image whose stamp equals the RGB stamp EXACTLY
+(`bag_tools.scoring.ExactStampScorer`, shared with the live `eval_node`). At the end of the bag, a set the rule
+still holds back (it waits for a later message to prove the set optimal) is released as if the cameras kept
+publishing.
 
 Bad input never stops the replay: undecodable messages, unsupported encodings, out-of-order stamps, RGB frames
 without an X within slop, ground truth without a frame, and a truncated file are counted and named in the report
-(`IssueLog`). A truncated MCAP file is salvaged: every complete message before the damage is used.
+(`bag_tools.issues.IssueLog`). A truncated MCAP file is salvaged (`bag_tools.bag_source`): every complete message
+before the damage is used.
 """
 
 from __future__ import annotations
 
 import math
-import struct
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_core.preprocessing import PreprocessError
+from rxssnet_ros.bag_tools.bag_source import BagSource
 from rxssnet_ros.bag_tools.convert import (
     DATASET_INFO_TOPIC,
     IMAGE_TYPE,
@@ -35,412 +36,13 @@ from rxssnet_ros.bag_tools.convert import (
     parse_dataset_info,
     stamp_to_ns,
 )
+from rxssnet_ros.bag_tools.issues import IssueLog, format_stamp
+from rxssnet_ros.bag_tools.scoring import ExactStampScorer
 
 GT_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
-MAX_EXAMPLES = 5
 # Far beyond any real stamp: fed to both streams after the last message so that the pairing rule releases the
 # set it holds back (as the next frames of still-running cameras would).
 _FLUSH_OFFSET_NS = 10**15
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Problems found in a bag: counted, named, reported
-
-
-_TEMPLATES: dict[str, str] = {
-    "truncated": "{detail}",
-    "deserialize": "{n} message{s} on {topic} could not be deserialized ({detail})",
-    "unsupported_encoding": "{n} message{s} with unsupported encoding {detail} on {topic}",
-    "bad_image": "{n} message{s} on {topic} could not be decoded: {detail}",
-    "out_of_order": "{n} message{s} on {topic} had a header stamp earlier than the previous one and {was} "
-                    "dropped (the pairing rule skips stamps that go backwards)",
-    "rgb_without_x": "{n} RGB frame{s} had no X within slop ({detail})",
-    "x_unused": "{n} X frame{s} {was} not paired with any RGB frame",
-    "queue_full": "{n} message{s} on {topic} {was} dropped because the pairing queue overflowed ({detail})",
-    "no_camera_info": "{n} pair{s} could not be registered: {detail}",
-    "alignment": "{n} pair{s} could not be registered: {detail}",
-    "segment_error": "{n} pair{s} could not be segmented: {detail}",
-    "no_gt": "{n} segmented frame{s} had no ground truth with the exact RGB stamp on {topic}",
-    "gt_unused": "{n} ground-truth message{s} on {topic} matched no segmented frame",
-    "gt_no_frame": "{n} ground-truth message{s} on {topic} had a stamp that no RGB frame has",
-    "gt_frame_unsegmented": "{n} ground-truth message{s} on {topic} belonged to RGB frames that were not "
-                            "segmented (see the problems above)",
-    "duplicate_stamp": "{n} {detail} message{s} repeated a stamp already seen; the first one is used",
-    "size_mismatch": "{n} frame{s} had ground truth of another size than the prediction: {detail}",
-    "gt_out_of_range": "{n} ground-truth image{s} held ids outside [0, K) other than the ignore index "
-                       "({detail}); those pixels are not counted",
-    "prediction_out_of_range": "{n} prediction{s} held class ids outside [0, K): {detail}",
-    "pending_overflow": "{n} unmatched {detail} message{s} {was} discarded (more than max_pending waiting)",
-    "dataset_info": "{detail}",
-    "class_names": "{detail}",
-}
-
-
-@dataclass
-class Issue:
-    """One kind of problem on one topic: how often, and the first few examples (stamps or reasons)."""
-
-    kind: str
-    topic: str | None
-    detail: str
-    count: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def text(self) -> str:
-        template = _TEMPLATES.get(self.kind, "{n} x {kind} on {topic}: {detail}")
-        plural = self.count != 1
-        return template.format(n=self.count, s="s" if plural else "", was="were" if plural else "was",
-                               topic=self.topic or "-", detail=self.detail, kind=self.kind)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "topic": self.topic, "detail": self.detail, "count": self.count,
-                "examples": list(self.examples), "text": self.text()}
-
-
-class IssueLog:
-    """Counts problems by (kind, topic, detail), keeping up to 5 examples each, in first-seen order."""
-
-    def __init__(self) -> None:
-        self._issues: dict[tuple[str, str | None, str], Issue] = {}
-
-    def add(self, kind: str, topic: str | None = None, detail: str = "", example: Any = None, count: int = 1) -> None:
-        key = (kind, topic, detail)
-        issue = self._issues.setdefault(key, Issue(kind, topic, detail))
-        issue.count += count
-        if example is not None and len(issue.examples) < MAX_EXAMPLES:
-            issue.examples.append(str(example))
-
-    def __iter__(self) -> Iterator[Issue]:
-        return iter(self._issues.values())
-
-    def __len__(self) -> int:
-        return len(self._issues)
-
-    def count(self, kind: str) -> int:
-        return sum(i.count for i in self._issues.values() if i.kind == kind)
-
-    def texts(self) -> list[str]:
-        return [issue.text() for issue in self]
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [issue.to_dict() for issue in self]
-
-
-def format_stamp(stamp_ns: int) -> str:
-    return f"{stamp_ns // 1_000_000_000}.{stamp_ns % 1_000_000_000:09d}"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Exact-stamp scoring (shared with the live eval_node)
-
-
-@dataclass
-class FrameScore:
-    """Per-frame result: stamp, labelled pixels, correctly predicted pixels."""
-
-    stamp_ns: int
-    valid_pixels: int
-    correct_pixels: int
-
-    @property
-    def pixel_accuracy(self) -> float:
-        return self.correct_pixels / self.valid_pixels if self.valid_pixels else float("nan")
-
-
-class ExactStampScorer:
-    """Matches predicted label images with ground truth by EXACT header stamp and accumulates a ConfusionMatrix.
-
-    Either side may arrive first; unmatched messages wait (at most `max_pending` per side, oldest discarded and
-    counted). Ground-truth ids outside [0, K) other than `ignore_index` are not counted (and reported).
-    `finish()` reports what stayed unmatched; `compute()` returns `SegmentationMetrics`.
-    """
-
-    def __init__(self, num_classes: int, ignore_index: int = 255, class_names: list[str] | None = None,
-                 issues: IssueLog | None = None, max_pending: int | None = None,
-                 gt_topic: str | None = None, prediction_topic: str | None = None) -> None:
-        from rxssnet_core.evaluation.metrics import ConfusionMatrix
-
-        self.matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index, class_names=class_names)
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
-        self.issues = issues if issues is not None else IssueLog()
-        self.max_pending = max_pending
-        self.gt_topic = gt_topic
-        self.prediction_topic = prediction_topic
-        self._predictions: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._ground_truth: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._done: set[int] = set()
-        self.frames: list[FrameScore] = []
-
-    @property
-    def scored(self) -> int:
-        return len(self.frames)
-
-    def add_prediction(self, stamp_ns: int, labels: np.ndarray) -> bool:
-        """Queue a prediction; scores it (returns True) when its ground truth is already there."""
-        return self._add(int(stamp_ns), labels, self._predictions, self._ground_truth, "prediction")
-
-    def add_ground_truth(self, stamp_ns: int, label: np.ndarray) -> bool:
-        """Queue a ground-truth image; scores it (returns True) when its prediction is already there."""
-        return self._add(int(stamp_ns), label, self._ground_truth, self._predictions, "ground-truth")
-
-    def _add(self, stamp: int, array: np.ndarray, mine: OrderedDict[int, np.ndarray],
-             theirs: OrderedDict[int, np.ndarray], side: str) -> bool:
-        if stamp in mine or (stamp in self._done and stamp not in theirs):
-            self.issues.add("duplicate_stamp", None, side, format_stamp(stamp))
-            return False
-        if stamp in theirs:
-            other = theirs.pop(stamp)
-            prediction, gt = (array, other) if side == "prediction" else (other, array)
-            self._score(stamp, prediction, gt)
-            return True
-        mine[stamp] = array
-        if self.max_pending is not None and len(mine) > self.max_pending:
-            old, _ = mine.popitem(last=False)
-            self.issues.add("pending_overflow", None, side, format_stamp(old))
-        return False
-
-    def _score(self, stamp: int, prediction: np.ndarray, gt: np.ndarray) -> None:
-        from rxssnet_core.evaluation.metrics import MetricsError
-
-        self._done.add(stamp)
-        if prediction.shape != gt.shape:
-            self.issues.add("size_mismatch", self.gt_topic,
-                            f"prediction {prediction.shape[1]}x{prediction.shape[0]}, ground truth "
-                            f"{gt.shape[1]}x{gt.shape[0]} (WxH)", format_stamp(stamp))
-            return
-        k = self.num_classes
-        gt64 = gt.astype(np.int64, copy=False)
-        outside = (gt64 >= k) & (gt64 != self.ignore_index)
-        if outside.any():
-            ids = sorted({int(v) for v in np.unique(gt64[outside])})
-            self.issues.add("gt_out_of_range", self.gt_topic, f"K={k}, ignore_index={self.ignore_index}",
-                            f"{format_stamp(stamp)}: ids {ids[:8]}")
-        try:
-            self.matrix.update(prediction, gt)
-        except MetricsError as error:
-            self.issues.add("prediction_out_of_range", self.prediction_topic, str(error), format_stamp(stamp))
-            return
-        valid = (gt64 >= 0) & (gt64 < k) & (gt64 != self.ignore_index)
-        correct = int(np.count_nonzero((prediction.astype(np.int64, copy=False) == gt64) & valid))
-        self.frames.append(FrameScore(stamp, int(np.count_nonzero(valid)), correct))
-
-    def finish(self, frame_stamps: set[int] | None = None) -> None:
-        """Reports what never found its partner (once; later calls add nothing). With `frame_stamps` (every RGB
-        stamp seen), unmatched ground truth is split into "its frame was not segmented" and "no such frame"."""
-        for stamp in self._predictions:
-            self.issues.add("no_gt", self.gt_topic, "", format_stamp(stamp))
-        for stamp in self._ground_truth:
-            kind = "gt_unused" if frame_stamps is None else (
-                "gt_frame_unsegmented" if stamp in frame_stamps else "gt_no_frame")
-            self.issues.add(kind, self.gt_topic, "", format_stamp(stamp))
-        self._predictions.clear()
-        self._ground_truth.clear()
-
-    def pending(self) -> tuple[int, int]:
-        """(predictions, ground-truth images) waiting for their partner."""
-        return len(self._predictions), len(self._ground_truth)
-
-    def compute(self) -> Any:
-        return self.matrix.compute()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Reading a bag, salvaging a truncated MCAP file
-
-
-@dataclass
-class TopicInfo:
-    """A topic of a bag: message type, definition and hash (to copy it), message count (None when unknown)."""
-
-    topic: str
-    msgtype: str
-    msgdef: str = ""
-    digest: str = ""
-    count: int | None = None
-
-
-class BagSource:
-    """Messages of a rosbag2 (a directory, or a bare .mcap / .db3 file) in log-time order, as
-    (topic, msgtype, log_time_ns, raw CDR bytes). A truncated or corrupt file does not raise: reading stops, the
-    damage is recorded in `issues`, and for MCAP the complete records before it are salvaged."""
-
-    def __init__(self, path: str | Path, issues: IssueLog) -> None:
-        from rosbags.rosbag2 import Reader, ReaderError
-
-        self.path = Path(path)
-        self.issues = issues
-        self.topics: dict[str, TopicInfo] = {}
-        self.salvage_files: list[Path] = []
-        self._reader: Any = None
-        if not self.path.exists():
-            raise FileNotFoundError(f"bag {str(self.path)!r} does not exist")
-        target = self.path
-        if self.path.is_dir() and not (self.path / "metadata.yaml").exists():
-            files = sorted(self.path.glob("*.mcap")) + sorted(self.path.glob("*.db3"))
-            if len(files) != 1:
-                raise BagError(f"{str(self.path)!r} is not a rosbag2: it has no metadata.yaml and "
-                               f"{'no' if not files else 'several'} .mcap/.db3 file(s); pass the bag directory "
-                               "or one .mcap/.db3 file")
-            target = files[0]
-        try:
-            reader = Reader(target)
-            reader.open()
-        except ReaderError as error:
-            mcaps = [target] if target.suffix == ".mcap" else sorted(target.glob("*.mcap")) if target.is_dir() else []
-            if not mcaps:
-                raise BagError(f"cannot read bag {str(self.path)!r}: {error}. The file is truncated or corrupt; "
-                               "for sqlite3 bags try `sqlite3 <file>.db3 .recover`, or re-record it") from error
-            self._salvage_setup(mcaps, str(error))
-            return
-        except (OSError, ValueError, KeyError) as error:
-            raise BagError(f"cannot read bag {str(self.path)!r}: {error}") from error
-        self._reader = reader
-        for conn in reader.connections:
-            if conn.topic in self.topics:
-                continue  # a second connection of one topic (another publisher): same type, read together
-            self.topics[conn.topic] = TopicInfo(conn.topic, conn.msgtype, conn.msgdef.data or "", conn.digest or "",
-                                                reader.topics[conn.topic].msgcount)
-
-    # -- normal reading ---------------------------------------------------------------------------------------
-
-    def messages(self, topics: set[str] | None = None) -> Iterator[tuple[str, str, int, bytes]]:
-        """Yields (topic, msgtype, log_time_ns, data) of `topics` (all when None) in log-time order."""
-        if self._reader is None:
-            yield from self._salvage_messages(topics)
-            return
-        connections = [c for c in self._reader.connections if topics is None or c.topic in topics]
-        if not connections:
-            return
-        read = 0
-        iterator = self._reader.messages(connections)
-        while True:
-            try:
-                conn, log_time, data = next(iterator)
-            except StopIteration:
-                return
-            except Exception as error:  # rosbags raises ReaderError, struct.error, sqlite errors...
-                self.issues.add("truncated", None, f"bag {self.path} is damaged: reading stopped after {read} "
-                                f"messages ({type(error).__name__}: {error}); the rest of the bag is lost")
-                return
-            read += 1
-            yield conn.topic, conn.msgtype, int(log_time), bytes(data)
-
-    def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-
-    def __enter__(self) -> BagSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- MCAP salvage -----------------------------------------------------------------------------------------
-
-    def _salvage_setup(self, files: list[Path], reason: str) -> None:
-        self.salvage_files = files
-        self._salvage_reason = reason
-        # One scan for the channels (topics and types); messages are read again when iterated.
-        for _ in self._scan_mcap(files, want=None, record_channels=True):
-            pass
-
-    def _salvage_messages(self, topics: set[str] | None) -> Iterator[tuple[str, str, int, bytes]]:
-        count = 0
-        for item in self._scan_mcap(self.salvage_files, want=topics, record_channels=False):
-            count += 1
-            yield item
-        names = ", ".join(f.name for f in self.salvage_files)
-        self.issues.add("truncated", None, f"bag {self.path} is truncated or damaged ({names}: "
-                        f"{self._salvage_reason}); salvaged {count} complete messages before the damage, "
-                        "the rest is lost")
-
-    def _scan_mcap(self, files: list[Path], want: set[str] | None, record_channels: bool
-                   ) -> Iterator[tuple[str, str, int, bytes]]:
-        schemas: dict[int, tuple[str, str]] = {}
-        channels: dict[int, str] = {}
-        for path in files:
-            data = path.read_bytes()
-            if not data.startswith(b"\x89MCAP0\r\n"):
-                continue
-            yield from self._scan_records(memoryview(data), 8, len(data), schemas, channels, want, record_channels)
-
-    def _scan_records(self, buf: memoryview, pos: int, end: int, schemas: dict[int, tuple[str, str]],
-                      channels: dict[int, str], want: set[str] | None, record_channels: bool
-                      ) -> Iterator[tuple[str, str, int, bytes]]:
-        in_chunk: list[tuple[int, str, str, bytes]] = []
-        while pos + 9 <= end:
-            opcode = buf[pos]
-            (length,) = struct.unpack_from("<Q", buf, pos + 1)
-            body_start, body_end = pos + 9, pos + 9 + length
-            partial = body_end > end
-            if partial and opcode != 0x06:
-                break
-            try:
-                if opcode == 0x03:  # schema: id, name, encoding, data
-                    sid = struct.unpack_from("<H", buf, body_start)[0]
-                    name, offset = _read_string(buf, body_start + 2)
-                    _, offset = _read_string(buf, offset)
-                    (size,) = struct.unpack_from("<I", buf, offset)
-                    schemas[sid] = (name, bytes(buf[offset + 4: offset + 4 + size]).decode("utf-8", "replace"))
-                elif opcode == 0x04:  # channel: id, schema id, topic, encoding, metadata
-                    cid, sid = struct.unpack_from("<HH", buf, body_start)
-                    topic, _ = _read_string(buf, body_start + 4)
-                    channels[cid] = topic
-                    if record_channels and topic not in self.topics:
-                        msgtype, msgdef = schemas.get(sid, ("", ""))
-                        self.topics[topic] = TopicInfo(topic, msgtype, msgdef, "", None)
-                elif opcode == 0x05:  # message: channel, sequence, log time, publish time, data
-                    cid, _, log_time = struct.unpack_from("<HIQ", buf, body_start)
-                    topic = channels.get(cid)
-                    if topic is not None and not record_channels and (want is None or topic in want):
-                        in_chunk.append((log_time, topic, self.topics[topic].msgtype,
-                                         bytes(buf[body_start + 22: body_end])))
-                elif opcode == 0x06:  # chunk: start, end, size, crc, compression, records
-                    inner = self._chunk_records(buf, body_start, min(body_end, end), partial)
-                    if inner is not None:
-                        yield from self._scan_records(memoryview(inner), 0, len(inner), schemas, channels, want,
-                                                      record_channels)
-                    if partial:
-                        break
-            except (struct.error, IndexError, UnicodeDecodeError):
-                break  # a damaged record: nothing after it can be trusted
-            pos = body_end
-        # Within a chunk the writer's order is kept by log time, as rosbags' reader does.
-        for log_time, topic, msgtype, payload in sorted(in_chunk, key=lambda m: m[0]):
-            yield topic, msgtype, log_time, payload
-
-    @staticmethod
-    def _chunk_records(buf: memoryview, start: int, end: int, partial: bool) -> bytes | None:
-        if start + 28 > end:
-            return None
-        compression, offset = _read_string(buf, start + 28)
-        (size,) = struct.unpack_from("<Q", buf, offset)
-        records = bytes(buf[offset + 8: min(offset + 8 + size, end)])
-        if compression == "":
-            return records  # a partial uncompressed chunk still holds its complete records
-        if partial:
-            return None
-        if compression == "zstd":
-            try:
-                from backports import zstd
-            except ImportError:
-                from compression import zstd  # type: ignore[no-redef]  # Python >= 3.14
-            return zstd.decompress(records)
-        if compression == "lz4":
-            import lz4.frame
-
-            return lz4.frame.decompress(records)
-        return None
-
-
-def _read_string(buf: memoryview, offset: int) -> tuple[str, int]:
-    (size,) = struct.unpack_from("<I", buf, offset)
-    end = offset + 4 + size
-    if end > len(buf):
-        raise struct.error("string beyond the end of the record")
-    return bytes(buf[offset + 4: end]).decode("utf-8"), end
 
 
 # ---------------------------------------------------------------------------------------------------------------
