@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_core.alignment import AlignmentConfig, AlignmentError, CameraModel, XAligner
+from rxssnet_core.alignment import AlignmentConfig, XAligner
+from rxssnet_core.camera_geometry import AlignmentError, CameraModel
 from rxssnet_core.pointcloud import labeled_points
 from rxssnet_core.visualization import colorize, overlay
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_core.alignment import CameraModel
+from rxssnet_core.camera_geometry import CameraModel
 from rxssnet_core.visualization import as_palette
 
 POINT_DTYPE = np.dtype([

@@ -38,7 +38,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from rxssnet_core.alignment import AlignmentConfig, AlignmentError, XAligner
+from rxssnet_core.alignment import AlignmentConfig, XAligner
+from rxssnet_core.camera_geometry import AlignmentError
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_ros import node_params
 from rxssnet_ros.diagnostics import (

@@ -13,14 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rxssnet_core.alignment import (
-    AlignmentConfig,
-    AlignmentError,
-    CameraModel,
-    XAligner,
-    fit_homography,
-    homography_from_cameras,
-)
+from rxssnet_core.alignment import AlignmentConfig, XAligner
+from rxssnet_core.camera_geometry import AlignmentError, CameraModel, fit_homography, homography_from_cameras
 
 # ---------------------------------------------------------------------------------------------------------------
 # Rig and renderer

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from rxssnet_core.alignment import AlignmentConfig, CameraModel, XAligner
+from rxssnet_core.alignment import AlignmentConfig, XAligner
+from rxssnet_core.camera_geometry import CameraModel
 from rxssnet_core.cli import main
 
 H_TRUE = np.array([[1.9, 0.04, 14.0], [-0.02, 2.05, 12.5], [1.2e-4, -0.8e-4, 1.0]])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rxssnet_core.alignment import AlignmentConfig, CameraModel, XAligner
+from rxssnet_core.alignment import AlignmentConfig, XAligner
+from rxssnet_core.camera_geometry import CameraModel
 from rxssnet_core.frame_pipeline import FramePipeline, FrameProblem, FrameWants, label_dtype
 
 HEIGHT, WIDTH = 64, 96

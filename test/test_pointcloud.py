@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rxssnet_core.alignment import CameraModel
+from rxssnet_core.camera_geometry import CameraModel
 from rxssnet_core.pointcloud import POINT_DTYPE, PointCloudError, labeled_points
 
 K = np.array([[50.0, 0.0, 15.5], [0.0, 52.0, 11.5], [0.0, 0.0, 1.0]])

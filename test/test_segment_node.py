@@ -295,7 +295,8 @@ def test_depth_alignment_with_camera_infos_and_labelled_points(graph):
     from sensor_msgs.msg import CameraInfo, PointCloud2
 
     from rxssnet_core import Segmenter
-    from rxssnet_core.alignment import AlignmentConfig, CameraModel, XAligner
+    from rxssnet_core.alignment import AlignmentConfig, XAligner
+    from rxssnet_core.camera_geometry import CameraModel
     from rxssnet_core.pointcloud import labeled_points
 
     harness, _, _, node = graph

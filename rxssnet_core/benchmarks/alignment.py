@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from rxssnet_core.alignment import AlignmentConfig, CameraModel, XAligner
+from rxssnet_core.alignment import AlignmentConfig, XAligner
+from rxssnet_core.camera_geometry import CameraModel
 from rxssnet_core.pointcloud import labeled_points
 
 DEPTH_TARGET_MS = 10.0

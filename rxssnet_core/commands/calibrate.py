@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from rxssnet_core.alignment import AlignmentError, CameraModel, fit_homography
+    from rxssnet_core.camera_geometry import AlignmentError, CameraModel, fit_homography
 
     if args.calibrate_target != "homography":  # argparse already restricts it; kept for clarity
         raise ValueError(f"unknown calibrate target {args.calibrate_target!r}; use: homography")
