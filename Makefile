@@ -4,18 +4,26 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-REQS := requirements/core.txt requirements/bags.txt requirements/dev.txt requirements/ros.txt
+REQS := $(filter-out requirements/ros-jazzy.txt,$(wildcard requirements/*.txt))
 STAMP := $(VENV)/.rxssnet-installed
+# A second venv with the ROS 2 Jazzy wheels runs the node tests again (scripts/setup_venv.sh jazzy).
+JAZZY_VENV ?= .venv-jazzy
+JAZZY_STAMP := $(JAZZY_VENV)/.rxssnet-installed
+JAZZY_TESTS := test/test_ros_distros.py test/test_segment_node.py test/test_segment_node_bad_input.py \
+	test/test_lifecycle.py
+# The real ros2 tools (ros2 launch/param/..., launch_ros, message_filters), installed into .venv when present.
+ROS_TOOLS ?= $(abspath $(CURDIR)/../shared/ros_tools)
 # DDS discovery stays on this machine; every run gets its own domain unless the caller picks one.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export ROS_DOMAIN_ID ?= 37
 export FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds_large_images.xml
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo bench clean help
+.PHONY: venv ros-tools test test-jazzy lint demo bench clean help
 
 help:
-	@echo "make test   - create .venv if needed, run ruff and the whole test suite (slow tests included)"
+	@echo "make test   - create .venv (and .venv-jazzy) if needed, run ruff, the whole test suite (slow tests"
+	@echo "              included), then the node tests again on ROS 2 Jazzy"
 	@echo "make demo   - create .venv if needed, run the end-to-end demo (train, bag, ROS graph, report)"
 	@echo "make bench  - print the CPU benchmark tables (see docs/benchmarks.md)"
 	@echo "make clean  - remove .venv and build outputs"
@@ -23,15 +31,31 @@ help:
 venv: $(STAMP)
 
 $(STAMP): $(REQS) setup.py package.xml scripts/setup_venv.sh
-	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup_venv.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup_venv.sh main
 	@touch $(STAMP)
+
+# install.sh keeps its own stamp: a second run is a no-op (0.05 s)
+ros-tools: $(STAMP)
+	PYTHON=$(PYTHON) VENV=$(VENV) ROS_TOOLS=$(ROS_TOOLS) bash scripts/setup_venv.sh ros-tools
+
+$(JAZZY_STAMP): requirements/ros-jazzy.txt scripts/setup_venv.sh $(STAMP)
+	PYTHON=$(PYTHON) VENV=$(VENV) JAZZY_VENV=$(JAZZY_VENV) bash scripts/setup_venv.sh jazzy
+	@if [ -x $(JAZZY_VENV)/bin/python ]; then touch $(JAZZY_STAMP); fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP)
+test: $(STAMP) ros-tools
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-jazzy
+
+# Jazzy's python sets up its own LD_LIBRARY_PATH (ros-wheels bootstrapper): nothing of .venv's may be inherited.
+test-jazzy: $(JAZZY_STAMP)
+	@if [ -x $(JAZZY_VENV)/bin/python ]; then \
+	  env -u LD_LIBRARY_PATH -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u AMENT_PREFIX_PATH -u PYTHONPATH \
+	    RXSSNET_EXPECT_ROS_DISTRO=jazzy $(JAZZY_VENV)/bin/python -m pytest $(JAZZY_TESTS) $(PYTEST_ARGS); \
+	else echo "test-jazzy: skipped (no $(JAZZY_VENV), see above)"; fi
 
 demo: $(STAMP)
 	$(PY) -m rxssnet_ros.demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),) $(DEMO_ARGS)
@@ -42,4 +66,4 @@ bench: $(STAMP)
 	$(VENV)/bin/rxssnet bench --variants atto tiny --sizes 480x640 --backends torch onnxruntime
 
 clean:
-	rm -rf $(VENV) build install log .pytest_cache
+	rm -rf $(VENV) $(JAZZY_VENV) build install log .pytest_cache

@@ -3,11 +3,20 @@
     ros2 launch rxssnet_ros segment.launch.py modality:=thermal checkpoint:=/path/to/model.safetensors \
         rgb_topic:=/camera/color/image_raw x_topic:=/thermal/image_raw use_rviz:=true
 
+A TensorRT engine on a GPU (`engine:=` implies backend tensorrt and device cuda):
+
+    ros2 launch rxssnet_ros segment.launch.py backend:=tensorrt engine:=model.engine checkpoint:=model.safetensors
+
 Arguments (`ros2 launch rxssnet_ros segment.launch.py --show-args`): see LAUNCH_ARGUMENTS. The node's
-parameters come from config/<modality>.yaml (or `config`), with `checkpoint`, `backend` and `engine` on top;
+parameters come from config/<modality>.yaml (or `config`), with `checkpoint`, `backend`, `device`, `precision`
+and `engine` on top (a launch argument always wins over the file);
 the image topics are remapped onto the node's ~/rgb/image and ~/x/image, and the camera_info topics default
 to the `camera_info` next to each image topic. Unless FASTDDS_DEFAULT_PROFILES_FILE is already set, the node
 gets the package's Fast DDS profile with a 32 MiB shared-memory segment (full-size images over best effort).
+
+Failures are visible: when segment_node exits by itself with an error (e.g. a FATAL bad checkpoint), the launch
+shuts down and `ros2 launch` exits non-zero; `use_rviz:=true` without rviz2 installed fails before anything
+starts. Ctrl-C stops everything and exits 0.
 
 The `launch` imports are guarded so that this file can be imported (and its arguments read) where ROS 2
 launch is not installed, e.g. by the tests on a machine with the PyPI wheels only.
@@ -19,8 +28,10 @@ import os
 import tempfile
 from typing import Any
 
+from rxssnet_ros.node_params import BACKENDS, DEVICES, PRECISIONS
+
 try:
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
@@ -38,8 +49,10 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("modality", "thermal", "X camera kind: thermal, depth or polarization; selects config/<modality>.yaml"),
     ("config", "", "Parameter file for the node (default: config/<modality>.yaml of this package)"),
     ("checkpoint", "", "RXSSNet checkpoint (.safetensors or .pt). Required"),
-    ("backend", "", "Inference backend: torch, onnxruntime or tensorrt (default: the config's)"),
-    ("engine", "", "TensorRT engine file; selects backend tensorrt unless backend is given"),
+    ("backend", "", f"Inference backend: {', '.join(BACKENDS)} (default: the config's)"),
+    ("device", "", f"Device: {', '.join(DEVICES)} (default: the config's; cuda when engine is given)"),
+    ("precision", "", f"Numeric precision: {', '.join(PRECISIONS)} (default: the config's)"),
+    ("engine", "", "TensorRT engine file; implies backend tensorrt and device cuda"),
     ("rgb_topic", DEFAULT_RGB_TOPIC, "RGB image topic (sensor_msgs/Image)"),
     ("x_topic", DEFAULT_X_TOPIC, "X (thermal, depth or polarization) image topic"),
     ("rgb_info_topic", "", "RGB camera_info topic (default: camera_info next to rgb_topic)"),
@@ -81,11 +94,19 @@ def node_configuration(values: dict[str, str], share: str) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if values.get("checkpoint"):
         overrides["checkpoint"] = values["checkpoint"]
-    if values.get("engine"):
+    for name, choices in (("backend", BACKENDS), ("device", DEVICES), ("precision", PRECISIONS)):
+        if values.get(name):
+            if values[name] not in choices:
+                raise ValueError(f"launch argument {name}:={values[name]!r}: choose one of {', '.join(choices)}")
+            overrides[name] = values[name]
+    if values.get("engine"):  # a TensorRT engine runs on the GPU only
+        if overrides.setdefault("backend", "tensorrt") != "tensorrt":
+            raise ValueError(f"launch argument engine:= is a TensorRT engine, but backend:={overrides['backend']}: "
+                             "drop backend:= or set backend:=tensorrt")
+        if overrides.setdefault("device", "cuda") != "cuda":
+            raise ValueError(f"launch argument engine:= runs on CUDA only, but device:={overrides['device']}: drop "
+                             "device:= or set device:=cuda")
         overrides["engine_path"] = values["engine"]
-        overrides["backend"] = values.get("backend") or "tensorrt"
-    elif values.get("backend"):
-        overrides["backend"] = values["backend"]
     rgb_topic = values.get("rgb_topic") or DEFAULT_RGB_TOPIC
     x_topic = values.get("x_topic") or DEFAULT_X_TOPIC
     remappings = [
@@ -115,13 +136,38 @@ def rviz_config(share: str, rgb_topic: str, x_topic: str) -> str:
     return out.name
 
 
+def rviz2_installed() -> bool:
+    """Whether `Node(package="rviz2", executable="rviz2")` can start: the package and its executable exist."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    except ImportError:  # no ament index (PyPI wheels without a workspace): no rviz2 either
+        return False
+    try:
+        prefix = get_package_prefix("rviz2")
+    except (PackageNotFoundError, ValueError, LookupError):
+        return False
+    return os.access(os.path.join(prefix, "lib", "rviz2", "rviz2"), os.X_OK)
+
+
+def _on_node_exit(event: Any, context: Any) -> list[Any]:
+    """segment_node ended: stop the launch; an error exit that nobody asked for makes `ros2 launch` fail."""
+    if event.returncode != 0 and not context.is_shutdown:
+        # an exception in an event handler is how launch returns a non-zero exit code
+        raise RuntimeError(f"segment_node exited with code {event.returncode} (see its FATAL/ERROR lines above)")
+    return [Shutdown(reason=f"segment_node exited with code {event.returncode}")]
+
+
 def _launch_setup(context: Any) -> list[Any]:
     values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in LAUNCH_ARGUMENTS}
     setup = node_configuration(values, package_share())
+    use_rviz = values["use_rviz"].lower() in ("true", "1", "yes")
+    if use_rviz and not rviz2_installed():  # checked before any process starts: nothing is left running
+        raise RuntimeError("use_rviz:=true, but rviz2 is not installed (no rviz2 package on AMENT_PREFIX_PATH): "
+                           "install it (apt install ros-$ROS_DISTRO-rviz2) or launch with use_rviz:=false")
     actions = [Node(package=PACKAGE, executable="segment_node", name="segment_node", output="screen",
                     parameters=setup["parameters"], remappings=setup["remappings"],
-                    additional_env=setup["env"])]
-    if values["use_rviz"].lower() in ("true", "1", "yes"):
+                    additional_env=setup["env"], on_exit=_on_node_exit)]
+    if use_rviz:
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
                             arguments=["-d", setup["rviz_config"]]))
     return actions

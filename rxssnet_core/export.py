@@ -1,31 +1,47 @@
 """Deployment artefacts: the ONNX export, TensorRT engines and the images that calibrate INT8.
 
 ONNX files have inputs `rgb` (B,3,H,W) and `x` (B,C,H,W), float32 and already normalised
-(`rxssnet_core.preprocessing`), and output `logits` (B,K,H,W). They carry the checkpoint's configuration and
-metadata in the ONNX metadata property "rxssnet", so an ONNX file alone is enough for `Segmenter`. TensorRT
-engines get the same JSON beside them (`<engine>.json`).
+(`rxssnet_core.preprocessing`). By default the post-processing is inside the graph: outputs `labels`
+(B,H,W) uint8 (int32 past `MAX_UINT8_CLASSES` classes) and `confidence` (B,H,W) float32, so that no
+full-size float logits leave the runtime; `outputs="logits"` exports `logits` (B,K,H,W) instead, for parity
+checks and evaluation. The tensor contract and the description format live in
+`rxssnet_core.inference.artifacts`. The files carry the checkpoint's configuration and metadata in the ONNX
+metadata property "rxssnet", so an ONNX file alone is enough for `Segmenter`. TensorRT engines get the same
+JSON beside them (`<engine>.json`). The TensorRT build itself is `inference.backends.tensorrt_backend`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import io
 import json
 import pathlib
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
+from rxssnet_core.inference.artifacts import (
+    CONFIDENCE_OUTPUT,
+    INPUT_NAMES,
+    LABELS_OUTPUT,
+    LOGITS_OUTPUT,
+    MAX_UINT8_CLASSES,
+    METADATA_KEY,
+    OUTPUT_SETS,
+    engine_sidecar,
+    onnx_description,
+    state_dict_sha256,
+)
 from rxssnet_core.inference.backends.base import BackendError, require_module
-from rxssnet_core.preprocessing import PreprocessConfig
+from rxssnet_core.models.cgpi import rope_tables_as_constants
+from rxssnet_core.preprocessing import PreprocessConfig, prepare_inputs
 
-INPUT_NAMES = ("rgb", "x")
-OUTPUT_NAME = "logits"
 MIN_OPSET = 17
-METADATA_KEY = "rxssnet"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # Folder names of the generic RGB-X layout (CMX / Sigma / DFormer use RGB + Modal; others name the modality).
 RGB_FOLDERS = ("rgb", "vis", "visible", "color", "colour", "image", "images")
@@ -41,16 +57,11 @@ X_SUFFIXES = ("_th", "_x", "_ir", "_thermal", "_depth", "_hha", "_disparity", "_
 
 
 def weights_sha256(model_or_state_dict: Any) -> str:
-    """sha256 over the names, dtypes, shapes and bytes of every tensor of a state dict (order independent)."""
-    torch = require_module("torch")
+    """sha256 over the names, dtypes, shapes and bytes of every tensor of a model's state dict (order
+    independent); `artifacts.safetensors_sha256` gives the same from a checkpoint file without torch."""
     state = model_or_state_dict.state_dict() if hasattr(model_or_state_dict, "state_dict") \
         else model_or_state_dict
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().to("cpu").contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return state_dict_sha256(state)
 
 
 def model_description(model: Any, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -67,6 +78,31 @@ def model_description(model: Any, metadata: dict[str, Any] | None = None) -> dic
 # ONNX
 
 
+# Node-name prefixes of LabelHead's operations in the traced graph (the network's own nodes are under /model/).
+LABEL_HEAD_PREFIXES = ("/ArgMax", "/Cast", "/ReduceMax", "/Sub", "/Exp", "/ReduceSum", "/Reciprocal")
+
+
+class LabelHead(nn.Module):
+    """The network plus its post-processing, so that the exported graph returns labels and confidence.
+
+    labels: argmax over classes (first maximum, as numpy), cast to uint8 (int32 past MAX_UINT8_CLASSES).
+    confidence: max softmax probability = 1 / sum_k exp(l_k - max_k l), computed in float32 whatever the
+    network's dtype (a sum of K exponentials of an fp16 engine stays in range).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.label_dtype = torch.uint8 if model.config.num_classes <= MAX_UINT8_CLASSES else torch.int32
+
+    def forward(self, rgb: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(rgb, x).float()
+        labels = logits.argmax(dim=1).to(self.label_dtype)
+        peak = logits.amax(dim=1, keepdim=True)
+        confidence = torch.reciprocal(torch.exp(logits - peak).sum(dim=1))
+        return labels, confidence
+
+
 def _trace_size(height: int, width: int, dynamic: bool) -> tuple[int, int]:
     # The model pads to a multiple of 32 and crops back. A trace only records the branches it runs, so a
     # dynamic export is traced at a size that needs padding: then the pad and crop are in the graph for every
@@ -78,14 +114,17 @@ def _trace_size(height: int, width: int, dynamic: bool) -> tuple[int, int]:
 
 def export_onnx(model: Any, out: str | pathlib.Path, height: int = 480, width: int = 640,
                 dynamic: bool = False, opset: int = MIN_OPSET, metadata: dict[str, Any] | None = None,
-                check: bool = True) -> pathlib.Path:
+                check: bool = True, outputs: str = "labels") -> pathlib.Path:
     """Export an RXSSNet to ONNX with the TorchScript exporter (robust for dynamic shapes on torch 2.3..2.14).
 
     Fixed: batch 1 at height x width. Dynamic: batch, height and width are free (`batch`, `height`, `width`).
+    outputs: "labels" (labels + confidence computed in the graph) or "logits".
     `metadata` defaults to `model.metadata`; it is stored with the model config and weights hash.
     """
-    torch = require_module("torch")
     onnx = require_module("onnx", "onnx")
+    if outputs not in OUTPUT_SETS:
+        raise ValueError(f"outputs={outputs!r} is unknown; choose one of {sorted(OUTPUT_SETS)} (--outputs)")
+    output_names = OUTPUT_SETS[outputs]
     if opset < MIN_OPSET:
         raise ValueError(f"opset={opset} is too old; RXSSNet needs opset >= {MIN_OPSET} (LayerNormalization)")
     if height < 1 or width < 1:
@@ -101,24 +140,30 @@ def export_onnx(model: Any, out: str | pathlib.Path, height: int = 480, width: i
     x = torch.randn(1, x_channels, trace_h, trace_w, generator=generator)
     rgb, x = (t.to(parameter.device, parameter.dtype) for t in (rgb, x))
     kwargs: dict[str, Any] = {
-        "input_names": list(INPUT_NAMES), "output_names": [OUTPUT_NAME], "opset_version": int(opset),
+        "input_names": list(INPUT_NAMES), "output_names": list(output_names), "opset_version": int(opset),
         "do_constant_folding": True,
     }
     if dynamic:
         axes = {0: "batch", 2: "height", 3: "width"}
-        kwargs["dynamic_axes"] = {name: axes for name in (*INPUT_NAMES, OUTPUT_NAME)}
+        kwargs["dynamic_axes"] = {name: axes for name in (*INPUT_NAMES, LOGITS_OUTPUT)}
+        kwargs["dynamic_axes"].update({name: {0: "batch", 1: "height", 2: "width"}
+                                       for name in (LABELS_OUTPUT, CONFIDENCE_OUTPUT)})
+        kwargs["dynamic_axes"] = {name: kwargs["dynamic_axes"][name] for name in (*INPUT_NAMES, *output_names)}
+    graph = LabelHead(model) if outputs == "labels" else model
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False  # torch >= 2.9 defaults to the torch.export exporter
     was_training = model.training
     model.eval()
     try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # A fixed-size graph holds the RoPE tables as constants: no Range/Cos/Sin for an fp16 engine to compute.
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), \
+                rope_tables_as_constants(not dynamic):
             warnings.filterwarnings("ignore", category=DeprecationWarning)  # "legacy TorchScript exporter"
             # The model's shape checks (e.g. LAM's token count) become trace constants; the ONNX Runtime
             # parity check at a second size (`rxssnet export`, tests) proves the dynamic graph right.
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             buffer = io.BytesIO()
-            torch.onnx.export(model, (rgb, x), buffer, **kwargs)
+            torch.onnx.export(graph, (rgb, x), buffer, **kwargs)
     finally:
         model.train(was_training)
 
@@ -126,7 +171,7 @@ def export_onnx(model: Any, out: str | pathlib.Path, height: int = 480, width: i
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY
     entry.value = json.dumps({**description, "dynamic": dynamic, "export_size": [height, width],
-                              "opset": int(opset)})
+                              "opset": int(opset), "outputs": list(output_names)})
     if check:
         onnx.checker.check_model(proto)
     partial = out.with_name(out.name + ".partial")
@@ -135,20 +180,10 @@ def export_onnx(model: Any, out: str | pathlib.Path, height: int = 480, width: i
     return out
 
 
-def read_onnx_description(path: str | pathlib.Path) -> dict[str, Any] | None:
-    """The "rxssnet" metadata stored by `export_onnx`, or None for a foreign ONNX file."""
-    onnx = require_module("onnx", "onnx")
-    proto = onnx.load(str(path), load_external_data=False)
-    for entry in proto.metadata_props:
-        if entry.key == METADATA_KEY:
-            return json.loads(entry.value)
-    return None
-
-
 def onnx_parity(model: Any, onnx_path: str | pathlib.Path, sizes: Sequence[tuple[int, int]], seed: int = 0
-                ) -> list[dict[str, float]]:
-    """Torch vs ONNX Runtime (CPU) on one random input per (H, W): max |logit difference|, argmax agreement."""
-    torch = require_module("torch")
+                ) -> list[dict[str, Any]]:
+    """Torch vs ONNX Runtime (CPU) on one random input per (H, W): max |difference| of the file's float output
+    (logits, or confidence for a labels export) and label agreement."""
     from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 
     runtime = OnnxRuntimeBackend(onnx_path)
@@ -159,10 +194,17 @@ def onnx_parity(model: Any, onnx_path: str | pathlib.Path, sizes: Sequence[tuple
         rgb = torch.randn(1, 3, height, width, generator=generator)
         x = torch.randn(1, x_channels, height, width, generator=generator)
         with torch.no_grad():
-            expected = model.eval().float().cpu()(rgb, x).numpy()
+            logits = model.eval().float().cpu()(rgb, x)
+            expected_labels, expected_confidence = (t.numpy() for t in LabelHead(model)(rgb, x))
         got = runtime.infer(rgb.numpy(), x.numpy())
-        results.append({"height": height, "width": width, "max_abs_diff": float(np.abs(got - expected).max()),
-                        "argmax_agreement": float((got.argmax(1) == expected.argmax(1)).mean())})
+        if LOGITS_OUTPUT in got:
+            output, labels = LOGITS_OUTPUT, got[LOGITS_OUTPUT].argmax(1)
+            difference = np.abs(got[LOGITS_OUTPUT] - logits.numpy())
+        else:
+            output, labels = CONFIDENCE_OUTPUT, got[LABELS_OUTPUT]
+            difference = np.abs(got[CONFIDENCE_OUTPUT] - expected_confidence)
+        results.append({"height": height, "width": width, "output": output, "max_abs_diff": float(difference.max()),
+                        "argmax_agreement": float((labels == expected_labels).mean())})
     return results
 
 
@@ -254,8 +296,6 @@ def calibration_batches(pairs: Sequence[tuple[pathlib.Path, pathlib.Path | None]
     """Network inputs ((1,3,H,W), (1,C,H,W)) float32 at `size`, preprocessed exactly like inference."""
     from tqdm import tqdm
 
-    from rxssnet_core.inference.segmenter import prepare_inputs
-
     for rgb_path, x_path in tqdm(pairs, desc="INT8 calibration", unit="image", disable=not progress):
         rgb, x = read_image_pair(rgb_path, x_path)
         rgb_chw, x_chw = prepare_inputs(rgb, x, preprocess, size)
@@ -273,59 +313,120 @@ def select_evenly(items: Sequence[Any], count: int) -> list[Any]:
 # TensorRT
 
 
-def engine_sidecar(engine_path: str | pathlib.Path) -> pathlib.Path:
-    path = pathlib.Path(engine_path)
-    return path.with_name(path.name + ".json")
+def _exact_patterns(names: Sequence[str]) -> list[str]:
+    # modelopt takes node-name regular expressions (re.match); ours are exact names.
+    return [re.escape(name) + "$" for name in names]
 
 
-def read_engine_description(engine_path: str | pathlib.Path) -> dict[str, Any] | None:
-    sidecar = engine_sidecar(engine_path)
-    return json.loads(sidecar.read_text()) if sidecar.is_file() else None
+def _fp32_node_names(onnx_path: pathlib.Path) -> list[str]:
+    """Nodes that must stay fp32 in a reduced-precision engine: the overflow-prone reductions (GRN, LayerNorm
+    statistics, linear-attention sums; `rxssnet_core.onnx_precision`) and the in-graph post-processing."""
+    onnx = require_module("onnx", "onnx")
+    from rxssnet_core.onnx_precision import fp32_sensitive_node_names  # needs onnx only
+
+    proto = onnx.load(str(onnx_path), load_external_data=False)
+    head = [node.name for node in proto.graph.node if node.name.startswith(LABEL_HEAD_PREFIXES)]
+    return sorted(set(fp32_sensitive_node_names(proto)) | set(head))
 
 
-def gpu_name() -> str:
-    torch = require_module("torch")
-    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+def fp16_onnx(onnx_path: str | pathlib.Path, out: str | pathlib.Path) -> pathlib.Path:
+    """An fp16 copy of an fp32 export for a strongly typed TensorRT build: fp16 everywhere except the
+    fp32-sensitive nodes; inputs and outputs keep their types (NVIDIA ModelOpt AutoCast)."""
+    require_module("modelopt.onnx.autocast", "modelopt")
+    onnx = require_module("onnx", "onnx")
+    from modelopt.onnx.autocast import convert_to_mixed_precision  # optional GPU-deployment dependency
+
+    onnx_path, out = pathlib.Path(onnx_path), pathlib.Path(out)
+    proto = convert_to_mixed_precision(str(onnx_path), low_precision_type="fp16", keep_io_types=True,
+                                       nodes_to_exclude=_exact_patterns(_fp32_node_names(onnx_path)))
+    _copy_metadata(onnx_path, proto, precision="fp16")
+    onnx.save(proto, str(out))
+    return out
+
+
+def calibration_arrays(calibration_dir: str | pathlib.Path, preprocess: PreprocessConfig, size: tuple[int, int],
+                       count: int = 64, progress: bool = True) -> dict[str, np.ndarray]:
+    """{"rgb": (N,3,H,W), "x": (N,C,H,W)} float32 from `count` pairs spread over the folder, preprocessed
+    exactly like inference (the calibration data of `int8_qdq_onnx`)."""
+    pairs = select_evenly(find_image_pairs(calibration_dir), count)
+    batches = list(calibration_batches(pairs, preprocess, size, progress))
+    return {"rgb": np.concatenate([b[0] for b in batches]), "x": np.concatenate([b[1] for b in batches])}
+
+
+def int8_qdq_onnx(onnx_path: str | pathlib.Path, out: str | pathlib.Path, calibration: dict[str, np.ndarray],
+                  method: str = "entropy", high_precision: str = "fp16") -> pathlib.Path:
+    """Explicit INT8 quantization: Q/DQ nodes calibrated on `calibration` (NVIDIA ModelOpt ONNX PTQ).
+
+    The fp32-sensitive nodes are not quantized; the rest of the graph runs in `high_precision` (fp16 for
+    TensorRT; fp32 keeps the file runnable by ONNX Runtime on a CPU). TensorRT builds the result as a strongly
+    typed network (TensorRT 10 and 11 alike), with no calibrator.
+    """
+    require_module("modelopt.onnx.quantization", "modelopt")
+    onnx = require_module("onnx", "onnx")
+    from modelopt.onnx.quantization import quantize  # optional GPU-deployment dependency
+
+    onnx_path, out = pathlib.Path(onnx_path), pathlib.Path(out)
+    quantize(str(onnx_path), quantize_mode="int8", calibration_data=calibration, calibration_method=method,
+             calibration_eps=["cpu"], nodes_to_exclude=_exact_patterns(_fp32_node_names(onnx_path)),
+             high_precision_dtype=high_precision, output_path=str(out), log_level="WARNING")
+    proto = onnx.load(str(out))
+    _copy_metadata(onnx_path, proto, precision="int8")
+    onnx.save(proto, str(out))
+    return out
+
+
+def _copy_metadata(source: pathlib.Path, proto: Any, precision: str) -> None:
+    """Carry the "rxssnet" description over to a converted file, recording its precision."""
+    description = onnx_description(source) or {}
+    for entry in list(proto.metadata_props):
+        if entry.key == METADATA_KEY:
+            proto.metadata_props.remove(entry)
+    entry = proto.metadata_props.add()
+    entry.key = METADATA_KEY
+    entry.value = json.dumps({**description, "precision": precision})
 
 
 def export_tensorrt(model: Any, out: str | pathlib.Path, height: int = 480, width: int = 640,
                     dynamic: bool = False, opset: int = MIN_OPSET, precision: str = "fp16",
                     calibration_dir: str | pathlib.Path | None = None, calibration_images: int = 64,
                     onnx_path: str | pathlib.Path | None = None, metadata: dict[str, Any] | None = None,
-                    max_batch: int = 1, workspace_mb: int | None = None, verbose: bool = False
-                    ) -> pathlib.Path:
-    """ONNX export, then a TensorRT engine at `out` (fp32 | fp16 | int8 calibrated on `calibration_dir`).
+                    max_batch: int = 1, workspace_mb: int | None = None, verbose: bool = False,
+                    outputs: str = "labels") -> pathlib.Path:
+    """ONNX export, then a TensorRT engine at `out`: fp32, fp16 (fp32-sensitive layers kept fp32) or int8
+    (Q/DQ calibrated on `calibration_dir`), always as a strongly typed network.
 
-    Writes `<out>.json` (model config, metadata, weights hash, TensorRT version, GPU) beside the engine and,
-    for int8, the calibration table `<out>.calib` (reused by later builds).
+    Writes `<out>.json` (model config, metadata, weights hash, TensorRT version, GPU, precision) beside the
+    engine. The intermediate ONNX files stay next to `onnx_path` (default `<out>.onnx`, `<out>.fp16.onnx`,
+    `<out>.int8.onnx`) for inspection.
     """
     from rxssnet_core.inference.backends import tensorrt_backend as trt_backend
-    from rxssnet_core.inference.backends.base import check_cuda_available
 
     trt = trt_backend.import_tensorrt()  # fail before the slow ONNX export
     trt_backend.check_build_precision(precision)
-    check_cuda_available()
+    trt_backend.check_cuda()
+    if precision in ("fp16", "int8"):
+        require_module("modelopt.onnx", "modelopt")
     out = pathlib.Path(out)
-    pairs: list[tuple[pathlib.Path, pathlib.Path | None]] = []
-    if precision == "int8":
-        if calibration_dir is None:
-            raise BackendError("precision='int8' needs --calibration-dir: a folder of RGB/X pairs from the "
-                               "robot")
-        pairs = select_evenly(find_image_pairs(calibration_dir), calibration_images)
+    if precision == "int8" and calibration_dir is None:
+        raise BackendError("precision='int8' needs --calibration-dir: a folder of RGB/X pairs from the robot")
     onnx_path = pathlib.Path(onnx_path) if onnx_path else out.with_suffix(".onnx")
-    export_onnx(model, onnx_path, height, width, dynamic=dynamic, opset=opset, metadata=metadata)
-    description = read_onnx_description(onnx_path) or {}
-
-    calibrator = None
-    if precision == "int8":
+    export_onnx(model, onnx_path, height, width, dynamic=dynamic, opset=opset, metadata=metadata,
+                outputs=outputs)
+    description = onnx_description(onnx_path) or {}
+    build_input = onnx_path
+    calibrated = 0
+    if precision == "fp16":
+        build_input = fp16_onnx(onnx_path, onnx_path.with_suffix(".fp16.onnx"))
+    elif precision == "int8":
         preprocess = PreprocessConfig.from_dict(description.get("metadata", {}).get("preprocess") or {})
-        calibrator = trt_backend.make_calibrator(
-            lambda: calibration_batches(pairs, preprocess, (height, width)), out.with_suffix(".calib"))
-    trt_backend.build_engine(onnx_path, out, precision=precision, opt_size=(height, width),
+        calibration = calibration_arrays(calibration_dir, preprocess, (height, width), calibration_images)
+        calibrated = len(calibration["rgb"])
+        build_input = int8_qdq_onnx(onnx_path, onnx_path.with_suffix(".int8.onnx"), calibration)
+    trt_backend.build_engine(build_input, out, opt_size=(height, width),
                              min_size=None if dynamic else (height, width),
                              max_size=None if dynamic else (height, width), max_batch=max_batch,
-                             calibrator=calibrator, workspace_mb=workspace_mb, verbose=verbose)
-    description.update({"tensorrt_version": str(trt.__version__), "gpu": gpu_name(), "precision": precision,
-                        "calibration_images": len(pairs)})
+                             workspace_mb=workspace_mb, verbose=verbose)
+    description.update({"tensorrt_version": str(trt.__version__), "gpu": trt_backend.gpu_name(),
+                        "precision": precision, "calibration_images": calibrated})
     engine_sidecar(out).write_text(json.dumps(description, indent=1))
     return out

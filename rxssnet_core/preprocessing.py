@@ -103,15 +103,19 @@ def _check_image(array: Any, name: str) -> np.ndarray:
     return array
 
 
-def rgb_to_unit(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (H, W, 3) float32 in [0, 1], RGB order."""
+def _check_rgb(rgb: Any) -> np.ndarray:
     rgb = _check_image(rgb, "RGB image")
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise PreprocessError(f"RGB image must be (H, W, 3), got shape {rgb.shape}")
     if rgb.dtype != np.uint8:
         raise PreprocessError(
             f"RGB image must be uint8 (8 bits per channel), got {rgb.dtype}; convert it to 8-bit first")
-    return rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+    return rgb
+
+
+def rgb_to_unit(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W, 3) float32 in [0, 1], RGB order."""
+    return _check_rgb(rgb).astype(np.float32) * np.float32(1.0 / 255.0)
 
 
 def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -211,10 +215,32 @@ def _order_channels(unit_hwc: np.ndarray, channel_order: str) -> np.ndarray:
     return unit_hwc[:, :, ::-1] if channel_order == "bgr" else unit_hwc
 
 
+def _uint8_lut_chw(image: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """(H, W) or (H, W, C) uint8 -> (len(mean), H, W) float32 of ((v / 255) - mean) / std, by table lookup.
+
+    One gather per output value and no float intermediate: the arithmetic is done once per 256 values.
+    A 2-D image is used for every output channel (X replicated to 3 channels).
+    """
+    values = np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)
+    mean_arr = np.asarray(mean, dtype=np.float32)
+    inv_std = np.float32(1.0) / np.asarray(std, dtype=np.float32)
+    tables = (values[None, :] - mean_arr[:, None]) * inv_std[:, None]  # same float32 ops as _normalize_chw
+    out = np.empty((len(mean), image.shape[0], image.shape[1]), dtype=np.float32)
+    for channel in range(len(mean)):
+        plane = image if image.ndim == 2 else image[:, :, channel]
+        np.take(tables[channel], plane, out=out[channel])
+    return out
+
+
+def _x_uint8_is_div255(config: PreprocessConfig) -> bool:
+    """Whether `x_to_unit` maps uint8 X by v / 255 for this configuration (then a table lookup does it all)."""
+    return config.modality in ("depth", "hha", "polarization") or (
+        config.modality == "thermal" and config.thermal_range is None)
+
+
 def normalize_rgb(rgb: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (3, H, W) float32, in the network's channel order, ImageNet-normalised."""
-    unit = _order_channels(rgb_to_unit(rgb), config.channel_order)
-    return _normalize_chw(unit, IMAGENET_MEAN, IMAGENET_STD)
+    return _uint8_lut_chw(_order_channels(_check_rgb(rgb), config.channel_order), IMAGENET_MEAN, IMAGENET_STD)
 
 
 def normalize_x_unit(unit: np.ndarray, config: PreprocessConfig) -> np.ndarray:
@@ -233,6 +259,15 @@ def normalize_x_unit(unit: np.ndarray, config: PreprocessConfig) -> np.ndarray:
 
 def normalize_x(x: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     """Raw X -> (x_channels, H, W) float32 network input."""
+    x = _check_image(x, "X image")
+    if x.dtype == np.uint8 and _x_uint8_is_div255(config):
+        if x.ndim == 3 and x.shape[2] == 1:
+            x = x[:, :, 0]
+        if config.x_channels == 3 and (x.ndim == 2 or x.shape[2] == 3):
+            plane = x if x.ndim == 2 else _order_channels(x, config.channel_order)
+            return _uint8_lut_chw(plane, IMAGENET_MEAN, IMAGENET_STD)
+        if config.x_channels == 1 and x.ndim == 2:
+            return _uint8_lut_chw(x, GREY_MEAN, GREY_STD)
     return normalize_x_unit(x_to_unit(x, config), config)
 
 
@@ -254,3 +289,38 @@ def preprocess_pair(rgb: np.ndarray, x: np.ndarray, config: PreprocessConfig
             f"RGB image is {rgb.shape[1]}x{rgb.shape[0]} but X image is {x.shape[1]}x{x.shape[0]} (WxH); "
             "register X to RGB first (x_alignment: resize, homography or depth)")
     return normalize_rgb(rgb, config), normalize_x(x, config)
+
+
+def image_size(rgb: Any) -> tuple[int, int]:
+    """(H, W) of an (H, W, 3) RGB array, or PreprocessError naming what is wrong."""
+    if not isinstance(rgb, np.ndarray):
+        raise PreprocessError(f"RGB image must be a numpy array (H, W, 3) uint8, got {type(rgb).__name__}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise PreprocessError(f"RGB image must be (H, W, 3) with H, W > 0, got shape {rgb.shape}")
+    return int(rgb.shape[0]), int(rgb.shape[1])
+
+
+def resize_chw(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(C, H, W) float32 -> (C, size[0], size[1]), bilinear (OpenCV, so it also runs without torch)."""
+    import cv2  # only when a resize is needed; training's workers import this module for the arithmetic
+
+    if array.shape[1:] == tuple(size):
+        return array
+    channels = array.shape[0]
+    resized = cv2.resize(array.transpose(1, 2, 0), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(resized.reshape(size[0], size[1], channels).transpose(2, 0, 1))
+
+
+def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConfig,
+                   size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Raw images -> normalised ((3, h, w), (C, h, w)) float32 network inputs at `size` (default: image size).
+
+    What inference and INT8 calibration feed the network. x=None gives the neutral X (RGB-only degraded
+    mode), as the node's `x_missing_policy: rgb_only` does.
+    """
+    height, width = image_size(rgb)
+    target = size or (height, width)
+    if x is None:
+        return resize_chw(normalize_rgb(rgb, config), target), neutral_x(target[0], target[1], config)
+    rgb_chw, x_chw = preprocess_pair(rgb, x, config)
+    return resize_chw(rgb_chw, target), resize_chw(x_chw, target)

@@ -15,7 +15,7 @@ SIGINT/SIGTERM (a second signal while it writes is ignored), after `expected_fra
 Classes come from (first that is set): `class_names`, `checkpoint` (its metadata), `dataset_info` (a bag from
 `rxssnet bag convert`, or a .json/.yaml file with `class_names`), `num_classes` (names class_0..).
 
-    ros2 run rxssnet_ros eval_node --ros-args -r ~/labels:=/segment_node/labels -r ~/gt:=/camera/labels_gt \\
+    ros2 run rxssnet_ros eval_node --ros-args -r '~/labels:=/segment_node/labels' -r '~/gt:=/camera/labels_gt' \\
         -p dataset_info:=mfnet_test_bag -p output_dir:=live_eval
 """
 
@@ -268,7 +268,7 @@ def _make_node_class() -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `eval_node` (ros2 run rxssnet_ros eval_node --ros-args -r ~/labels:=... -r ~/gt:=...)."""
+    """Entry point of `eval_node` (ros2 run rxssnet_ros eval_node --ros-args -r '~/labels:=...' -r '~/gt:=...')."""
     from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
 
     argv = list(sys.argv if argv is None else argv)

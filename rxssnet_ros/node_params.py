@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rxssnet_core.input_health import HealthThresholds
 from rxssnet_core.preprocessing import MODALITIES
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -26,6 +27,7 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # what each backend supports is c
 DEVICES = ("cpu", "cuda")
 QOS_CHOICES = ("sensor_data", "reliable")
 X_MISSING_POLICIES = ("drop", "rgb_only")
+RGB_MISSING_POLICIES = ("drop", "x_only")
 ALIGNMENT_MODES = ("none", "resize", "homography", "depth")
 EXTRINSIC_SOURCES = ("parameters", "tf")
 SYNCHRONIZERS = ("auto", "message_filters", "builtin")
@@ -86,6 +88,31 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               low=0.01, high=3600.0),
     ParamSpec("input_timeout", "double", 5.0, "Seconds without messages before an input is explained as silent "
               "(publishers, QoS, fix).", low=0.1, high=3600.0),
+    # -- failure detection and degraded modes (rxssnet_core.input_health; off: only x_timeout silence counts)
+    ParamSpec("detect_input_failures", "bool", False, "Watch both cameras for silence, frozen, blank/saturated "
+              "and non-finite images and switch the mode (~/mode, /diagnostics): fused, rgb_only "
+              "(x_missing_policy), x_only (rgb_missing_policy) or none. Meant for models trained with "
+              "train.modality_dropout; off: only X silence (x_timeout) is handled, as before."),
+    ParamSpec("rgb_missing_policy", "string", "drop", "With detect_input_failures, when the RGB camera fails: "
+              "drop the frames, or segment X with a black RGB (x_only, reported as degraded).",
+              choices=RGB_MISSING_POLICIES),
+    ParamSpec("rgb_timeout", "double", 1.0, "With detect_input_failures: seconds without RGB images before the "
+              "RGB stream counts as silent (x_timeout is the X stream's).", low=0.01, high=3600.0),
+    ParamSpec("frozen_timeout", "double", 1.0, "With detect_input_failures: seconds of identical image content "
+              "(subsampled hash) or a header stamp that does not advance before an input counts as frozen.",
+              low=0.01, high=3600.0),
+    ParamSpec("failure_enter_time", "double", 0.3, "With detect_input_failures: seconds a blank, saturated or "
+              "non-finite image must persist before the input counts as failed (hysteresis).", low=0.0,
+              high=3600.0),
+    ParamSpec("failure_exit_time", "double", 1.0, "With detect_input_failures: seconds of good images before a "
+              "failed input counts as recovered (hysteresis: no flapping).", low=0.0, high=3600.0),
+    ParamSpec("constant_image_std", "double", 0.004, "With detect_input_failures: an image whose standard "
+              "deviation is at most this fraction of its full scale is blank (dark) or saturated (bright).",
+              low=0.0, high=0.5),
+    ParamSpec("max_nonfinite_fraction", "double", 0.5, "With detect_input_failures: a float X (depth) with more "
+              "NaN/inf pixels than this fraction counts as failed.", low=0.001, high=1.0),
+    ParamSpec("health_check_period", "double", 0.1, "With detect_input_failures: seconds between silence checks "
+              "(bounds how late a silent input switches the mode).", low=0.01, high=10.0),
     # -- X registration
     ParamSpec("x_alignment", "string", "none", "How X is registered to the RGB camera: none (same size required), "
               "resize, homography (x_homography), depth (reprojection with both camera_infos).",
@@ -286,6 +313,15 @@ def read_settings(node: Any, check_files: bool = True) -> NodeSettings:
         value = node.get_parameter(spec.name).value
         values[spec.name] = [] if value is None and spec.kind.endswith("array") else value
     return validate_values(values, check_files=check_files)
+
+
+def health_thresholds(settings: NodeSettings, stream: str) -> HealthThresholds:
+    """The `input_health.HealthThresholds` of input `stream` ("rgb" or "x") from the node's settings."""
+    return HealthThresholds(
+        silent_after_s=settings.rgb_timeout if stream == "rgb" else settings.x_timeout,
+        frozen_after_s=settings.frozen_timeout, enter_after_s=settings.failure_enter_time,
+        exit_after_s=settings.failure_exit_time, constant_std=settings.constant_image_std,
+        max_nonfinite=settings.max_nonfinite_fraction)
 
 
 def wants_lifecycle(argv: Sequence[str]) -> bool:

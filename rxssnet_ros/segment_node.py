@@ -5,13 +5,18 @@ Topics (relative, so namespaces and remapping apply):
          ~/x/camera_info (only when x_alignment needs it; then synchronized with the images)
     out  ~/labels (mono8, mono16 beyond 256 classes), ~/colored (rgb8), ~/overlay (rgb8), ~/confidence (32FC1,
          publish_confidence), ~/camera_info, ~/points (PointCloud2, publish_points), ~/x_aligned (debug_outputs),
-         /diagnostics (about once a second)
+         /diagnostics (about once a second), ~/mode (std_msgs/String JSON, latched: transient local)
 
 Data path: subscription callbacks (executor thread) check each message's layout and stamp order and pair RGB
 with X (message_filters' ApproximateTimeSynchronizer when installed, else `ApproximateTimePairer`, same rule);
 pairs go to one worker thread with a latest-only slot (`InferenceWorker`), which decodes, registers X
 (`XAligner`), segments and publishes with the RGB image's header. Bad input is logged once per cause and
 throttle period (`ThrottledLog`), counted in /diagnostics, and never stops the node.
+
+Degraded modes: with `detect_input_failures`, `rxssnet_core.input_health` watches each camera (silent, frozen,
+blank/saturated, non-finite) with hysteresis; the node then runs fused, rgb_only (neutral X,
+x_missing_policy), x_only (black RGB, rgb_missing_policy; the X images drive the output) or none, announces every
+switch once (log, ~/mode, /diagnostics WARN with the cause) and returns to fused when the input recovers.
 
 Parameters: `rxssnet_ros/node_params.py` (one table). `-p lifecycle:=true` runs a managed node: configure loads
 the model, activate creates the topics, deactivate removes them (the model stays), cleanup unloads it.
@@ -20,6 +25,7 @@ the model, activate creates the topics, deactivate removes them (the model stays
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import threading
 import time
@@ -31,17 +37,20 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError
+from rxssnet_core.degradation import missing_rgb
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
+from rxssnet_core.input_health import InputMonitor, degraded_mode, describe
 from rxssnet_ros import node_params
+from rxssnet_ros.compat import SubscriptionEventCallbacks
 from rxssnet_ros.diagnostics import (
     CauseCounter,
     HealthReport,
@@ -94,11 +103,13 @@ class InputProblem(ValueError):  # noqa: N818 - a problem with the input, not a 
 class Job:
     """One pair on its way through the worker."""
 
-    rgb: Any
+    rgb: Any  # the RGB Image message; in mode x_only the black RGB array (missing_rgb) the X images drive
     x: Any = None
     x_info: Any = None
     degraded: bool = False
     received: float = field(default_factory=time.monotonic)
+    mode: str = "fused"
+    header: Any = None  # the output header in mode x_only (the X image's stamp, the RGB camera's frame)
 
 
 def stamp_ns(stamp: Any) -> int:
@@ -189,6 +200,13 @@ class SegmentationMixin:
         self._segment_ms = LatencyStats()
         self._degraded_outputs = 0
         self._last_output_degraded = False
+        self._monitors: dict[str, InputMonitor] = {}  # with detect_input_failures: "rgb", "x"
+        self._health_lock = threading.Lock()
+        self._mode = "fused"
+        self._mode_cause = ""
+        self._mode_switches = 0
+        self._last_output_mode = "fused"
+        self._rgb_geometry: tuple[tuple[int, int], str] | None = None  # last RGB (height, width), frame_id
 
     # -- stage 1: configure (load parameters and model) ---------------------------------------------------------
     def configure_segmentation(self) -> None:
@@ -276,6 +294,17 @@ class SegmentationMixin:
 
             self._pub["points"] = self.create_publisher(PointCloud2, "~/points", out_qos)
         self._pub["diagnostics"] = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        latched = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._pub["mode"] = self.create_publisher(String, "~/mode", latched)
+        self._monitors = {}
+        if settings.detect_input_failures:
+            now = time.monotonic()
+            for stream in ("rgb", "x"):
+                self._monitors[stream] = InputMonitor(stream, node_params.health_thresholds(settings, stream))
+                self._monitors[stream].start(now)
+        self._mode, self._mode_cause = "fused", ""
+        self._publish_mode()
 
         if settings.x_extrinsic_source == "tf" and self.aligner.needs_extrinsic:
             from tf2_ros import Buffer, TransformListener
@@ -297,6 +326,7 @@ class SegmentationMixin:
             self._subs[name] = self.create_subscription(msg_type, topic, callback, in_qos, event_callbacks=events)
             self._meters[name].reset_clock()
         self._timers.append(self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
+        self._timers.append(self.create_timer(settings.health_check_period, self._check_mode))
         self._active = True
         self.get_logger().info(
             f"segmenting {self._subs['rgb'].topic_name} + {self._subs['x'].topic_name} -> "
@@ -366,20 +396,102 @@ class SegmentationMixin:
     def _x_silent(self, now: float | None = None) -> bool:
         return self._meters["x"].silent_for(now) > self.settings.x_timeout
 
+    # -- failure detection and degraded modes (rxssnet_core.input_health) ---------------------------------------
+    def _observe(self, stream: str, msg: Image, stamp: int) -> None:
+        """Feed one admitted image to its input's monitor (detect_input_failures)."""
+        monitor = self._monitors.get(stream)
+        if monitor is None:
+            return
+        try:
+            array = rgb_from_image(msg, stream) if stream == "rgb" else x_from_image(msg, stream)
+        except ImageConversionError:
+            array = None  # the worker reports the bad message; its arrival still counts
+        with self._health_lock:
+            monitor.observe(array, stamp, time.monotonic())
+        if stream == "rgb":
+            self._rgb_geometry = ((int(msg.height), int(msg.width)), msg.header.frame_id)
+
+    def _failed(self, stream: str) -> bool:
+        """Whether `stream` has failed: its monitor says so, or (without detection) X is silent."""
+        monitor = self._monitors.get(stream)
+        if monitor is not None:
+            return not monitor.state.healthy
+        return stream == "x" and self._x_silent()
+
+    def _serving_mode(self) -> str:
+        """fused | rgb_only | x_only | none: what the inputs' health and the policies allow right now."""
+        settings = self.settings
+        if self._monitors:
+            with self._health_lock:
+                mode = degraded_mode(self._monitors["rgb"].state, self._monitors["x"].state)
+        else:
+            mode = "rgb_only" if self._x_silent() else "fused"
+        if (mode == "rgb_only" and settings.x_missing_policy == "drop") or \
+                (mode == "x_only" and settings.rgb_missing_policy == "drop"):
+            return "none"
+        return mode
+
+    def _check_mode(self) -> None:
+        """Timer: detect silence, and announce a mode change once (log, ~/mode)."""
+        if not self._active or not (self._meters["rgb"].count or self._meters["x"].count):
+            return  # nothing has arrived yet: nothing to serve, and input_timeout explains silent inputs
+        now = time.monotonic()
+        with self._health_lock:
+            for monitor in self._monitors.values():
+                monitor.update(now)
+            causes = [describe(name, m.state) for name, m in self._monitors.items() if not m.state.healthy]
+        mode = self._serving_mode()
+        if not self._monitors and mode != "fused":
+            causes = [f"x: silent for {self._meters['x'].silent_for(now):.1f} s (x_timeout "
+                      f"{self.settings.x_timeout} s)"]
+        if mode == self._mode:
+            return
+        previous, self._mode, self._mode_cause = self._mode, mode, "; ".join(causes)
+        self._mode_switches += 1
+        if mode == "fused":
+            self.get_logger().info(f"mode {previous} -> fused: both inputs healthy again")
+        else:
+            self.get_logger().warning(f"mode {previous} -> {mode}: {self._mode_cause}")
+        self._publish_mode()
+
+    def _publish_mode(self) -> None:
+        publisher = self._pub.get("mode")
+        if publisher is None:
+            return
+        with self._health_lock:
+            health = {name: ("ok" if m.state.healthy else m.state.cause) for name, m in self._monitors.items()}
+        publisher.publish(String(data=json.dumps({"mode": self._mode, "cause": self._mode_cause, **health})))
+
     def _on_rgb(self, msg: Image) -> None:
         stamp = self._admit("rgb", msg, "RGB image", RGB_ENCODINGS)
         if stamp is None or not self._active:
             return
-        if self.settings.x_missing_policy == "rgb_only" and self._x_silent():
+        self._observe("rgb", msg, stamp)
+        if self._monitors and self._failed("rgb"):
+            return  # mode x_only is driven by the X images; mode none drops the frame
+        if self.settings.x_missing_policy == "rgb_only" and self._failed("x"):
             self._meters["pairs"].tick()
-            self._submit(Job(msg, None, None, degraded=True))
+            self._submit(Job(msg, None, None, degraded=True, mode="rgb_only"))
             return
+        if self._monitors and self._failed("x"):
+            return  # x_missing_policy drop: a pair with a failed X would be served as if fused
         self._pairing.add(0, stamp, msg)
 
     def _on_x(self, msg: Image) -> None:
         stamp = self._admit("x", msg, "X image", X_ENCODINGS)
-        if stamp is not None and self._active:
-            self._pairing.add(1, stamp, msg)
+        if stamp is None or not self._active:
+            return
+        self._observe("x", msg, stamp)
+        if self._monitors and self._failed("rgb"):
+            if self._serving_mode() == "x_only":
+                self._meters["pairs"].tick()
+                (height, width), frame_id = self._rgb_geometry or ((int(msg.height), int(msg.width)),
+                                                                   msg.header.frame_id)
+                header = type(msg.header)(stamp=msg.header.stamp, frame_id=frame_id)
+                self._submit(Job(missing_rgb(height, width), msg, None, degraded=True, mode="x_only",
+                                 header=header))
+            return
+        self._pairing.add(1, stamp, msg)
 
     def _on_x_info(self, msg: CameraInfo) -> None:
         stamp = self._admit("x_info", msg, "X camera_info", None)
@@ -414,12 +526,14 @@ class SegmentationMixin:
         if settings is None or pipeline is None:
             return
         try:
-            rgb = rgb_from_image(job.rgb, f"RGB image on {self._topic('rgb')}", settings.max_image_pixels)
+            rgb = job.rgb if job.mode == "x_only" else rgb_from_image(
+                job.rgb, f"RGB image on {self._topic('rgb')}", settings.max_image_pixels)
             x = None if job.x is None else x_from_image(job.x, f"X image on {self._topic('x')}",
                                                         settings.max_image_pixels)
         except ImageConversionError as error:
             raise InputProblem(error.cause, str(error)) from None
-        if x is not None and settings.x_extrinsic_source == "tf" and self.aligner.needs_extrinsic:
+        if x is not None and job.mode != "x_only" and settings.x_extrinsic_source == "tf" and \
+                self.aligner.needs_extrinsic:
             self._extrinsic_from_tf(job)
         wants = FrameWants(confidence=self._wanted("confidence"), colors=self._wanted("colored"),
                            overlay=self._wanted("overlay"), points="points" in self._pub,
@@ -452,7 +566,7 @@ class SegmentationMixin:
         return publisher is not None and publisher.get_subscription_count() > 0
 
     def _publish(self, job: Job, output: FrameOutput) -> None:
-        header, pub = job.rgb.header, self._pub
+        header, pub = job.header if job.header is not None else job.rgb.header, self._pub
         labels = output.labels
         pub["labels"].publish(array_to_image(labels, "mono8" if labels.dtype == np.uint8 else "mono16", header))
         if output.colors is not None and "colored" in pub:
@@ -477,6 +591,7 @@ class SegmentationMixin:
         self._latency.add((time.monotonic() - job.received) * 1e3)
         self._segment_ms.add(output.timing.get("total_ms", 0.0))
         self._last_output_degraded = job.degraded
+        self._last_output_mode = job.mode
         if job.degraded:
             self._degraded_outputs += 1
 
@@ -485,7 +600,8 @@ class SegmentationMixin:
             self._report("pair", error.cause, str(error))
             return
         name = type(error).__name__
-        self._report("inference", name, f"segmenting the pair stamped {stamp_ns(job.rgb.header.stamp) / 1e9:.3f} "
+        header = job.header if job.header is not None else job.rgb.header
+        self._report("inference", name, f"segmenting the pair stamped {stamp_ns(header.stamp) / 1e9:.3f} "
                      f"s failed: {name}: {error}", level="error")
 
     # -- parameters at run time ---------------------------------------------------------------------------------
@@ -530,7 +646,13 @@ class SegmentationMixin:
             "bad_inputs": self._bad_inputs.total(), "bad_input_causes": self._bad_inputs.snapshot(),
             "degraded": self._last_output_degraded, "degraded_outputs": self._degraded_outputs,
             "x_missing_policy": settings.x_missing_policy,
+            "mode": self._mode, "last_output_mode": self._last_output_mode, "mode_switches": self._mode_switches,
         })
+        if self._monitors:
+            with self._health_lock:
+                report.add_values({f"{name}_health": describe(name, m.state) for name, m in self._monitors.items()})
+        if self._mode != "fused":
+            report.warn(f"mode {self._mode} (degraded): {self._mode_cause}")
         report.add_values(latency_values("latency", self._latency.summary()))
         report.add_values(latency_values("segment", self._segment_ms.summary()))
         rgb_flowing = meters["rgb"].age(now) is not None and meters["rgb"].age(now) < settings.x_timeout

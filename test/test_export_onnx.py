@@ -6,18 +6,16 @@ import contextlib
 import importlib.util
 import io
 import pathlib
+from collections import Counter
 
 import numpy as np
+import onnx
 import pytest
 
 from rxssnet_core.cli import main as cli_main
-from rxssnet_core.export import (
-    export_onnx,
-    find_image_pairs,
-    read_image_pair,
-    read_onnx_description,
-    weights_sha256,
-)
+from rxssnet_core.export import export_onnx, find_image_pairs, read_image_pair, weights_sha256
+from rxssnet_core.inference.artifacts import onnx_description as read_onnx_description
+from rxssnet_core.onnx_precision import FP32_SCOPES, fp32_sensitive_node_names, in_fp32_scope
 
 EXPORT_COMMAND = ("rxssnet_core.commands.export",)
 
@@ -35,7 +33,7 @@ def model(tiny_checkpoint: pathlib.Path):
 
 @pytest.fixture(scope="module")
 def fixed_onnx(model, tmp_path_factory) -> pathlib.Path:
-    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "fixed.onnx", 480, 640)
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "fixed.onnx", 480, 640, outputs="logits")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,7 @@ def dynamic_onnx(tiny_checkpoint, tmp_path_factory) -> tuple[pathlib.Path, int, 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = rxssnet("export", "--checkpoint", str(tiny_checkpoint), "--format", "onnx", "--out", str(out),
-                       "--dynamic", "--opset", "17")
+                       "--dynamic", "--opset", "17", "--outputs", "logits")
     print(printed.getvalue())
     return out, code, printed.getvalue()
 
@@ -86,6 +84,35 @@ def test_fixed_export_contract(fixed_onnx, model):
     assert description["weights_sha256"] == weights_sha256(model)
     assert description["metadata"]["class_names"] == model.metadata["class_names"]
     assert description["model_config"]["variant"] == "atto"
+
+
+def op_counts(path: pathlib.Path) -> Counter:
+    return Counter(node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def test_fixed_export_holds_the_rope_tables_as_constants(fixed_onnx, dynamic_onnx):
+    """An fp16 engine must never compute the RoPE angles (up to 19200 rad at 480x640, fp16 spacing 16 there)."""
+    fixed, dynamic = op_counts(fixed_onnx), op_counts(dynamic_onnx[0])
+    assert fixed["Range"] == fixed["Cos"] == fixed["Sin"] == 0, fixed
+    # the dynamic graph computes them from the symbolic token count: proof that the count sees them at all
+    assert dynamic["Cos"] > 0 and dynamic["Sin"] > 0
+
+
+def test_fp32_sensitive_nodes_are_the_overflow_prone_reductions(fixed_onnx):
+    """What a reduced-precision engine keeps in fp32: every LayerNorm and the reductions over all pixels/tokens."""
+    nodes = onnx.load(str(fixed_onnx), load_external_data=False).graph.node
+    listed = set(fp32_sensitive_node_names(fixed_onnx))
+    by_type = lambda op, scope: {n.name for n in nodes if n.op_type == op and f"/{scope}" in n.name}  # noqa: E731
+    layer_norms = {n.name for n in nodes if n.op_type == "LayerNormalization"}
+    assert layer_norms and layer_norms <= listed
+    assert by_type("ReduceSum", "grn") and by_type("ReduceSum", "grn") <= listed  # GRN: sum of x^2 over H*W
+    assert by_type("MatMul", "channel_context") and by_type("MatMul", "channel_context") <= listed  # LAM k^T v
+    assert by_type("MatMul", "attn") and by_type("MatMul", "attn") <= listed  # CGPI linear attention
+    assert {scope for scope in FP32_SCOPES if any(f"/{scope}" in name for name in listed)} == set(FP32_SCOPES)
+    # the bulk of the network (convolutions, the MLPs' matrix products) stays free to run in fp16
+    assert not any(n.name in listed for n in nodes if n.op_type == "Conv")
+    assert all(in_fp32_scope(name) or name in layer_norms for name in listed)
+    assert len(listed) < len(nodes) / 3
 
 
 def test_fixed_export_parity_480x640(fixed_onnx, model):
@@ -139,10 +166,34 @@ def test_tiny_variant_parity_480x640(tmp_path):
     torch.manual_seed(0)
     tiny = build_model(ModelConfig(variant="tiny", num_classes=5)).eval()
     tiny.metadata = {"preprocess": PreprocessConfig().to_dict()}
-    path = export_onnx(tiny, tmp_path / "tiny.onnx", 480, 640)
+    path = export_onnx(tiny, tmp_path / "tiny.onnx", 480, 640, outputs="logits")
     max_diff, agreement = parity(tiny, path, 1, 480, 640)
     print(f"tiny fixed 480x640: max |diff| {max_diff:.2e}, argmax agreement {agreement:.5f}")
     assert max_diff <= 1e-4 and agreement >= 0.999
+
+
+def test_label_outputs_in_the_graph_equal_argmax_and_softmax_of_the_logits(model, tmp_path):
+    """The default export does the post-processing in the graph: uint8 labels and float32 max-probability,
+    equal to what numpy computes from the logits export of the same weights (dynamic size, batch 2)."""
+    import onnx
+    import onnxruntime as ort
+
+    labels_path = export_onnx(model, tmp_path / "labels.onnx", 64, 96, dynamic=True)
+    logits_path = export_onnx(model, tmp_path / "logits.onnx", 64, 96, dynamic=True, outputs="logits")
+    proto = onnx.load(str(labels_path))
+    outputs = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
+    assert outputs == {"labels": onnx.TensorProto.UINT8, "confidence": onnx.TensorProto.FLOAT}
+    assert read_onnx_description(labels_path)["outputs"] == ["labels", "confidence"]
+
+    rng = np.random.default_rng(3)
+    feeds = {"rgb": rng.standard_normal((2, 3, 72, 100), dtype=np.float32),
+             "x": rng.standard_normal((2, 3, 72, 100), dtype=np.float32)}
+    labels, confidence = ort.InferenceSession(str(labels_path)).run(["labels", "confidence"], feeds)
+    (logits,) = ort.InferenceSession(str(logits_path)).run(["logits"], feeds)
+    assert labels.dtype == np.uint8 and labels.shape == (2, 72, 100)
+    np.testing.assert_array_equal(labels, logits.argmax(1))
+    softmax = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(confidence, (softmax / softmax.sum(1, keepdims=True)).max(1), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -224,8 +275,7 @@ def test_calibration_pairs_missing_or_empty_folder(tmp_path):
 
 def test_calibration_batches_are_inference_inputs(tmp_path):
     from rxssnet_core.export import calibration_batches, select_evenly
-    from rxssnet_core.inference.segmenter import prepare_inputs
-    from rxssnet_core.preprocessing import PreprocessConfig
+    from rxssnet_core.preprocessing import PreprocessConfig, prepare_inputs
 
     rng = np.random.default_rng(6)
     for index in range(5):

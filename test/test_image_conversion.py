@@ -158,3 +158,45 @@ def test_encode_errors_and_nonfinite_fraction():
     values[1, 0] = -np.inf
     assert nonfinite_fraction(values) == pytest.approx(3 / 20)
     assert nonfinite_fraction(np.zeros((3, 3), np.uint16)) == 0.0
+
+
+class _ReshapingBridge:
+    """Decodes like cv_bridge versions that reshape by step / pixel size: right when the step is a multiple of the
+    pixel size, wrong otherwise (a plain object standing in for cv_bridge.CvBridge)."""
+
+    def cv2_to_imgmsg(self, array, encoding):
+        from sensor_msgs.msg import Image
+
+        fields = array_to_image_fields(array, encoding)
+        msg = Image(height=fields["height"], width=fields["width"], encoding=encoding, step=fields["step"],
+                    is_bigendian=fields["is_bigendian"])
+        msg.data = fields["data"].tobytes()
+        return msg
+
+    def imgmsg_to_cv2(self, msg, desired_encoding="passthrough"):
+        info = encoding_info(msg.encoding)
+        raw = np.frombuffer(bytes(msg.data), np.uint8)
+        per_row = msg.step // info.pixel_bytes  # drops the remainder of a padded row: rows drift
+        pixels = raw[: msg.height * per_row * info.pixel_bytes].view(info.dtype)
+        shape = (msg.height, per_row) if info.channels == 1 else (msg.height, per_row, info.channels)
+        return pixels.reshape(shape)[:, : msg.width]
+
+
+class _CorrectBridge(_ReshapingBridge):
+    def imgmsg_to_cv2(self, msg, desired_encoding="passthrough"):
+        return image_to_array(types.SimpleNamespace(**{k: getattr(msg, k) for k in (
+            "height", "width", "encoding", "step", "is_bigendian", "data")}))
+
+
+def test_cv_bridge_used_only_when_it_decodes_padded_rows():
+    """The self-check probes steps that are not multiples of the pixel size: a bridge that reshapes by step / pixel
+    size passes an rgb8 step-12 probe (the old check) but fails these, so our converter is used instead."""
+    from sensor_msgs.msg import Image
+
+    from rxssnet_ros.image_conversion import bridge_decodes_like_ours
+
+    fooled = Image(height=2, width=3, encoding="rgb8", is_bigendian=0, step=12)
+    fooled.data = bytes(range(24))
+    np.testing.assert_array_equal(_ReshapingBridge().imgmsg_to_cv2(fooled), image_to_array(fooled))
+    assert not bridge_decodes_like_ours(_ReshapingBridge(), Image)
+    assert bridge_decodes_like_ours(_CorrectBridge(), Image)

@@ -1,16 +1,21 @@
 """launch/segment.launch.py: importable without ROS 2 launch, declares its arguments, builds the node's
-configuration; config/rviz/segment.rviz is valid rviz2 YAML showing the overlay, the mask and both inputs."""
+configuration; evaluated with the real `launch`/`launch_ros` (as `ros2 launch` does), the README's commands give
+the node the parameters they promise; config/rviz/segment.rviz is valid rviz2 YAML showing the overlay, the mask
+and both inputs. `ros2 launch` itself runs in test_ros2_launch.py."""
 
 from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
+import shlex
 
 import pytest
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-REQUIRED = {"config", "modality", "rgb_topic", "x_topic", "checkpoint", "engine", "backend", "use_rviz"}
+REQUIRED = {"config", "modality", "rgb_topic", "x_topic", "checkpoint", "engine", "backend", "device", "precision",
+            "use_rviz"}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def test_node_configuration_from_arguments(launch_module, tmp_path):
         {**defaults, "modality": "depth", "engine": "/e.engine", "rgb_topic": "/rs/color/image_raw",
          "x_topic": "/rs/depth/image_rect_raw", "x_info_topic": "/rs/depth/info"}, share)
     assert setup["parameters"][0].endswith("config/depth.yaml")
-    assert setup["parameters"][1] == {"engine_path": "/e.engine", "backend": "tensorrt"}
+    assert setup["parameters"][1] == {"engine_path": "/e.engine", "backend": "tensorrt", "device": "cuda"}
     assert dict(setup["remappings"])["~/x/camera_info"] == "/rs/depth/info"
     rviz = yaml.safe_load(pathlib.Path(setup["rviz_config"]).read_text())
     topics = [d["Topic"]["Value"] for d in rviz["Visualization Manager"]["Displays"]]
@@ -76,3 +81,96 @@ def test_rviz_config_shows_overlay_mask_and_inputs():
     assert images["/camera/color/image_raw"]["Topic"]["Reliability Policy"] == "Best Effort"
     assert any(d["Class"] == "rviz_default_plugins/PointCloud2" for d in displays)
     assert config["Visualization Manager"]["Global Options"]["Fixed Frame"]
+
+
+def test_device_precision_and_engine_arguments(launch_module):
+    share = str(REPO)
+    defaults = {name: default for name, default, _ in launch_module.LAUNCH_ARGUMENTS}
+    setup = launch_module.node_configuration({**defaults, "device": "cuda", "precision": "fp16"}, share)
+    assert setup["parameters"][1] == {"device": "cuda", "precision": "fp16"}
+    setup = launch_module.node_configuration({**defaults, "engine": "/e.engine", "precision": "int8"}, share)
+    assert setup["parameters"][1] == {"backend": "tensorrt", "device": "cuda", "precision": "int8",
+                                      "engine_path": "/e.engine"}
+    with pytest.raises(ValueError, match="engine:= runs on CUDA only, but device:=cpu"):
+        launch_module.node_configuration({**defaults, "engine": "/e.engine", "device": "cpu"}, share)
+    with pytest.raises(ValueError, match="backend:=onnxruntime"):
+        launch_module.node_configuration({**defaults, "engine": "/e.engine", "backend": "onnxruntime"}, share)
+    with pytest.raises(ValueError, match="device:='gpu': choose one of cpu, cuda"):
+        launch_module.node_configuration({**defaults, "device": "gpu"}, share)
+    with pytest.raises(ValueError, match="precision:='half'"):
+        launch_module.node_configuration({**defaults, "precision": "half"}, share)
+
+
+def test_config_files_leave_device_and_precision_to_the_launch_arguments(launch_module):
+    """The config files are loaded first and the launch arguments after them, so an argument always wins."""
+    defaults = {name: default for name, default, _ in launch_module.LAUNCH_ARGUMENTS}
+    for modality in launch_module.MODALITY_CONFIGS:
+        config = yaml.safe_load((REPO / "config" / f"{modality}.yaml").read_text())["/**"]["ros__parameters"]
+        assert config["device"] == "cpu"  # the file's default, for a machine without a GPU
+        setup = launch_module.node_configuration({**defaults, "modality": modality, "device": "cuda"}, str(REPO))
+        assert setup["parameters"][0].endswith(f"{modality}.yaml") and setup["parameters"][-1]["device"] == "cuda"
+
+
+def readme_launch_commands() -> list[list[str]]:
+    """Every `ros2 launch rxssnet_ros segment.launch.py ...` command in README.md, as argv (continuations joined)."""
+    text = (REPO / "README.md").read_text().replace("\\\n", " ")
+    return [shlex.split(line.split("#")[0]) for line in text.splitlines()
+            if re.match(r"\s*ros2 launch rxssnet_ros segment\.launch\.py", line)]
+
+
+def evaluate_launch(launch_module, arguments: dict[str, str]) -> dict:
+    """What `ros2 launch rxssnet_ros segment.launch.py name:=value ...` hands to segment_node, with the real
+    launch/launch_ros: the declared arguments, the OpaqueFunction and the Node's substitutions performed in one
+    LaunchContext, then the parameter files merged in the order rcl applies them."""
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch_ros.actions import Node
+
+    from launch import LaunchContext
+
+    context = LaunchContext()
+    context.launch_configurations.update(arguments)  # what ros2 launch does with name:=value
+    actions = []
+    for entity in launch_module.generate_launch_description().entities:
+        if isinstance(entity, DeclareLaunchArgument):
+            entity.execute(context)  # sets the default of an argument not given
+        elif isinstance(entity, OpaqueFunction):
+            actions += entity.execute(context)
+    nodes = [action for action in actions if isinstance(action, Node)]
+    assert len(nodes) == 1 and nodes[0].node_package == "rxssnet_ros" and nodes[0].node_executable == "segment_node"
+    node = nodes[0]
+    node._perform_substitutions(context)
+    parameters: dict = {}
+    for path, is_file in node._Node__expanded_parameter_arguments:
+        assert is_file
+        for key, section in yaml.safe_load(pathlib.Path(path).read_text()).items():
+            if key in ("/**", "segment_node", "/segment_node"):
+                parameters.update(section["ros__parameters"])
+    remappings = dict(node._Node__expanded_remappings or [])
+    return {"parameters": parameters, "remappings": remappings}
+
+
+def test_readme_tensorrt_launch_command_configures_the_node_for_cuda(launch_module):
+    pytest.importorskip("launch_ros")
+    commands = [argv for argv in readme_launch_commands() if any(a.startswith("engine:=") for a in argv)]
+    assert commands, "README.md shows no TensorRT launch command"
+    for argv in commands:
+        arguments = dict(arg.split(":=", 1) for arg in argv[4:])
+        evaluated = evaluate_launch(launch_module, arguments)
+        parameters = evaluated["parameters"]
+        assert parameters["backend"] == "tensorrt" and parameters["device"] == "cuda", parameters
+        assert parameters["engine_path"] == arguments["engine"]
+        assert parameters["checkpoint"] == arguments["checkpoint"]
+        assert parameters["modality"] == "thermal" and parameters["precision"] == "fp32"  # config/thermal.yaml
+        assert evaluated["remappings"]["~/rgb/image"] == "/camera/color/image_raw"
+
+
+def test_every_readme_launch_command_evaluates(launch_module):
+    pytest.importorskip("launch_ros")
+    commands = readme_launch_commands()
+    assert len(commands) >= 2
+    for argv in commands:
+        arguments = dict(arg.split(":=", 1) for arg in argv[4:])
+        arguments["use_rviz"] = "false"  # rviz2 is not installed here (its check is in test_ros2_launch.py)
+        parameters = evaluate_launch(launch_module, arguments)["parameters"]
+        assert parameters["checkpoint"] == arguments["checkpoint"]
+        assert parameters["device"] == ("cuda" if "engine" in arguments else "cpu")

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from colcon_workspace import build_workspace, colcon_env
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+def rosdep_python_keys() -> dict[str, bool]:
+    """test/data/rosdep_keys.md's table: python key -> whether rosdistro has it."""
+    keys = {}
+    for line in (REPO / "test" / "data" / "rosdep_keys.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[1] not in ("yes", "**no**"):
+            continue
+        for key in cells[0].split(","):
+            keys[key.strip()] = cells[1] == "yes"
+    return keys
 
 
 def test_package_xml_declares_run_dependencies_and_a_valid_maintainer():
@@ -23,11 +36,33 @@ def test_package_xml_declares_run_dependencies_and_a_valid_maintainer():
     assert maintainer is not None and "@" in maintainer.get("email", "") and "." in maintainer.get("email", "")
     assert root.findtext("license")
     run_deps = {el.text for el in root if el.tag in ("exec_depend", "depend")}
-    for key in ("rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "message_filters", "cv_bridge",
-                "python3-numpy", "python3-opencv", "python3-yaml", "python3-torch-pip", "python3-timm-pip",
+    for key in ("rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "lifecycle_msgs", "message_filters",
+                "cv_bridge", "launch_ros", "python3-numpy", "python3-opencv", "python3-yaml",
                 "python3-onnxruntime-pip"):
         assert key in run_deps, key
     assert root.find("export/build_type").text == "ament_python"
+
+
+def test_every_package_xml_key_resolves_in_rosdep():
+    """`rosdep install` stops at the first unknown key: python keys must be in rosdistro (the table), the rest
+    must be ROS package names (REP 144: lower case, digits, underscores), never a python key in disguise."""
+    keys = rosdep_python_keys()
+    assert keys["python3-numpy"] and not keys["python3-torch-pip"] and not keys["python3-safetensors-pip"]
+    depends = [el.text.strip() for el in ET.parse(REPO / "package.xml").getroot() if el.tag.endswith("depend")]
+    assert depends
+    for key in depends:
+        if key.startswith("python3-") or key in keys:
+            assert keys.get(key), f"package.xml names {key}, which rosdep cannot resolve (test/data/rosdep_keys.md)"
+        else:
+            assert re.fullmatch(r"[a-z][a-z0-9_]*[a-z0-9]", key), f"{key} is neither a rosdep key nor a ROS package"
+
+
+def test_rosdep_table_matches_the_workplace_reference():
+    shared = REPO.parent / "shared" / "reference" / "rosdep_keys.md"
+    if not shared.is_file():
+        pytest.skip("../shared/reference is not beside this checkout")
+    copy = (REPO / "test" / "data" / "rosdep_keys.md").read_text().split("\n", 1)
+    assert copy[0].startswith("<!-- Copied verbatim") and copy[1] == shared.read_text()
 
 
 def test_ci_runs_the_test_command_readme_shows():
@@ -50,19 +85,11 @@ def test_colcon_builds_an_ament_python_package(tmp_path):
     colcon = BIN / "colcon"
     if not colcon.exists():
         pytest.skip("colcon is not installed in this environment")
-    (tmp_path / "src").mkdir()
-    # Copy the sources (not the venv or build outputs) so the build cannot touch the checkout.
-    shutil.copytree(REPO, tmp_path / "src" / "rxssnet_ros", symlinks=True,
-                    ignore=shutil.ignore_patterns(".venv", ".git", "build", "install", "log", "*.egg-info",
-                                                  "__pycache__", ".pytest_cache", ".ruff_cache", "runs",
-                                                  "demo_output"))
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    build_workspace(tmp_path)
+    env = colcon_env()
     listing = subprocess.run([str(colcon), "list"], cwd=tmp_path, env=env, capture_output=True, text=True,
                              timeout=120)
     assert "rxssnet_ros" in listing.stdout and "(ros.ament_python)" in listing.stdout, listing.stdout
-    build = subprocess.run([str(colcon), "build", "--event-handlers", "console_direct-"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=600)
-    assert build.returncode == 0, build.stdout + build.stderr
     prefix = tmp_path / "install" / "rxssnet_ros"
     share = prefix / "share" / "rxssnet_ros"
     for relative in ("package.xml", "launch/segment.launch.py", "config/thermal.yaml", "config/depth.yaml",
@@ -78,3 +105,81 @@ def test_colcon_builds_an_ament_python_package(tmp_path):
         env=env, capture_output=True, text=True, timeout=120)
     assert lookup.returncode == 0, lookup.stderr
     assert Path(lookup.stdout.strip()) == share
+
+
+REQUIREMENTS = REPO / "requirements"
+MACHINE_BOUND = {"torch", "torchvision", "tensorrt", "tensorrt-cu12", "tensorrt-cu13", "onnxruntime-gpu"}
+
+
+def requirement_lines(name: str, seen: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
+    """(file, canonical package name, specifier) of requirements/<name>, following `-r` includes."""
+    lines = []
+    for raw in (REQUIREMENTS / name).read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("-r "):
+            include = line[3:].strip()
+            assert include not in seen, f"{name} includes {include} twice"
+            lines += requirement_lines(include, seen | {name})
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)", line)
+        assert match, f"{name}: cannot read {raw!r}"
+        lines.append((name, re.sub(r"[-_.]+", "-", match.group(1)).lower(), match.group(3).replace(" ", "")))
+    return lines
+
+
+def test_requirement_sets_per_machine():
+    """core is torch-free; the Jetson set never names torch, torchvision or TensorRT (JetPack's stay); torch.txt
+    pins exactly the torch and torchvision CI installs; one package has one specifier in every file."""
+    names = lambda file: {package for _, package, _ in requirement_lines(file)}  # noqa: E731
+    assert not names("core.txt") & (MACHINE_BOUND | {"timm"})
+    assert not names("jetson.txt") & MACHINE_BOUND and not any(n.startswith("nvidia-") for n in names("jetson.txt"))
+    assert names("jetson.txt") >= names("core.txt") | {"timm", "rosbags"}
+    torch_pins = dict((package, spec) for _, package, spec in requirement_lines("torch.txt"))
+    assert set(torch_pins) == {"torch", "torchvision"} and all(spec.startswith("==") for spec in torch_pins.values())
+    specs: dict[str, set[str]] = {}
+    for path in REQUIREMENTS.glob("*.txt"):
+        for _file, package, spec in requirement_lines(path.name):
+            specs.setdefault(package, set()).add(spec)
+    assert {package: s for package, s in specs.items() if len(s) > 1} == {}
+    # torch is named only where the machine has no torch of its own
+    torch_files = {path.name for path in REQUIREMENTS.glob("*.txt")
+                   if "torch" in {package for _, package, _ in requirement_lines(path.name)}}
+    assert torch_files == {"torch.txt"}
+
+
+def test_ci_installs_every_requirement_file_a_test_needs():
+    setup = (REPO / "scripts" / "setup_venv.sh").read_text()
+    for name in ("core", "torch", "model", "train", "bags", "dev", "ros", "ros-jazzy"):
+        assert f"requirements/{name}.txt" in setup, name
+    assert "requirements/jetson.txt" not in setup  # CI is a desktop; the Jetson set is checked above
+
+
+def test_readme_documents_each_machine():
+    build = (REPO / "README.md").read_text().split("### Build", 1)[1].split("\n### ", 1)[0]
+    assert "requirements/torch.txt --index-url https://download.pytorch.org/whl/cpu" in build
+    jetson = "requirements/jetson.txt -c <(pip list --format=freeze | grep -iE '^(torch|torchvision|tensorrt)==')"
+    assert jetson in build
+    assert "ros2 run rxssnet_ros rxssnet --help" in build
+    for key in ("python3-torch-pip", "python3-safetensors-pip"):
+        assert key not in build
+
+
+@pytest.mark.slow
+def test_jetson_install_keeps_the_installed_torch(tmp_path):
+    """README's Jetson command, as a pip dry run in this venv (whose torch stands in for JetPack's): pip would
+    install nothing named torch, torchvision or tensorrt."""
+    freeze = subprocess.run([sys.executable, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
+                            timeout=120, check=True).stdout
+    pins = [line for line in freeze.splitlines() if re.match(r"(?i)^(torch|torchvision|tensorrt)==", line)]
+    assert any(line.lower().startswith("torch==") for line in pins)
+    constraints = tmp_path / "jetson-constraints.txt"
+    constraints.write_text("\n".join(pins) + "\n")
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-",
+                             "-r", str(REQUIREMENTS / "jetson.txt"), "-c", str(constraints)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    would_install = {item["metadata"]["name"].lower() for item in report.get("install", [])}
+    assert not would_install & MACHINE_BOUND, would_install

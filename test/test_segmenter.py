@@ -142,7 +142,7 @@ def test_bad_images_raise_clear_errors(torch_segmenter, rgb, x, message):
     ({"precision": "fp8"}, "choose one of"),
     ({"device": "tpu"}, "choose one of"),
     ({"precision": "fp16"}, "fp16 needs a GPU"),
-    ({"precision": "int8"}, "backend='tensorrt'"),
+    ({"precision": "int8"}, "int8 is quantized on calibration images: use backend='openvino'"),
     ({"backend": "tensorrt", "device": "cpu"}, "runs only on device"),
     ({"backend": "onnxruntime", "precision": "bf16"}, "not supported"),
 ])
@@ -211,14 +211,21 @@ def test_bench_prints_a_table_with_the_ratio():
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--variants", "atto", "--decoder-dim", "16", "--sizes", "64x64", "--precisions",
-                              "fp32", "fp16", "--warmup", "0", "--repeat", "2", "--num-classes", "3"])
+    args = parser.parse_args(["--variants", "atto", "--decoder-dim", "16", "--sizes", "64x64", "--backends", "torch",
+                              "onnxruntime", "--precisions", "fp32", "fp16", "--warmup", "0", "--repeat", "2",
+                              "--num-classes", "3"])
     report = run_benchmark(args)
     rows = {(r["backend"], r["precision"]): r for r in report["rows"]}
-    assert rows[("torch", "fp32")]["status"] == "ok" and rows[("onnxruntime", "fp32")]["status"] == "ok"
-    assert rows[("torch", "fp16")]["status"].startswith("skipped: ")  # fp16 needs a GPU
-    assert 0 < rows[("torch", "fp32")]["inference_median_ms"] <= rows[("torch", "fp32")]["inference_p90_ms"]
+    assert set(rows) == {("authors", "fp32"), ("torch", "fp32"), ("onnxruntime", "fp32")}
+    assert rows[("authors", "fp32")]["over_authors"] == pytest.approx(1.0)
+    for key in (("torch", "fp32"), ("onnxruntime", "fp32")):
+        row = rows[key]
+        assert 0 < row["model_median_ms"] <= row["model_p90_ms"] and row["over_authors"] > 0
+        assert row["end_to_end_median_ms"] >= row["model_median_ms"] * 0.5 and row["fps"] > 0
+    skipped = {(s["backend"], s["precision"]): s["reason"] for s in report["skipped"]}
+    assert "fp16 needs a GPU" in skipped[("torch", "fp16")]
+    assert report["environment"]["matmul_gflops"] > 0
     table = format_table(report)
-    assert "| atto | 16 | 64x64 | onnxruntime | fp32 | cpu |" in table
-    assert "ONNX Runtime / torch eager, cpu atto 64x64 fp32" in table
-    assert len(report["ratios"]) == 1 and report["ratios"][0]["onnxruntime_over_torch"] > 0
+    assert "/ authors' forward" in table and "fp32 matmul" in table
+    assert sum(line.startswith("| atto (decoder 16) | 64x64 |") for line in table.splitlines()) == 3
+    assert "not run: atto 64x64 torch fp16" in table

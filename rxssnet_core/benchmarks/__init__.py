@@ -1,4 +1,71 @@
-"""Benchmark scripts that print tables (speed targets live here, never in unit tests).
+"""Benchmark scripts that print tables (speed targets live here, never in unit tests), and what they share.
 
-`backends` is `rxssnet bench`: latency of the inference backends per variant, size and precision.
+`backends` is `rxssnet bench`: our backends against the authors' forward, per variant, size and precision.
+`model_cpu`: the network's forward per variant against the machine's matmul throughput. `alignment`: the X
+registration. The ROS node's latency is `rxssnet_ros.benchmarks.node_latency`.
+
+Shared here: `percentile` (the one definition every table uses) and the machine description every table
+prints (`cpu_name`, `cpu_features`), so that a figure always says what it ran on.
 """
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Iterable
+
+# /proc/cpuinfo flags that decide which kernels run: fp32 SIMD width, and native bf16 / fp16 / int8 matrix units.
+CPU_FEATURE_FLAGS = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"),
+                     ("avx512_fp16", "AVX512-FP16"), ("avx512_vnni", "AVX512-VNNI"), ("amx_tile", "AMX"),
+                     ("asimd", "NEON"))
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation between closest ranks (numpy's default);
+    NaN for no values. Pure Python, so torch- and numpy-free callers use the same definition."""
+    ordered = sorted(float(v) for v in values)
+    if not ordered:
+        return float("nan")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile q={q} must be within 0..100")
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _cpuinfo() -> tuple[str | None, set[str]]:
+    name, flags = None, set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and name is None:
+                    name = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return name, flags
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what `platform` knows."""
+    return _cpuinfo()[0] or platform.processor() or platform.machine()
+
+
+def cpu_features() -> list[str]:
+    """The speed-relevant instruction sets this CPU reports, e.g. ['AVX2', 'AVX-512', 'AMX']."""
+    flags = _cpuinfo()[1]
+    return [label for flag, label in CPU_FEATURE_FLAGS if flag in flags]
+
+
+def machine_line() -> str:
+    """One line for a table's caption: CPU, vendor, features, core count, load average now."""
+    name = cpu_name()
+    vendor = "Intel" if "intel" in name.lower() else "AMD" if "amd" in name.lower() else platform.machine()
+    features = ", ".join(cpu_features()) or "none of AVX2/AVX-512/AMX"
+    load = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else "n/a"
+    return f"{name} ({vendor}; {features}), {os.cpu_count()} CPUs, load average {load}"

@@ -1,10 +1,24 @@
-"""`rxssnet bench`: inference latency per backend, precision, input size and variant, as a table.
+"""`rxssnet bench`: our inference backends against the authors' forward, in one process, as one table.
 
-Timings are `Segmenter.segment` on random uint8 images with random weights (weights do not change the speed
-of this network): `inference` is the backend call alone, `total` adds preprocessing and the argmax. The table
-ends with the ONNX Runtime / torch eager ratio measured in the same run, and the machine load around it.
+Per variant and input size, every row is built first and then timed in interleaved rounds (each round runs
+every row once, `--repeat` rounds after `--warmup`), so a change in machine load hits all rows alike:
 
-    python -m rxssnet_core.benchmarks.backends --variants atto tiny --sizes 480x640
+    authors' forward    the transcription of the authors' RXSSNet (`benchmarks.reference_forward`), torch eager
+                        fp32, random weights: the denominator of every ratio
+    ours                `Segmenter` rows: backends x precisions (torch eager, torch channels_last, ONNX Runtime,
+                        OpenVINO fp32 / bf16 / int8 (NNCF, calibrated on synthetic scenes of the bench size))
+
+Columns: model ms (the backend call; for the authors, their forward) and its ratio to the authors' forward
+measured in the same rounds; end-to-end ms (`Segmenter.segment`: uint8 RGB and X in, labels out, i.e.
+normalise + model + argmax + resize back) and frames per second from it. Every table carries the CPU and its
+features (AVX2 / AVX-512 / AVX512-FP16 / AMX), the fp32 matmul GFLOP/s measured in the same run, torch and
+runtime versions, thread counts and the load average before and after.
+
+Accuracy of the reduced precisions (`--checkpoint` + `--dataset-root`, or `--train-fusion DIR`, which trains
+the synthetic fusion model as the tests' `fusion_model` fixture does): each backend/precision against torch
+fp32 on the test split: argmax agreement and mIoU difference in points (int8 calibrated on the train split).
+
+    rxssnet bench --variants atto tiny --sizes 480x640 --train-fusion /tmp/fusion
 """
 
 from __future__ import annotations
@@ -12,13 +26,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import pathlib
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-BACKEND_CHOICES = ("torch", "onnxruntime", "tensorrt")
+from rxssnet_core.benchmarks import cpu_features, cpu_name, machine_line, percentile
+
+# Row backends: a Segmenter backend, or torch in channels_last layout.
+BACKEND_CHOICES = ("torch", "torch_channels_last", "onnxruntime", "openvino", "tensorrt")
 PRECISION_CHOICES = ("fp32", "fp16", "bf16", "int8")
+AUTHORS = "authors"
+CALIBRATION_SCENES = 16
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,87 +48,162 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", nargs="+", default=["atto"], choices=sorted(ENCODER_VARIANTS),
                         help="encoder variants (default: atto)")
     parser.add_argument("--sizes", nargs="+", default=["480x640"], help="input sizes HxW (default: 480x640)")
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnxruntime"], choices=BACKEND_CHOICES,
-                        help="backends (default: torch onnxruntime)")
-    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=PRECISION_CHOICES,
-                        help="precisions (default: fp32); unsupported combinations are listed as skipped")
+    parser.add_argument("--backends", nargs="+", default=["torch", "torch_channels_last", "onnxruntime", "openvino"],
+                        choices=BACKEND_CHOICES,
+                        help="backends (default: torch torch_channels_last onnxruntime openvino)")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"], choices=PRECISION_CHOICES,
+                        help="precisions (default: fp32 bf16 int8); combinations a backend or this CPU cannot "
+                             "run are listed below the table with the reason")
+    parser.add_argument("--no-authors", action="store_true", help="skip the authors' forward (and the ratios)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device (default: cpu)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per row (default 2)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per row (default 5)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for torch, ONNX Runtime and OpenVINO (default: torch's default)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per row (default 1)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds; each round runs every row once "
+                        "(default 5)")
     parser.add_argument("--num-classes", type=int, default=9, help="classes K (default 9, MFNet)")
     parser.add_argument("--decoder-dim", type=int, default=None, help="PLPD width (default: the variant's)")
     parser.add_argument("--calibration-dir", default=None,
-                        help="int8 (tensorrt): RGB/X pairs to calibrate on")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+                        help="int8: RGB/X pairs to calibrate on (default: synthetic scenes of the bench size)")
+    parser.add_argument("--checkpoint", default=None, help="accuracy table: a trained checkpoint")
+    parser.add_argument("--dataset-root", default=None, help="accuracy table: its dataset (needs --checkpoint)")
+    parser.add_argument("--dataset", default="synthetic_fusion", help="accuracy table: dataset name "
+                        "(default synthetic_fusion)")
+    parser.add_argument("--split", default="test", help="accuracy table: evaluated split (default test)")
+    parser.add_argument("--calibration-split", default="train", help="accuracy table: int8 calibration split")
+    parser.add_argument("--train-fusion", default=None, metavar="DIR",
+                        help="accuracy table: train the synthetic fusion model into DIR first (about 75 s on 2 "
+                             "cores; reused when DIR already holds it)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the tables")
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    import numpy as np
-
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+# ----------------------------------------------------------------------------------------------------------
+# Machine
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _environment() -> dict[str, Any]:
+def environment(threads: int) -> dict[str, Any]:
+    """CPU, features, matmul throughput, library versions and thread counts, measured now."""
     import torch
 
+    from rxssnet_core.benchmarks.model_cpu import matmul_gflops
+
     info: dict[str, Any] = {
-        "machine": _cpu_name(), "cpu_count": os.cpu_count(),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "machine": cpu_name(), "cpu_features": cpu_features(), "cpu_count": os.cpu_count(),
+        "torch": torch.__version__, "threads": threads,
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
+        "matmul_gflops": round(max(matmul_gflops(2048), matmul_gflops(4096, repeat=3)), 1),
     }
-    try:
-        import onnxruntime
-
-        info["onnxruntime"] = onnxruntime.__version__
-    except ImportError:
-        info["onnxruntime"] = None
+    for module in ("onnxruntime", "openvino", "nncf"):
+        try:
+            info[module] = __import__(module).__version__
+        except ImportError:
+            info[module] = None
     return info
 
 
-def bench_one(model: Any, backend: str, precision: str, device: str, size: tuple[int, int], warmup: int,
-              repeat: int, cache_dir: str, calibration_dir: str | None, tick: Any) -> dict[str, Any]:
-    """Time `repeat` segment() calls of one backend/precision/size: medians and 90th percentiles (ms)."""
+# ----------------------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclass
+class Row:
+    """One timed row: `run()` -> (model ms, end-to-end ms or None for the authors' bare forward)."""
+
+    label: str
+    backend: str
+    precision: str
+    run: Callable[[], tuple[float, float | None]]
+    close: Callable[[], None] = lambda: None
+
+
+def _authors_row(variant: str, decoder_dim: int, num_classes: int, size: tuple[int, int]) -> Row:
+    import torch
+
+    from rxssnet_core.benchmarks.reference_forward import ReferenceRXSSNet, randomize_
+    from rxssnet_core.config import ENCODER_VARIANTS
+
+    if size[0] % 32 or size[1] % 32:
+        raise ValueError(f"the authors' forward needs height and width multiples of 32, not {size}")
+    depths, dims = ENCODER_VARIANTS[variant]
+    model = randomize_(ReferenceRXSSNet(size[0], size[1], num_classes, depths, dims, decoder_dim)).eval()
+    generator = torch.Generator().manual_seed(0)
+    rgb, thermal = torch.randn(1, 3, *size, generator=generator), torch.randn(1, 3, *size, generator=generator)
+
+    def forward() -> tuple[float, None]:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            model(rgb, thermal)
+        return (time.perf_counter() - start) * 1e3, None
+
+    return Row("authors' forward (torch eager)", AUTHORS, "fp32", forward)
+
+
+def _segmenter_row(model: Any, backend: str, precision: str, device: str, size: tuple[int, int],
+                   cache_dir: str, calibration_dir: str | None, threads: int) -> Row:
     import numpy as np
 
     from rxssnet_core.inference import Segmenter
     from rxssnet_core.preprocessing import PreprocessConfig
 
+    channels_last = backend == "torch_channels_last"
     segmenter = Segmenter.from_model(
-        model, backend=backend, device=device, precision=precision, cache_dir=cache_dir, input_size=size,
-        calibration_dir=calibration_dir,
+        model, backend="torch" if channels_last else backend, device=device, precision=precision,
+        cache_dir=cache_dir, input_size=size, calibration_dir=calibration_dir, channels_last=channels_last,
         metadata={"preprocess": PreprocessConfig(modality="thermal").to_dict()})
+    if backend == "openvino" and threads:
+        from rxssnet_core.inference.backends.openvino_backend import OpenVinoBackend
+
+        current = segmenter.backend  # same IR, same precision, the bench's thread count
+        segmenter.backend = OpenVinoBackend(current.path, device, precision, num_threads=threads,
+                                            cache_dir=cache_dir)
+        current.close()
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
     x = rng.integers(0, 256, size, dtype=np.uint8)
-    timings = []
-    for index in range(warmup + repeat):
-        result = segmenter.segment(rgb, x)
-        if index >= warmup:
-            timings.append(result.timing)
-        tick()
-    segmenter.close()
-    inference = [t["inference_ms"] for t in timings]
-    total = [t["total_ms"] for t in timings]
-    median_total = _percentile(total, 50)
-    return {"inference_median_ms": _percentile(inference, 50), "inference_p90_ms": _percentile(inference, 90),
-            "total_median_ms": median_total, "total_p90_ms": _percentile(total, 90),
-            "fps": 1000.0 / median_total if median_total > 0 else float("inf")}
+    def segment() -> tuple[float, float]:
+        start = time.perf_counter()
+        model_ms = segmenter.segment(rgb, x).timing["inference_ms"]
+        return model_ms, (time.perf_counter() - start) * 1e3
+
+    label = f"ours, {'torch channels_last' if channels_last else backend} {precision}"
+    return Row(label, backend, precision, segment, segmenter.close)
+
+
+def synthetic_calibration_dir(directory: str | pathlib.Path, size: tuple[int, int], count: int = CALIBRATION_SCENES
+                              ) -> pathlib.Path:
+    """`count` synthetic RGB-thermal scenes of `size` in the generic layout (rgb/, x/), for int8 speed rows."""
+    from rxssnet_core.data.synthetic import generate_fusion_dataset
+
+    root = pathlib.Path(directory) / f"calibration-{size[0]}x{size[1]}"
+    if not (root / "rgb").is_dir():
+        generate_fusion_dataset(root, counts={"calibration": count}, size=size, seed=1, progress=False)
+        for extra in ("labels", "splits"):  # only the image pairs are calibration input
+            for path in sorted((root / extra).glob("*")):
+                path.unlink()
+            (root / extra).rmdir()
+        (root / "dataset.yaml").unlink(missing_ok=True)
+    return root
+
+
+def _time_rows(rows: list[Row], warmup: int, rounds: int, tick: Callable[[], None]) -> list[dict[str, list[float]]]:
+    for row in rows:
+        for _ in range(warmup):
+            row.run()
+            tick()
+    samples: list[dict[str, list[float]]] = [{"model": [], "end_to_end": []} for _ in rows]
+    for _ in range(rounds):
+        for row, sample in zip(rows, samples):
+            model_ms, end_to_end_ms = row.run()
+            sample["model"].append(model_ms)
+            if end_to_end_ms is not None:
+                sample["end_to_end"].append(end_to_end_ms)
+            tick()
+    return samples
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    """All rows of the table plus the environment and the ONNX Runtime / torch ratios."""
+    """The timing rows of every variant and size, the skipped combinations and the environment."""
     import torch
     from tqdm import tqdm
 
@@ -118,78 +214,207 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.warmup < 0 or args.repeat < 1:
         raise ValueError(f"--warmup must be >= 0 and --repeat >= 1, got {args.warmup} and {args.repeat}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
     sizes = [parse_size(s, "--sizes") for s in args.sizes]
-    environment = _environment()
-    combos = [(v, s, b, p) for v in args.variants for s in sizes
-              for b in args.backends for p in args.precisions]
-    rows: list[dict[str, Any]] = []
-    progress = tqdm(total=len(combos) * (args.warmup + args.repeat), desc="bench", unit="run")
+    env = environment(threads)
+    combos = [(b, p) for b in args.backends for p in args.precisions]
+    rows_out: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="rxssnet-bench-") as cache_dir:
         for variant in args.variants:
             torch.manual_seed(0)
             model = build_model(ModelConfig(variant=variant, num_classes=args.num_classes,
                                             decoder_dim=args.decoder_dim)).eval()
-            for size, backend, precision in ((s, b, p) for v, s, b, p in combos if v == variant):
-                row = {"variant": variant, "decoder_dim": model.config.decoder_dim,
-                       "size": f"{size[0]}x{size[1]}", "backend": backend, "precision": precision,
-                       "device": args.device, "load_1min": round(os.getloadavg()[0], 2)}
-                progress.set_postfix_str(f"{variant} {row['size']} {backend} {precision}")
-                try:
-                    check_choice(backend, args.device, precision)
-                    row.update(bench_one(model, backend, precision, args.device, size, args.warmup,
-                                         args.repeat, cache_dir, args.calibration_dir,
-                                         lambda: progress.update(1)))
-                    row["status"] = "ok"
-                except BackendError as error:
-                    row["status"] = f"skipped: {error}"
-                    progress.update(args.warmup + args.repeat)
-                rows.append(row)
+            for size in sizes:
+                size_text = f"{size[0]}x{size[1]}"
+                head = {"variant": variant, "decoder_dim": model.config.decoder_dim, "size": size_text,
+                        "device": args.device}
+                rows: list[Row] = []
+                if not args.no_authors:
+                    try:
+                        rows.append(_authors_row(variant, model.config.decoder_dim, args.num_classes, size))
+                    except ValueError as error:
+                        skipped.append({**head, "backend": AUTHORS, "precision": "fp32", "reason": str(error)})
+                for backend, precision in tqdm(combos, desc=f"build {variant} {size_text}", unit="row"):
+                    calibration = args.calibration_dir
+                    try:
+                        check_choice("torch" if backend == "torch_channels_last" else backend, args.device,
+                                     precision)
+                        if precision == "int8" and calibration is None:
+                            calibration = str(synthetic_calibration_dir(cache_dir, size))
+                        rows.append(_segmenter_row(model, backend, precision, args.device, size, cache_dir,
+                                                   calibration, threads))
+                    except BackendError as error:
+                        skipped.append({**head, "backend": backend, "precision": precision, "reason": str(error)})
+                load_start = os.getloadavg()[0]
+                with tqdm(total=len(rows) * (args.warmup + args.repeat), desc=f"time {variant} {size_text}",
+                          unit="run") as progress:
+                    samples = _time_rows(rows, args.warmup, args.repeat, lambda: progress.update(1))
+                load_end = os.getloadavg()[0]
+                authors_ms = next((percentile(s["model"], 50) for r, s in zip(rows, samples)
+                                   if r.backend == AUTHORS), None)
+                for row, sample in zip(rows, samples):
+                    model_ms = percentile(sample["model"], 50)
+                    e2e = percentile(sample["end_to_end"], 50) if sample["end_to_end"] else None
+                    rows_out.append({
+                        **head, "row": row.label, "backend": row.backend, "precision": row.precision,
+                        "model_median_ms": model_ms, "model_p90_ms": percentile(sample["model"], 90),
+                        "over_authors": model_ms / authors_ms if authors_ms else None,
+                        "end_to_end_median_ms": e2e,
+                        "end_to_end_p90_ms": percentile(sample["end_to_end"], 90) if e2e else None,
+                        "fps": 1e3 / e2e if e2e else None, "rounds": args.repeat,
+                        "load_1min": [round(load_start, 2), round(load_end, 2)]})
+                    row.close()
             del model
-    progress.close()
-    environment["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-    return {"environment": environment, "rows": rows, "ratios": _ratios(rows)}
+    env["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    report: dict[str, Any] = {"environment": env, "rows": rows_out, "skipped": skipped}
+    if args.checkpoint or args.train_fusion:
+        report["accuracy"] = accuracy_report(args)
+    return report
 
 
-def _ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ONNX Runtime / torch eager median inference latency for each (variant, size, precision, device)."""
-    ok = {(r["variant"], r["size"], r["precision"], r["device"], r["backend"]): r for r in rows
-          if r["status"] == "ok"}
-    ratios = []
-    for (variant, size, precision, device, backend), row in ok.items():
-        torch_row = ok.get((variant, size, precision, device, "torch"))
-        if backend != "onnxruntime" or torch_row is None:
-            continue
-        ratio = row["inference_median_ms"] / torch_row["inference_median_ms"]
-        ratios.append({"variant": variant, "size": size, "precision": precision, "device": device,
-                       "onnxruntime_over_torch": ratio})
-    return ratios
+# ----------------------------------------------------------------------------------------------------------
+# Accuracy of the reduced precisions
+
+
+def train_fusion_model(directory: str | pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """(checkpoint, dataset root) of the synthetic fusion model, trained as the tests' `fusion_model` fixture
+    (config/train/synthetic_fusion.yaml on 64/16/16 scenes of 128x160); reused when `directory` holds it."""
+    from rxssnet_core.data.synthetic import generate_fusion_dataset
+    from rxssnet_core.training import Trainer, load_train_config
+
+    base = pathlib.Path(directory)
+    root, run_dir = base / "data", base / "run"
+    best = sorted(run_dir.glob("**/best.safetensors"))
+    if best and (root / "dataset.yaml").is_file():
+        return best[0], root
+    generate_fusion_dataset(root, counts={"train": 64, "val": 16, "test": 16}, size=(128, 160), seed=0,
+                            progress=False)
+    config_file = pathlib.Path(__file__).resolve().parents[2] / "config" / "train" / "synthetic_fusion.yaml"
+    config = load_train_config(config_file, [f"dataset.root={root}", f"output_dir={run_dir}"])
+    result = Trainer(config).fit()
+    if not result.finished or result.best_path is None:
+        raise RuntimeError(f"training the fusion model in {run_dir} did not finish")
+    return pathlib.Path(result.best_path), root
+
+
+def _calibration_folder(dataset: Any, directory: pathlib.Path) -> pathlib.Path:
+    """A generic-layout folder (rgb/, x/) of symlinks to a split's image pairs (calibration input)."""
+    for index, sample in enumerate(dataset.samples):
+        if len(sample.x) != 1:
+            raise ValueError(f"int8 calibration needs one X file per sample; {sample.stem} has {len(sample.x)}")
+        for kind, source in (("rgb", sample.rgb), ("x", sample.x[0])):
+            target = directory / kind / f"{index:05d}{source.suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source.resolve())
+    return directory
+
+
+def accuracy_report(args: argparse.Namespace) -> dict[str, Any]:
+    """Every run backend/precision against torch fp32 on `args.split`: label agreement and mIoU."""
+    import numpy as np
+
+    from rxssnet_core.data.dataset import build_dataset
+    from rxssnet_core.evaluation.metrics import ConfusionMatrix
+    from rxssnet_core.inference import Segmenter
+    from rxssnet_core.inference.backends.base import BackendError, check_choice
+
+    with tempfile.TemporaryDirectory(prefix="rxssnet-bench-accuracy-") as work:
+        if args.train_fusion:
+            checkpoint, root = train_fusion_model(args.train_fusion)
+        else:
+            if not args.dataset_root:
+                raise ValueError("--checkpoint needs --dataset-root (the dataset to measure accuracy on)")
+            checkpoint, root = pathlib.Path(args.checkpoint), pathlib.Path(args.dataset_root)
+        evaluated = build_dataset(args.dataset, root, args.split)
+        raws = [evaluated.read_raw(i) for i in range(len(evaluated))]
+        size = raws[0].rgb.shape[:2]
+        calibration = _calibration_folder(build_dataset(args.dataset, root, args.calibration_split),
+                                          pathlib.Path(work) / "calibration")
+        reference = Segmenter.from_checkpoint(checkpoint, backend="torch")
+        num_classes = reference.num_classes
+
+        def run(segmenter: Any) -> tuple[list[np.ndarray], float]:
+            labels = [segmenter.segment(raw.rgb, raw.x).labels for raw in raws]
+            matrix = ConfusionMatrix(num_classes)
+            for raw, label in zip(raws, labels):
+                matrix.update(label, raw.label)
+            return labels, float(matrix.compute().miou)
+
+        reference_labels, reference_miou = run(reference)
+        reference.close()
+        rows = [{"backend": "torch", "precision": "fp32", "agreement": 1.0, "miou": reference_miou,
+                 "miou_delta_points": 0.0, "status": "ok (reference)"}]
+        for backend in args.backends:
+            for precision in args.precisions:
+                if (backend, precision) == ("torch", "fp32"):
+                    continue
+                row: dict[str, Any] = {"backend": backend, "precision": precision}
+                try:
+                    name = "torch" if backend == "torch_channels_last" else backend
+                    check_choice(name, args.device, precision)
+                    segmenter = Segmenter.from_checkpoint(
+                        checkpoint, backend=name, device=args.device, precision=precision,
+                        channels_last=backend == "torch_channels_last", cache_dir=work, input_size=size,
+                        calibration_dir=str(calibration) if precision == "int8" else None)
+                    labels, miou = run(segmenter)
+                    segmenter.close()
+                except BackendError as error:
+                    rows.append({**row, "status": f"not run: {error}"})
+                    continue
+                agreement = float(np.mean([np.mean(a == b) for a, b in zip(labels, reference_labels)]))
+                rows.append({**row, "agreement": agreement, "miou": miou,
+                             "miou_delta_points": 100.0 * (miou - reference_miou), "status": "ok"})
+    return {"checkpoint": str(checkpoint), "dataset_root": str(root), "split": args.split,
+            "images": len(raws), "size": f"{size[0]}x{size[1]}", "calibration_split": args.calibration_split,
+            "rows": rows}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Output
+
+
+def _ms(value: float | None, digits: int = 0) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """The report as a Markdown table, then the ratios and the environment."""
-    lines = ["| variant | decoder | size | backend | precision | device | inference median ms "
-             "| inference p90 ms | total median ms | total p90 ms | FPS | load |",
-             "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for r in report["rows"]:
-        head = f"| {r['variant']} | {r['decoder_dim']} | {r['size']} | {r['backend']} | {r['precision']} | " \
-               f"{r['device']} |"
-        if r["status"] != "ok":
-            lines.append(f"{head} {r['status']} | | | | | {r['load_1min']} |")
-            continue
-        lines.append(f"{head} {r['inference_median_ms']:.1f} | {r['inference_p90_ms']:.1f} | "
-                     f"{r['total_median_ms']:.1f} | {r['total_p90_ms']:.1f} | {r['fps']:.2f} | "
-                     f"{r['load_1min']} |")
-    lines.append("")
-    for ratio in report["ratios"]:
-        value = ratio["onnxruntime_over_torch"]
-        verdict = f"ONNX Runtime {1 / value:.2f}x faster" if value < 1 else f"torch {value:.2f}x faster"
-        lines.append(f"ONNX Runtime / torch eager, {ratio['device']} {ratio['variant']} {ratio['size']} "
-                     f"{ratio['precision']} (median inference): {value:.2f} ({verdict})")
+    """The report as Markdown: the machine, the speed table, what was not run and why, the accuracy table."""
     env = report["environment"]
-    lines.append(f"machine: {env['machine']}, {env['cpu_count']} CPUs, torch {env['torch']} "
-                 f"({env['torch_threads']} threads), onnxruntime {env['onnxruntime']}, GPU {env['cuda']}; "
-                 f"load average before {env['load_average_before']}, after {env['load_average_after']} "
-                 "(load column: 1-min load average when the row started); random weights")
+    lines = [f"machine: {machine_line()}; fp32 matmul {env['matmul_gflops']} GFLOP/s measured in this run "
+             f"({env['threads']} threads); torch {env['torch']}, onnxruntime {env['onnxruntime']}, openvino "
+             f"{env['openvino']}, nncf {env['nncf']}; GPU {env['cuda']}; load average before "
+             f"{env['load_average_before']}, after {env['load_average_after']}; random weights", "",
+             "| variant | size | forward | model median ms | model p90 ms | / authors' forward | end-to-end "
+             "median ms | FPS end to end | load (start, end) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in report["rows"]:
+        ratio = "" if r["over_authors"] is None else f"{r['over_authors']:.2f}"
+        lines.append(f"| {r['variant']} (decoder {r['decoder_dim']}) | {r['size']} | {r['row']} | "
+                     f"{_ms(r['model_median_ms'])} | {_ms(r['model_p90_ms'])} | {ratio} | "
+                     f"{_ms(r['end_to_end_median_ms'])} | {_ms(r['fps'], 2)} | {r['load_1min']} |")
+    rounds = report["rows"][0]["rounds"] if report["rows"] else 0
+    lines.append(f"\nmedians of {rounds} interleaved rounds; model = the backend call (the authors: their "
+                 "forward); end to end = Segmenter.segment, uint8 images in, labels out")
+    for s in report["skipped"]:
+        lines.append(f"not run: {s['variant']} {s['size']} {s['backend']} {s['precision']}: {s['reason']}")
+    accuracy = report.get("accuracy")
+    if accuracy:
+        lines += ["", f"Accuracy against torch fp32 on {accuracy['images']} images of the {accuracy['split']} "
+                  f"split ({accuracy['size']}, {accuracy['checkpoint']}); int8 calibrated on the "
+                  f"{accuracy['calibration_split']} split",
+                  "", "| backend | precision | label agreement % | mIoU % | mIoU - fp32 (points) |",
+                  "|---|---|---:|---:|---:|"]
+        for r in accuracy["rows"]:
+            if not r["status"].startswith("ok"):
+                lines.append(f"| {r['backend']} | {r['precision']} | {r['status']} | | |")
+                continue
+            lines.append(f"| {r['backend']} | {r['precision']} | {100 * r['agreement']:.2f} | "
+                         f"{100 * r['miou']:.2f} | {r['miou_delta_points']:+.2f} |")
     return "\n".join(lines)
 
 

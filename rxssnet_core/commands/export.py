@@ -1,13 +1,21 @@
-"""`rxssnet export`: a checkpoint to ONNX (checked against torch with ONNX Runtime) or a TensorRT engine."""
+"""`rxssnet export`: a checkpoint to ONNX (checked against torch with ONNX Runtime) or a TensorRT engine.
+
+TensorRT engines are strongly typed (TensorRT 10 and 11): fp16 keeps the overflow-prone layers in fp32, int8
+inserts Q/DQ nodes calibrated on `--calibration-dir` with NVIDIA ModelOpt (requirements/tensorrt.txt).
+"""
 
 from __future__ import annotations
 
 import argparse
 import pathlib
 
+# Both are plain tuples/dicts in modules that import no torch, so `--help` stays fast.
+from rxssnet_core.inference.artifacts import OUTPUT_SETS, engine_sidecar
+from rxssnet_core.inference.backends.tensorrt_backend import BUILD_PRECISIONS
+
 NAME = "export"
-HELP = ("export a checkpoint to ONNX (inputs rgb, x; output logits) or build a TensorRT engine "
-        "(fp32/fp16/int8)")
+HELP = ("export a checkpoint to ONNX (inputs rgb, x; outputs labels + confidence, or logits) or build a "
+        "TensorRT engine (fp32/fp16/int8)")
 # Parity the exported graph must reach against torch on the CPU in fp32, or the export is reported as failed.
 MAX_LOGIT_DIFF = 1e-3
 MIN_ARGMAX_AGREEMENT = 0.999
@@ -23,11 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dynamic", action="store_true",
                         help="free batch, height and width (TensorRT: profile 128x128 .. 2x the size)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
-    parser.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8"),
-                        help="TensorRT precision (default fp16); ONNX files are always fp32")
+    parser.add_argument("--precision", default=None, choices=BUILD_PRECISIONS,
+                        help="TensorRT precision (default fp16: fp32-sensitive layers stay fp32; int8: Q/DQ "
+                             "nodes calibrated on --calibration-dir); ONNX files are always fp32")
+    parser.add_argument("--outputs", default="labels", choices=sorted(OUTPUT_SETS),
+                        help="graph outputs: labels (uint8 labels + float32 confidence computed in the graph, "
+                             "what the robot uses; default) or logits (B x K x H x W, for parity checks and "
+                             "evaluation)")
     parser.add_argument("--calibration-dir", default=None,
-                        help="int8: folder of RGB/X pairs (generic RGB/ + Modal/ layout, <id>_rgb + <id>_th, "
-                             "or RGBA PNGs)")
+                        help="int8: folder of RGB/X pairs from the robot, preprocessed like inference "
+                             "(generic RGB/ + Modal/ layout, <id>_rgb + <id>_th, or RGBA PNGs)")
     parser.add_argument("--calibration-images", type=int, default=64,
                         help="int8: images used, spread over the folder (default 64)")
     parser.add_argument("--max-batch", type=int, default=1, help="TensorRT: largest batch (default 1)")
@@ -63,7 +76,7 @@ def _verify(model: object, path: pathlib.Path, sizes: list[tuple[int, int]]) -> 
         good = parity["max_abs_diff"] <= MAX_LOGIT_DIFF and parity["argmax_agreement"] >= MIN_ARGMAX_AGREEMENT
         ok &= good
         print(f"parity ONNX Runtime vs torch at {height}x{width}: "
-              f"max |logit diff| {parity['max_abs_diff']:.2e}, "
+              f"max |{parity['output']} diff| {parity['max_abs_diff']:.2e}, "
               f"argmax agreement {100 * parity['argmax_agreement']:.3f} % {'ok' if good else 'FAILED'}")
     return ok
 
@@ -80,15 +93,17 @@ def run(args: argparse.Namespace) -> int:
             model, out, args.height, args.width, dynamic=args.dynamic, opset=args.opset,
             precision=args.precision or "fp16", calibration_dir=args.calibration_dir,
             calibration_images=args.calibration_images, max_batch=args.max_batch,
-            workspace_mb=args.workspace_mb, verbose=args.verbose)
+            workspace_mb=args.workspace_mb, verbose=args.verbose, outputs=args.outputs)
         print(f"wrote TensorRT engine {out} ({out.stat().st_size / 2**20:.1f} MiB), "
-              f"description {export_lib.engine_sidecar(out)}")
+              f"description {engine_sidecar(out)}")
         return 0
 
-    export_lib.export_onnx(model, out, args.height, args.width, dynamic=args.dynamic, opset=args.opset)
+    export_lib.export_onnx(model, out, args.height, args.width, dynamic=args.dynamic, opset=args.opset,
+                           outputs=args.outputs)
     shape = "B x {3, C} x H x W (dynamic)" if args.dynamic else f"1 x {{3, C}} x {args.height} x {args.width}"
+    names = "labels, confidence" if args.outputs == "labels" else "logits"
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB), opset {args.opset}, inputs rgb, x ({shape}), "
-          "output logits")
+          f"outputs {names}")
     if args.skip_verify:
         return 0
     sizes = [(args.height, args.width)]

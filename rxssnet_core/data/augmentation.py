@@ -4,16 +4,23 @@ Order: random horizontal flip (p=0.5), random scale from a fixed set (bilinear f
 labels), random crop to `crop_size` with padding (images 0, which is the mean after normalisation; label 255).
 It runs on the already normalised CHW arrays: flip and scale commute with the per-channel affine
 normalisation, and padding after normalisation is what the reference does.
+
+Not in the reference: `ModalityDropout` (training for a failed camera) then replaces X on a fraction
+`x_rate` of the samples, or else RGB on a fraction `rgb_rate`, by one of the degradations of
+`rxssnet_core.degradation` (the same definitions evaluation and the ROS node use). Never both in one sample, so
+every training sample keeps one informative modality. Off (rates 0) in the paper recipes, on in ours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rxssnet_core.data.io import DatasetError
+from rxssnet_core.degradation import RGB_DEGRADATIONS, X_DEGRADATIONS, DegradationParams, degrade
+from rxssnet_core.preprocessing import PreprocessConfig, PreprocessError
 
 RECIPE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 LABEL_PAD = 255
@@ -21,13 +28,49 @@ IMAGE_PAD = 0.0
 
 
 @dataclass
+class ModalityDropout:
+    """Training for missing modalities: per sample, with probability x_rate X gets one of `x_kinds` (drawn
+    uniformly), else with probability rgb_rate RGB gets one of `rgb_kinds`. Kinds and strengths are those of
+    `rxssnet_core.degradation`; `preprocess` (the dataset's) gives the network-space value of a black image.
+    x_shift draws a random direction and 1..shift_px pixels, x_noise a fresh noise field per sample."""
+
+    preprocess: PreprocessConfig
+    x_rate: float = 0.0
+    rgb_rate: float = 0.0
+    x_kinds: tuple[str, ...] = ("x_missing",)
+    rgb_kinds: tuple[str, ...] = ("rgb_missing",)
+    params: DegradationParams = field(default_factory=DegradationParams)
+
+    def __post_init__(self) -> None:
+        for name in ("x_rate", "rgb_rate"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= float(value) <= 1.0):
+                raise DatasetError(f"modality_dropout.{name}={value!r} must be a fraction in [0, 1]")
+        if self.x_rate + self.rgb_rate > 1.0:
+            raise DatasetError(f"modality_dropout.x_rate + rgb_rate = {self.x_rate + self.rgb_rate:g} must be <= 1 "
+                               "(a sample never loses both inputs)")
+        for name, allowed in (("x_kinds", X_DEGRADATIONS), ("rgb_kinds", RGB_DEGRADATIONS)):
+            kinds = tuple(getattr(self, name))
+            bad = [k for k in kinds if k not in allowed]
+            if not kinds or bad:
+                raise DatasetError(f"modality_dropout.{name}={list(kinds)!r} must be a non-empty list of "
+                                   f"{', '.join(allowed)}")
+            setattr(self, name, kinds)
+
+    @property
+    def enabled(self) -> bool:
+        return self.x_rate > 0 or self.rgb_rate > 0
+
+
+@dataclass
 class AugmentConfig:
     """crop_size: (H, W) of training crops, or None for no crop. scales: the random-scale choices.
-    hflip: horizontal flip with p=0.5."""
+    hflip: horizontal flip with p=0.5. modality_dropout: degrade X or RGB on a fraction of samples (None: off)."""
 
     crop_size: tuple[int, int] | None = (480, 640)
     scales: tuple[float, ...] = RECIPE_SCALES
     hflip: bool = True
+    modality_dropout: ModalityDropout | None = None
 
     def __post_init__(self) -> None:
         if self.crop_size is not None:
@@ -122,7 +165,38 @@ def augment(rgb: np.ndarray, x: np.ndarray, label: np.ndarray, config: AugmentCo
     """
     _check_shapes(rgb, x, label)
     params = draw_params(label.shape[0], label.shape[1], config, rng)
-    return apply_params(rgb, x, label, params, config.crop_size)
+    rgb, x, label = apply_params(rgb, x, label, params, config.crop_size)
+    if config.modality_dropout is not None and config.modality_dropout.enabled:
+        # Drawn after the geometric parameters, so the geometric stream is the same with the option on or off.
+        rgb, x = drop_modality(rgb, x, config.modality_dropout, rng)
+    return rgb, x, label
+
+
+def draw_degradation(dropout: ModalityDropout, rng: np.random.Generator) -> str | None:
+    """The degradation kind for one sample (None: both inputs intact); always draws one uniform first."""
+    draw = float(rng.random())
+    if draw < dropout.x_rate:
+        return dropout.x_kinds[int(rng.integers(len(dropout.x_kinds)))]
+    if draw < dropout.x_rate + dropout.rgb_rate:
+        return dropout.rgb_kinds[int(rng.integers(len(dropout.rgb_kinds)))]
+    return None
+
+
+def drop_modality(rgb: np.ndarray, x: np.ndarray, dropout: ModalityDropout, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """One sample's (rgb, x) after ModalityDropout: unchanged, or with X or RGB degraded."""
+    kind = draw_degradation(dropout, rng)
+    if kind is None:
+        return rgb, x
+    shift = None
+    if kind == "x_shift":
+        size = int(rng.integers(1, dropout.params.shift_px + 1)) if dropout.params.shift_px else 0
+        angle = float(rng.uniform(0.0, 2.0 * np.pi))
+        shift = (round(size * np.sin(angle)), round(size * np.cos(angle)))
+    try:
+        return degrade(rgb, x, kind, dropout.preprocess, rng=rng, params=dropout.params, shift=shift)
+    except PreprocessError as error:
+        raise DatasetError(f"modality_dropout: {error}") from error
 
 
 def _check_shapes(rgb: np.ndarray, x: np.ndarray, label: np.ndarray) -> None:

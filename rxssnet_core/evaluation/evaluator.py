@@ -10,13 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from rxssnet_core.degradation import DegradationParams, check_kind, degrade
 from rxssnet_core.evaluation.inference_modes import infer
 from rxssnet_core.evaluation.metrics import ConfusionMatrix, MetricsError, SegmentationMetrics
-from rxssnet_core.preprocessing import PreprocessConfig, neutral_x
+from rxssnet_core.preprocessing import PreprocessConfig
 
 
 def load_eval_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
@@ -62,11 +64,25 @@ def _model_num_classes(model: nn.Module) -> int | None:
     return getattr(config, "num_classes", None)
 
 
-def _uninformative_x(x: torch.Tensor) -> torch.Tensor:
-    # preprocessing.neutral_x: every pixel at the normalisation mean (0 in network space).
-    batch, channels, height, width = x.shape
-    one = torch.from_numpy(neutral_x(height, width, PreprocessConfig(x_channels=channels)))
-    return one.to(device=x.device, dtype=x.dtype).unsqueeze(0).expand(batch, -1, -1, -1).contiguous()
+def dataset_preprocess(dataset: Any, x_channels: int) -> PreprocessConfig:
+    """The dataset's preprocessing (what a blank image normalises to), or the default for `x_channels`."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    preprocess = getattr(dataset, "preprocess", None)
+    return preprocess if isinstance(preprocess, PreprocessConfig) else PreprocessConfig(x_channels=x_channels)
+
+
+def degrade_batch(rgb: torch.Tensor, x: torch.Tensor, kind: str, preprocess: PreprocessConfig,
+                  params: DegradationParams | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`degradation.degrade` on every sample of a batch; x_noise draws from a per-image seed (repeatable)."""
+    rgb_out, x_out = [], []
+    for index in range(rgb.shape[0]):
+        one_rgb, one_x = degrade(rgb[index].cpu().numpy(), x[index].cpu().numpy(), kind, preprocess,
+                                 rng=np.random.default_rng([seed, index]), params=params)
+        rgb_out.append(torch.from_numpy(np.ascontiguousarray(one_rgb)))
+        x_out.append(torch.from_numpy(np.ascontiguousarray(one_x)))
+    return (torch.stack(rgb_out).to(device=rgb.device, dtype=rgb.dtype),
+            torch.stack(x_out).to(device=x.device, dtype=x.dtype))
 
 
 @torch.no_grad()
@@ -75,12 +91,22 @@ def accumulate_confusion(model: nn.Module, dataset: Dataset, num_classes: int | 
                          scales: Sequence[float] = (0.75, 1.0, 1.25), flip: bool = False,
                          window: Sequence[int] | None = None, stride: Sequence[int] | None = None,
                          device: torch.device | str | None = None, neutral: bool = False,
-                         num_workers: int = 0, progress: bool = False, desc: str = "eval") -> ConfusionMatrix:
+                         num_workers: int = 0, progress: bool = False, desc: str = "eval",
+                         degradation: str | None = None,
+                         degradation_params: DegradationParams | None = None) -> ConfusionMatrix:
     """Confusion matrix of `model` on `dataset` (optionally only `indices`, e.g. one DDP shard).
 
-    neutral: replace X by `preprocessing.neutral_x` (an uninformative X) to measure what X contributes.
+    degradation: a kind of `rxssnet_core.degradation` applied to every input (x_missing, x_blank, x_noise,
+    x_shift, rgb_missing), to score a degraded mode. neutral: the same as degradation="x_missing" (X replaced
+    by `preprocessing.neutral_x`, to measure what X contributes).
     The model is put in eval mode and restored to its previous mode afterwards.
     """
+    if neutral:
+        if degradation not in (None, "x_missing"):
+            raise ValueError(f"neutral=True means degradation='x_missing', not {degradation!r}; pass one of them")
+        degradation = "x_missing"
+    if degradation is not None:
+        check_kind(degradation)
     if num_classes is None:
         info = _dataset_info(dataset)
         num_classes = getattr(info, "num_classes", None) or _model_num_classes(model)
@@ -96,6 +122,7 @@ def accumulate_confusion(model: nn.Module, dataset: Dataset, num_classes: int | 
     loader = DataLoader(subset, batch_size=1, shuffle=False, num_workers=num_workers,
                         generator=torch.Generator(),  # never draw from the global RNG (exact resume)
                         pin_memory=device.type == "cuda")
+    preprocess = dataset_preprocess(dataset, getattr(getattr(model, "config", None), "x_channels", 3))
     was_training = model.training
     model.eval()
     try:
@@ -104,12 +131,13 @@ def accumulate_confusion(model: nn.Module, dataset: Dataset, num_classes: int | 
             from tqdm import tqdm
 
             iterator = tqdm(loader, desc=desc, unit="img", dynamic_ncols=True, leave=False)
-        for batch in iterator:
-            rgb = batch["rgb"].to(device, non_blocking=True)
-            x = batch["x"].to(device, non_blocking=True)
+        for position, batch in enumerate(iterator):
+            rgb, x = batch["rgb"], batch["x"]
+            if degradation is not None:
+                rgb, x = degrade_batch(rgb, x, degradation, preprocess, degradation_params, seed=position)
+            rgb = rgb.to(device, non_blocking=True)
+            x = x.to(device, non_blocking=True)
             label = batch["label"].to(device, non_blocking=True)
-            if neutral:
-                x = _uninformative_x(x)
             logits = infer(model, rgb, x, mode=mode, scales=scales, flip=flip, window=window, stride=stride)
             if logits.shape[1] != num_classes:
                 raise MetricsError(f"the model predicts {logits.shape[1]} classes but the dataset has "
@@ -127,13 +155,16 @@ def evaluate_model(model: nn.Module, dataset: Dataset, mode: str = "single",
                    scales: Sequence[float] = (0.75, 1.0, 1.25), flip: bool = False,
                    window: Sequence[int] | None = None, stride: Sequence[int] | None = None,
                    device: torch.device | str | None = None, neutral_x: bool = False, num_workers: int = 0,
-                   progress: bool = True) -> SegmentationMetrics:
+                   progress: bool = True, degradation: str | None = None,
+                   degradation_params: DegradationParams | None = None) -> SegmentationMetrics:
     """mIoU, per-class IoU, pixel and mean accuracy of `model` on every image of `dataset`.
 
     mode: single (the reference protocol) | multiscale (`scales`, `flip`) | sliding (`window`, `stride`).
-    neutral_x: feed an uninformative X instead of the real one (fusion ablation).
+    neutral_x: feed an uninformative X instead of the real one (fusion ablation; = degradation "x_missing").
+    degradation: score a degraded mode (a kind of `rxssnet_core.degradation`, e.g. "rgb_missing").
     """
     matrix = accumulate_confusion(model, dataset, mode=mode, scales=scales, flip=flip, window=window,
                                   stride=stride, device=device, neutral=neutral_x, num_workers=num_workers,
-                                  progress=progress)
+                                  progress=progress, degradation=degradation,
+                                  degradation_params=degradation_params)
     return matrix.compute()

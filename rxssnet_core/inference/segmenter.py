@@ -5,7 +5,13 @@
     result.labels, result.confidence, result.timing
 
 Preprocessing is `rxssnet_core.preprocessing` (the code training uses) with the checkpoint's own settings;
-the backend (torch, onnxruntime, tensorrt) only sees normalised arrays.
+the backend (torch, onnxruntime, tensorrt) only sees normalised arrays. Exported files compute labels and
+confidence inside the graph, so no full-size logits come back to numpy.
+
+Torch-free runtime: with backend onnxruntime or tensorrt, an existing ONNX file / engine and a `.safetensors`
+checkpoint (or no checkpoint: the file's own description), nothing here imports torch. Class names, palette
+and preprocessing come from the model description (`artifacts`): the checkpoint's JSON header, the ONNX
+file's metadata or the engine's `.json`. Torch is imported only to export a missing file.
 """
 
 from __future__ import annotations
@@ -22,16 +28,18 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_core import export as export_lib
 from rxssnet_core.config import ModelConfig
-from rxssnet_core.inference.backends.base import BackendError, InferenceBackend, check_choice, require_module
-from rxssnet_core.preprocessing import (
-    PreprocessConfig,
-    PreprocessError,
-    neutral_x,
-    normalize_rgb,
-    preprocess_pair,
+from rxssnet_core.inference import artifacts
+from rxssnet_core.inference.artifacts import CONFIDENCE_OUTPUT, LABELS_OUTPUT, LOGITS_OUTPUT, label_dtype
+from rxssnet_core.inference.backends.auto import resolve_backend
+from rxssnet_core.inference.backends.base import (
+    RUNTIME_MODULES,
+    BackendError,
+    InferenceBackend,
+    check_choice,
+    require_module,
 )
+from rxssnet_core.preprocessing import PreprocessConfig, PreprocessError, image_size, prepare_inputs
 from rxssnet_core.visualization import as_palette
 
 LOGGER = logging.getLogger(__name__)
@@ -42,8 +50,9 @@ DEFAULT_ENGINE_SIZE = (480, 640)
 
 @dataclass
 class SegmentationResult:
-    """labels: (H, W) uint8 (uint16 when K > 256) at the input size. confidence: (H, W) float32 max softmax
-    probability, or None. timing: preprocess_ms, inference_ms, postprocess_ms, total_ms."""
+    """labels: (H, W) uint8 (uint16 past MAX_UINT8_CLASSES = 255 classes) at the input size. confidence:
+    (H, W) float32 max softmax probability, or None. timing: preprocess_ms, inference_ms, postprocess_ms,
+    total_ms."""
 
     labels: np.ndarray
     confidence: np.ndarray | None = None
@@ -54,59 +63,31 @@ class SegmentationResult:
 # Pre- and postprocessing shared by every backend
 
 
-def _image_size(rgb: Any) -> tuple[int, int]:
-    if not isinstance(rgb, np.ndarray):
-        raise PreprocessError(f"RGB image must be a numpy array (H, W, 3) uint8, got {type(rgb).__name__}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise PreprocessError(f"RGB image must be (H, W, 3) with H, W > 0, got shape {rgb.shape}")
-    return int(rgb.shape[0]), int(rgb.shape[1])
+def outputs_to_labels(outputs: dict[str, Any], num_classes: int, with_confidence: bool
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A backend's outputs -> labels (B, H, W) uint8/uint16 and confidence (B, H, W) float32 (or None).
 
-
-def resize_chw(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(C, H, W) float32 -> (C, size[0], size[1]), bilinear (OpenCV, so it also runs without torch)."""
-    import cv2
-
-    if array.shape[1:] == tuple(size):
-        return array
-    channels = array.shape[0]
-    resized = cv2.resize(array.transpose(1, 2, 0), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    return np.ascontiguousarray(resized.reshape(size[0], size[1], channels).transpose(2, 0, 1))
-
-
-def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, preprocess: PreprocessConfig,
-                   size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Raw images -> normalised ((3, h, w), (C, h, w)) float32 at `size` (default: the image size).
-
-    x=None gives the neutral X (RGB-only degraded mode), as the node's `x_missing_policy: rgb_only` does.
+    Labels and confidence computed inside the graph are used as they come (int32 labels past
+    MAX_UINT8_CLASSES become uint16); logits (numpy or torch) are reduced here.
     """
-    height, width = _image_size(rgb)
-    if x is None:
-        rgb_chw = normalize_rgb(rgb, preprocess)
-        target = size or (height, width)
-        return resize_chw(rgb_chw, target), neutral_x(target[0], target[1], preprocess)
-    rgb_chw, x_chw = preprocess_pair(rgb, x, preprocess)
-    if size is not None:
-        rgb_chw, x_chw = resize_chw(rgb_chw, size), resize_chw(x_chw, size)
-    return rgb_chw, x_chw
-
-
-def logits_to_labels(logits: Any, with_confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """(B, K, H, W) logits (numpy or torch) -> labels (B, H, W) uint8/uint16, confidence (B, H, W) float32."""
-    num_classes = int(logits.shape[1])
-    label_dtype = np.uint8 if num_classes <= 256 else np.uint16
+    dtype = label_dtype(num_classes)
+    if LABELS_OUTPUT in outputs:
+        labels = np.asarray(outputs[LABELS_OUTPUT]).astype(dtype, copy=False)
+        return labels, (np.asarray(outputs[CONFIDENCE_OUTPUT], dtype=np.float32) if with_confidence else None)
+    logits = outputs[LOGITS_OUTPUT]
     if isinstance(logits, np.ndarray):
-        labels = logits.argmax(axis=1).astype(label_dtype)
+        labels = logits.argmax(axis=1).astype(dtype)
         confidence = None
         if with_confidence:
             # max softmax = exp(max - max) / sum(exp(l - max)) = 1 / sum(exp(l - max))
             shifted = logits - logits.max(axis=1, keepdims=True)
             confidence = (1.0 / np.exp(shifted).sum(axis=1)).astype(np.float32)
         return labels, confidence
-    import torch  # a torch tensor: reduce on its device, then copy the small results
+    import torch  # a torch tensor (torch backend): reduce on its device, then copy the small results
 
     index = logits.argmax(dim=1)
-    index = index.to(torch.uint8) if num_classes <= 256 else index.to(torch.int32)
-    labels = index.cpu().numpy().astype(label_dtype, copy=False)
+    index = index.to(torch.uint8) if dtype == np.uint8 else index.to(torch.int32)
+    labels = index.cpu().numpy().astype(dtype, copy=False)
     confidence = None
     if with_confidence:
         confidence = torch.softmax(logits.float(), dim=1).amax(dim=1).cpu().numpy().astype(np.float32)
@@ -160,20 +141,57 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "unknown"
 
 
+def engine_cache_key(variant: str, weights_sha256: str, gpu: str, tensorrt_version: str, size: tuple[int, int],
+                     precision: str, calibration_dir: Any = None) -> str:
+    """File name (no suffix) of a cached engine: everything an engine depends on. An engine runs only with the
+    TensorRT version and GPU model that built it; int8 also depends on the calibration images."""
+    key = (f"rxssnet-{variant}-{weights_sha256[:16]}-{_slug(gpu)}-trt{tensorrt_version}-{size[0]}x{size[1]}-"
+           f"{precision}")
+    if precision == "int8" and calibration_dir is not None:
+        key += "-calib" + hashlib.sha256(str(pathlib.Path(calibration_dir).resolve()).encode()).hexdigest()[:8]
+    return key
+
+
 @dataclass
 class _ModelInfo:
-    """What the Segmenter needs about the model, from a checkpoint, an ONNX file or an engine's .json."""
+    """What the Segmenter needs about the model, from a checkpoint, an ONNX file or an engine's .json.
+
+    The torch model itself is loaded only when something needs it (the torch backend, or an export of a
+    missing ONNX file / engine): `model()` calls `loader` once.
+    """
 
     config: ModelConfig
     metadata: dict[str, Any]
     weights_sha256: str | None = None
+    loader: Any = None
+    loaded: Any = None
 
     @classmethod
-    def from_description(cls, description: dict[str, Any], source: str) -> _ModelInfo:
+    def from_description(cls, description: dict[str, Any], source: str, loader: Any = None) -> _ModelInfo:
         if not description.get("model_config"):
             raise ValueError(f"{source} carries no RXSSNet model description; pass the checkpoint as well")
         return cls(ModelConfig.from_dict(description["model_config"]),
-                   dict(description.get("metadata") or {}), description.get("weights_sha256"))
+                   dict(description.get("metadata") or {}), description.get("weights_sha256"), loader)
+
+    def model(self) -> Any:
+        if self.loaded is None:
+            if self.loader is None:
+                raise ValueError("this needs the model's weights; pass the checkpoint")
+            self.loaded = self.loader()
+        return self.loaded
+
+    def weights_hash(self) -> str:
+        if self.weights_sha256 is None:
+            from rxssnet_core.export import weights_sha256  # the model is in memory: torch is loaded already
+
+            self.weights_sha256 = weights_sha256(self.model())
+        return self.weights_sha256
+
+
+def _load_checkpoint_model(path: pathlib.Path) -> Any:
+    from rxssnet_core.models.checkpoints import load_model  # torch: only when the weights themselves are used
+
+    return load_model(path, map_location="cpu")
 
 
 def _preprocess_from_metadata(info: _ModelInfo) -> PreprocessConfig:
@@ -203,7 +221,7 @@ def _class_names(info: _ModelInfo) -> list[str]:
 
 
 def _check_engine_precision(engine_path: Any, precision: str) -> None:
-    built = (export_lib.read_engine_description(engine_path) or {}).get("precision")
+    built = (artifacts.engine_description(engine_path) or {}).get("precision")
     if built is not None and built != precision:
         raise ValueError(f"engine {str(engine_path)!r} was built for precision={built!r}, not {precision!r}; "
                          f"pass precision={built!r} or another engine_path")
@@ -255,22 +273,31 @@ class Segmenter:
         onnxruntime: uses `onnx_path` when it exists, else exports there (or into `cache_dir`). tensorrt:
         uses `engine_path` when it exists, else builds it from the ONNX export (cached under a key of weights
         hash, GPU, TensorRT version, size and precision); int8 calibrates on `calibration_dir`. With
-        checkpoint=None, an existing ONNX file or engine (with its `.json`) is enough.
+        checkpoint=None, an existing ONNX file or engine (with its `.json`) is enough. openvino: converts the
+        ONNX export to an IR (int8: NNCF-quantized on `calibration_dir`), cached like the engines; `onnx_path`
+        may name an existing IR (`.xml`) or ONNX file. backend="auto" picks the fastest backend installed for
+        the device and logs why (`backends.auto`).
         """
+        backend, _ = resolve_backend(backend, device, precision)
         check_choice(backend, device, precision)
         size = parse_size(input_size)
         if checkpoint is None:
             return cls._from_artifact(backend, device, precision, onnx_path, engine_path, size)
-        require_module(backend)  # a missing runtime is reported before the checkpoint is loaded
+        # a missing runtime is reported before the checkpoint is loaded
+        require_module(RUNTIME_MODULES[backend], backend)
         path = pathlib.Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; train one with `rxssnet "
                                     "train` or convert the authors' weights with `rxssnet convert-reference`")
-        from rxssnet_core.models.checkpoints import load_model
-
-        model = load_model(path, map_location="cpu")
-        return cls._build(model, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
-                          calibration_dir, size, None, str(path), owns_model=True)
+        # .safetensors: config, metadata and weights hash from the header, without torch; .pt needs torch.
+        description = None if backend == "torch" else artifacts.checkpoint_description(path)
+        if description is None:
+            model = _load_checkpoint_model(path)
+            info = _ModelInfo(model.config, dict(getattr(model, "metadata", None) or {}), loaded=model)
+        else:
+            info = _ModelInfo.from_description(description, str(path), lambda: _load_checkpoint_model(path))
+        return cls._build(info, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
+                          calibration_dir, size, str(path), owns_model=True)
 
     @classmethod
     def from_model(cls, model: Any, backend: str = "torch", device: str = "cpu", precision: str = "fp32",
@@ -282,30 +309,38 @@ class Segmenter:
 
         The module is put in eval mode but otherwise left as it is (fp16, channels_last or CUDA work on a copy).
         """
+        backend, _ = resolve_backend(backend, device, precision)
         check_choice(backend, device, precision)
-        return cls._build(model, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
-                          calibration_dir, parse_size(input_size), metadata, source, owns_model=False)
+        info = _ModelInfo(model.config, dict(metadata if metadata is not None else
+                                             getattr(model, "metadata", None) or {}), loaded=model)
+        return cls._build(info, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
+                          calibration_dir, parse_size(input_size), source, owns_model=False)
 
     @classmethod
-    def _build(cls, model: Any, backend: str, device: str, precision: str, onnx_path: Any, engine_path: Any,
-               channels_last: bool, cache_dir: Any, calibration_dir: Any, size: tuple[int, int] | None,
-               metadata: dict[str, Any] | None, source: str | None, owns_model: bool) -> Segmenter:
-        info = _ModelInfo(model.config, dict(metadata if metadata is not None else
-                                             getattr(model, "metadata", None) or {}))
+    def _build(cls, info: _ModelInfo, backend: str, device: str, precision: str, onnx_path: Any,
+               engine_path: Any, channels_last: bool, cache_dir: Any, calibration_dir: Any,
+               size: tuple[int, int] | None, source: str | None, owns_model: bool) -> Segmenter:
         cache = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
         if backend == "torch":
             from rxssnet_core.inference.backends.torch_backend import TorchBackend
 
-            runner: InferenceBackend = TorchBackend(model, device, precision, channels_last,
+            runner: InferenceBackend = TorchBackend(info.model(), device, precision, channels_last,
                                                     copy=not owns_model)
         elif backend == "onnxruntime":
             from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-            path = cls._ensure_onnx(model, info, onnx_path, cache, size)
+            path = cls._ensure_onnx(info, onnx_path, cache, size)
             runner = OnnxRuntimeBackend(path, device, precision)
+        elif backend == "openvino":
+            from rxssnet_core.inference.backends import openvino_backend as ov_backend
+
+            if onnx_path is None or not pathlib.Path(onnx_path).is_file():
+                onnx_path = ov_backend.ensure_ir(
+                    info.model(), info.config.variant, info.weights_hash,
+                    info.metadata, cache, size or DEFAULT_ENGINE_SIZE, precision, calibration_dir)
+            runner = ov_backend.OpenVinoBackend(onnx_path, device, precision, cache_dir=cache)
         else:
-            path = cls._ensure_engine(model, info, onnx_path, engine_path, cache, size, precision,
-                                      calibration_dir)
+            path = cls._ensure_engine(info, onnx_path, engine_path, cache, size, precision, calibration_dir)
             _check_engine_precision(path, precision)
             from rxssnet_core.inference.backends.tensorrt_backend import TensorRTBackend
 
@@ -318,85 +353,84 @@ class Segmenter:
         if backend == "onnxruntime" and onnx_path and pathlib.Path(onnx_path).is_file():
             from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-            description = export_lib.read_onnx_description(onnx_path) or {}
+            description = artifacts.onnx_description(onnx_path) or {}
             info = _ModelInfo.from_description(description, str(onnx_path))
             return cls(OnnxRuntimeBackend(onnx_path, device, precision), info, size, str(onnx_path))
         if backend == "tensorrt" and engine_path and pathlib.Path(engine_path).is_file():
             from rxssnet_core.inference.backends.tensorrt_backend import TensorRTBackend
 
-            description = export_lib.read_engine_description(engine_path)
+            description = artifacts.engine_description(engine_path)
             if description is None:
-                raise FileNotFoundError(f"{str(export_lib.engine_sidecar(engine_path))!r} (written by "
+                raise FileNotFoundError(f"{str(artifacts.engine_sidecar(engine_path))!r} (written by "
                                         "`rxssnet export`) is missing; pass the checkpoint as well")
             info = _ModelInfo.from_description(description, str(engine_path))
             _check_engine_precision(engine_path, precision)
             return cls(TensorRTBackend(engine_path, device, precision), info, size, str(engine_path))
+        if backend == "openvino" and onnx_path and pathlib.Path(onnx_path).is_file():
+            from rxssnet_core.inference.backends import openvino_backend as ov_backend
+
+            description = ov_backend.read_ir_description(onnx_path) or {}
+            info = _ModelInfo.from_description(description, str(onnx_path))
+            return cls(ov_backend.OpenVinoBackend(onnx_path, device, precision, cache_dir=default_cache_dir()),
+                       info, size, str(onnx_path))
         raise ValueError(
-            "checkpoint=None needs an existing onnx_path (backend='onnxruntime') or engine_path "
-            "(backend='tensorrt'); give the checkpoint file otherwise")
+            "checkpoint=None needs an existing onnx_path (backend='onnxruntime'; an IR .xml or ONNX file for "
+            "backend='openvino') or engine_path (backend='tensorrt'); give the checkpoint file otherwise")
 
     @staticmethod
-    def _check_same_weights(info: _ModelInfo, model: Any, description: dict[str, Any] | None, path: Any
-                            ) -> None:
+    def _check_same_weights(info: _ModelInfo, description: dict[str, Any] | None, path: Any) -> None:
         recorded = (description or {}).get("weights_sha256")
-        if recorded is None:
-            return
-        if info.weights_sha256 is None:
-            info.weights_sha256 = export_lib.weights_sha256(model)
-        if recorded != info.weights_sha256:
+        if recorded is not None and recorded != info.weights_hash():
             raise ValueError(f"{str(path)!r} was exported from other weights than this checkpoint; delete it "
                              "(it is rebuilt) or pass the matching checkpoint")
 
     @classmethod
-    def _ensure_onnx(cls, model: Any, info: _ModelInfo, onnx_path: Any, cache: pathlib.Path,
-                     size: tuple[int, int] | None, dynamic: bool | None = None) -> pathlib.Path:
+    def _ensure_onnx(cls, info: _ModelInfo, onnx_path: Any, cache: pathlib.Path, size: tuple[int, int] | None,
+                     dynamic: bool | None = None) -> pathlib.Path:
         dynamic = size is None if dynamic is None else dynamic
         if onnx_path is None:
-            info.weights_sha256 = info.weights_sha256 or export_lib.weights_sha256(model)
             tag = "dynamic" if dynamic else f"{size[0]}x{size[1]}"
-            name = f"rxssnet-{info.config.variant}-{info.weights_sha256[:16]}-{tag}.onnx"
+            name = f"rxssnet-{info.config.variant}-{info.weights_hash()[:16]}-{tag}.onnx"
             onnx_path = cache / "onnx" / name
         path = pathlib.Path(onnx_path)
         if path.is_file():
-            cls._check_same_weights(info, model, export_lib.read_onnx_description(path), path)
+            cls._check_same_weights(info, artifacts.onnx_description(path), path)
             return path
+        from rxssnet_core import export as export_lib  # torch: only to export a missing file
+
         height, width = size or DEFAULT_ENGINE_SIZE
         LOGGER.info("exporting ONNX to %s (%s)", path, "dynamic size" if dynamic else f"{height}x{width}")
-        return export_lib.export_onnx(model, path, height, width, dynamic=dynamic, metadata=info.metadata)
+        return export_lib.export_onnx(info.model(), path, height, width, dynamic=dynamic, metadata=info.metadata)
 
     @classmethod
-    def _ensure_engine(cls, model: Any, info: _ModelInfo, onnx_path: Any, engine_path: Any,
-                       cache: pathlib.Path, size: tuple[int, int] | None, precision: str,
-                       calibration_dir: Any) -> pathlib.Path:
+    def _ensure_engine(cls, info: _ModelInfo, onnx_path: Any, engine_path: Any, cache: pathlib.Path,
+                       size: tuple[int, int] | None, precision: str, calibration_dir: Any) -> pathlib.Path:
         from rxssnet_core.inference.backends import tensorrt_backend as trt_backend
-        from rxssnet_core.inference.backends.base import check_cuda_available
 
         trt_version = trt_backend.tensorrt_version()  # clear error before any slow work
-        check_cuda_available()
+        trt_backend.check_cuda()
         if precision == "int8" and calibration_dir is None:
             raise BackendError("precision='int8' needs calibration_dir: a folder of RGB/X pairs from the "
                                "robot")
         height, width = size or DEFAULT_ENGINE_SIZE
-        info.weights_sha256 = info.weights_sha256 or export_lib.weights_sha256(model)
         if engine_path is None:
-            gpu = _slug(export_lib.gpu_name())
-            key = f"rxssnet-{info.config.variant}-{info.weights_sha256[:16]}-{gpu}-trt{trt_version}-" \
-                  f"{height}x{width}-{precision}"
-            if precision == "int8":
-                key += "-calib" + hashlib.sha256(str(pathlib.Path(calibration_dir).resolve()).encode()
-                                                 ).hexdigest()[:8]
+            key = engine_cache_key(info.config.variant, info.weights_hash(), trt_backend.gpu_name(), trt_version,
+                                   (height, width), precision, calibration_dir)
             engine_path = cache / "engines" / f"{key}.engine"
         path = pathlib.Path(engine_path)
         if path.is_file():
-            cls._check_same_weights(info, model, export_lib.read_engine_description(path), path)
+            cls._check_same_weights(info, artifacts.engine_description(path), path)
             return path
+        from rxssnet_core import export as export_lib  # torch: only to build a missing engine
+
         LOGGER.warning("building a TensorRT %s engine at %dx%d into %s: this takes minutes (once; it is "
                        "cached)", precision, height, width, path)
         onnx_file = pathlib.Path(onnx_path) if onnx_path else path.with_suffix(".onnx")
-        export_lib.export_tensorrt(model, path, height, width, dynamic=False, precision=precision,
+        export_lib.export_tensorrt(info.model(), path, height, width, dynamic=False, precision=precision,
                                    calibration_dir=calibration_dir, onnx_path=onnx_file, metadata=info.metadata)
-        if onnx_path is None:
-            onnx_file.unlink(missing_ok=True)  # only an intermediate: the engine and its .json are what is kept
+        if onnx_path is None:  # only intermediates: the engine and its .json are what is kept
+            for suffix in (".onnx", ".fp16.onnx", ".int8.onnx"):
+                path.with_suffix(suffix).unlink(missing_ok=True)
         return path
 
     # -- properties ------------------------------------------------------------------------------------------
@@ -433,16 +467,19 @@ class Segmenter:
         if len(xs) != len(rgbs):
             raise ValueError(f"segment_batch got {len(rgbs)} RGB images but {len(xs)} X images")
         start = time.perf_counter()
-        height, width = _image_size(rgbs[0])
+        height, width = image_size(rgbs[0])
         for index, rgb in enumerate(rgbs):
-            if _image_size(rgb) != (height, width):
+            if image_size(rgb) != (height, width):
                 raise PreprocessError(
                     f"segment_batch image {index} is {rgb.shape[1]}x{rgb.shape[0]} but image 0 is "
                     f"{width}x{height}; batch images of one size or call segment() per image")
         size = self.network_size(height, width)
         pairs = [prepare_inputs(rgb, x, self.preprocess_config, size) for rgb, x in zip(rgbs, xs)]
-        rgb_batch = np.stack([p[0] for p in pairs])
-        x_batch = np.stack([p[1] for p in pairs])
+        if len(pairs) == 1:  # a view, not a copy, for the node's one-frame calls
+            rgb_batch, x_batch = pairs[0][0][None], pairs[0][1][None]
+        else:
+            rgb_batch = np.stack([p[0] for p in pairs])
+            x_batch = np.stack([p[1] for p in pairs])
         preprocessed = time.perf_counter()
 
         step = self.backend.max_batch or len(rgbs)
@@ -451,8 +488,8 @@ class Segmenter:
         inferred = time.perf_counter()
 
         results = []
-        for logits in outputs:
-            labels, confidence = logits_to_labels(logits, return_confidence)
+        for output in outputs:
+            labels, confidence = outputs_to_labels(output, self.num_classes, return_confidence)
             for j in range(len(labels)):
                 label, conf = _resize_outputs(labels[j], None if confidence is None else confidence[j],
                                               (height, width))

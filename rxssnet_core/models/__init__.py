@@ -1,24 +1,27 @@
-"""RXSSNet and its parts, one paper term per file."""
+"""RXSSNet and its parts, one paper term per file.
 
-from rxssnet_core.models.cgpi import CGPI, MLLABlock, RoPELinearAttention, RotaryEmbedding1d
-from rxssnet_core.models.convnextv2_encoder import ConvNeXtV2Encoder
-from rxssnet_core.models.crm import CRM
-from rxssnet_core.models.lam import LAM, ChannelEmbed, CrossPath, LocalEmbed
-from rxssnet_core.models.plpd import PLPD
-from rxssnet_core.models.rxssnet import RXSSNet, build_model
+Lazy (PEP 562): `rxssnet_core.models.checkpoints` reads a checkpoint's description without torch, so importing
+the package must not import the torch modules below until one of them is used.
+"""
 
-__all__ = [
-    "CGPI",
-    "CRM",
-    "LAM",
-    "PLPD",
-    "ChannelEmbed",
-    "ConvNeXtV2Encoder",
-    "CrossPath",
-    "LocalEmbed",
-    "MLLABlock",
-    "RXSSNet",
-    "RoPELinearAttention",
-    "RotaryEmbedding1d",
-    "build_model",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "CGPI": "cgpi", "MLLABlock": "cgpi", "RoPELinearAttention": "cgpi", "RotaryEmbedding1d": "cgpi",
+    "ConvNeXtV2Encoder": "convnextv2_encoder",
+    "CRM": "crm",
+    "LAM": "lam", "ChannelEmbed": "lam", "CrossPath": "lam", "LocalEmbed": "lam",
+    "PLPD": "plpd",
+    "RXSSNet": "rxssnet", "build_model": "rxssnet",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"rxssnet_core.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'rxssnet_core.models' has no attribute {name!r}")

@@ -2,19 +2,58 @@
 
 A strided 7x7 conv embeds concat(RGB, X) into tokens, one MLLA block (Mamba-like linear attention with a 1-D
 rotary position encoding over the raster token index) mixes them globally, and a LayerNorm closes it.
+
+Reduced precision: the linear attention's sums over all N tokens (k^T v, mean k, the normaliser 1/(q . mean k))
+run in fp32 whatever the input dtype; exported, they sit in the `attn` scope that
+`rxssnet_core.onnx_precision` lists for fp32. A fixed-size export holds the RoPE tables as constants
+(`rope_tables_as_constants`): angles reach N rad (19200 at 480x640), where fp16 spacing is 16.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# Set by `rope_tables_as_constants` for the duration of a fixed-size export.
+_CONSTANT_TABLES_IN_TRACE = contextvars.ContextVar("rxssnet_constant_rope_tables", default=False)
 
 
 def _tracing() -> bool:
     # Cached tables are Python-side state: an exporter must see them computed from the symbolic token count.
     compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
     return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or (compiling and compiling()))
+
+
+@contextlib.contextmanager
+def rope_tables_as_constants(enabled: bool = True) -> Iterator[None]:
+    """Inside, a TorchScript trace (the ONNX export) records the RoPE cos/sin tables as constants.
+
+    For fixed-size exports only: the tables are computed for the traced token count, so the graph holds no
+    Range/Cos/Sin and no fp16 engine ever computes an angle. A dynamic-size export must not use it (the
+    tables would be wrong at any other size); there the tables stay computed from the symbolic token count.
+    """
+    token = _CONSTANT_TABLES_IN_TRACE.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _CONSTANT_TABLES_IN_TRACE.reset(token)
+
+
+@contextlib.contextmanager
+def _tracer_paused() -> Iterator[None]:
+    # Tensors made while the TorchScript tracer is paused enter the traced graph as constants (initializers).
+    # torch has no public switch for this; the TorchScript exporter that needs it is frozen.
+    state = torch._C._get_tracing_state()
+    torch._C._set_tracing_state(None)
+    try:
+        yield
+    finally:
+        torch._C._set_tracing_state(state)
 
 
 class RotaryEmbedding1d(nn.Module):
@@ -37,8 +76,14 @@ class RotaryEmbedding1d(nn.Module):
     def tables(self, num_tokens: int | torch.Tensor, device: torch.device, dtype: torch.dtype
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, C/2) cos and sin tables, computed exactly as the reference (float32 angles)."""
-        tracing = _tracing()
-        key = (int(num_tokens), device, dtype) if not tracing else None
+        if _CONSTANT_TABLES_IN_TRACE.get() and torch.jit.is_tracing():
+            with _tracer_paused():
+                return self._computed(int(num_tokens), device, dtype, cache=True)
+        return self._computed(num_tokens, device, dtype, cache=not _tracing())
+
+    def _computed(self, num_tokens: int | torch.Tensor, device: torch.device, dtype: torch.dtype, cache: bool
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (int(num_tokens), device, dtype) if cache else None
         if key is not None and key in self._cache:
             return self._cache[key]
         half = self.dim // 2
@@ -76,6 +121,9 @@ class RoPELinearAttention(nn.Module):
     q, k = ELU(Linear(u)) + 1, v = u (no value projection). Per head:
     out_n = q_rope_n (1/N sum_m k_rope_m^T v_m) / (q_n . mean_m k_m + 1e-6), then + DWConv1d(v).
     (B, N, C) -> (B, N, C).
+
+    Everything from ELU to out_n runs in fp32 (no-op casts for fp32 input): the sums run over all N tokens,
+    and in fp16 ELU + 1 underflows to 0 below -17, so 1 / (0 + 1e-6) overflows and 0 * inf gives NaN.
     """
 
     def __init__(self, dim: int, num_heads: int = 4) -> None:
@@ -90,18 +138,18 @@ class RoPELinearAttention(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         batch, num_tokens, channels = u.shape
         heads, head_dim = self.num_heads, channels // self.num_heads
-        q, k = (F.elu(t) + 1.0 for t in self.qk(u).chunk(2, dim=-1))
+        q, k = (F.elu(t) + 1.0 for t in self.qk(u).float().chunk(2, dim=-1))
         q_rope, k_rope = self.rope(q), self.rope(k)
 
         def split_heads(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(batch, num_tokens, heads, head_dim).transpose(1, 2)
 
-        q, k, v, q_rope, k_rope = (split_heads(t) for t in (q, k, u, q_rope, k_rope))
+        q, k, v, q_rope, k_rope = (split_heads(t) for t in (q, k, u.float(), q_rope, k_rope))
         normalizer = 1.0 / (q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1) + 1e-6)  # (B, h, N, 1)
         scale = num_tokens ** -0.5
         context = (k_rope.transpose(-2, -1) * scale) @ (v * scale)  # (B, h, d, d)
         out = (q_rope @ context) * normalizer
-        out = out.transpose(1, 2).reshape(batch, num_tokens, channels)
+        out = out.transpose(1, 2).reshape(batch, num_tokens, channels).to(u.dtype)
         return out + self.lepe(u)
 
 

@@ -2,6 +2,8 @@
 
 Nothing here unpickles code: torch files are read with `weights_only=True`, and `.safetensors` files by safetensors.
 No load is silently partial: every key is either used, or dropped for a stated reason, or an error.
+Importing this module does not import torch: the robot's runtime reads a checkpoint's description (config,
+metadata, weights hash) with `read_description`, from the safetensors JSON header alone.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
-from rxssnet_core.models.rxssnet import RXSSNet, build_model
+from rxssnet_core.inference.artifacts import SAFETENSORS_FORMAT, checkpoint_description
 
-FORMAT_NAME = "rxssnet"
+if TYPE_CHECKING:  # torch is imported where weights are read or built, never by importing this module
+    import torch
+    from torch import nn
+
+    from rxssnet_core.models.rxssnet import RXSSNet
+
+FORMAT_NAME = SAFETENSORS_FORMAT
 FORMAT_VERSION = 1
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
@@ -31,8 +36,15 @@ class CheckpointError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------------- file access
+def read_description(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """{"model_config", "metadata", "weights_sha256"} of a `.safetensors` checkpoint without torch (None for `.pt`,
+    which only torch can read)."""
+    return checkpoint_description(path)
+
+
 def _read_tensor_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """Returns (content, safetensors metadata). Torch files come back as the saved object."""
+    import torch  # reading tensors
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix in SAFETENSORS_SUFFIXES:
@@ -78,6 +90,8 @@ def save_model(model: RXSSNet, path: str | os.PathLike[str], metadata: Mapping[s
     `.safetensors` stores config and metadata as JSON in the header; other suffixes write a torch file that
     loads with `weights_only=True`.
     """
+    import torch  # writing tensors
+
     path = Path(path)
     meta = dict(model.metadata if metadata is None else metadata)
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
@@ -120,6 +134,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str
 
 def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> RXSSNet:
     """Rebuilds the model from the file alone, strictly (every tensor present, none extra). Returns it in eval mode."""
+    from rxssnet_core.models.rxssnet import build_model  # torch
+
     config, state, metadata = load_checkpoint(path)
     model = build_model(config)
     _load_strict(model, state, source=str(path))
@@ -340,6 +356,8 @@ def convert_reference_checkpoint(source: str | os.PathLike[str], destination: st
     state = content.get("state_dict", content)
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{source}: expected a dict with key 'state_dict'")
+    from rxssnet_core.models.rxssnet import build_model  # torch
+
     state = {key.removeprefix("module."): value for key, value in state.items()}
     config = reference_config(state)
     config.input_order = "bgr" if bgr else "rgb"

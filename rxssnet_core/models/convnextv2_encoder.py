@@ -12,7 +12,15 @@ class GlobalResponseNorm(nn.Module):
 
     Same parameters (`weight`, `bias`) and layout handling as timm's, but the spatial L2 norm is computed as
     sqrt(sum(x^2)): over the non-innermost axes of a channels-last tensor that is 3x faster on the CPU than
-    `Tensor.norm`, and GRN runs in every block.
+    `Tensor.norm`, and GRN runs in every block. The sum is clamped at 1e-24 before the square root: a channel
+    that is zero everywhere (an all-zero X, e.g. the neutral X of a missing camera, through zero-initialised
+    biases) would otherwise get an infinite sqrt gradient and NaN weights, where `Tensor.norm` gives 0. The
+    forward value is unchanged in effect (that channel's x * N(x) is 0 either way).
+
+    The sum of squares runs over every pixel (19200 at stage 1 of a 480x640 input): in fp16 it passes 65504
+    (and 1e-24 is 0), so N(x) is computed in fp32 whatever the input dtype and cast back (an O(1) ratio, safe
+    in fp16 and bf16). For fp32 input the casts are no-ops: bit-identical to the plain formula. In an ONNX
+    export these ops sit in the `grn` scope, which `rxssnet_core.onnx_precision` lists for fp32.
     """
 
     def __init__(self, source: nn.Module) -> None:
@@ -25,8 +33,8 @@ class GlobalResponseNorm(nn.Module):
         self.bias = source.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spatial_norm = x.square().sum(dim=self.spatial_dim, keepdim=True).sqrt()
-        normalized = spatial_norm / (spatial_norm.mean(dim=self.channel_dim, keepdim=True) + self.eps)
+        spatial_norm = x.float().square().sum(dim=self.spatial_dim, keepdim=True).clamp_min(1e-24).sqrt()
+        normalized = (spatial_norm / (spatial_norm.mean(dim=self.channel_dim, keepdim=True) + self.eps)).to(x.dtype)
         return x + torch.addcmul(self.bias.view(self.wb_shape), self.weight.view(self.wb_shape), x * normalized)
 
 

@@ -1,4 +1,9 @@
-"""CRM: Cross-Modal Feature Reweighting Module (spec 1.4). Parameter-free."""
+"""CRM: Cross-Modal Feature Reweighting Module (spec 1.4). Parameter-free.
+
+Reduced precision: the cosine similarity sums over all H*W pixels, so it runs in fp32 whatever the input dtype
+(in fp16 the norms pass 65504 and the similarity silently becomes 0); exported, it sits in the `crm` scope
+that `rxssnet_core.onnx_precision` lists for fp32.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,6 @@ class CRM(nn.Module):
     """
 
     def forward(self, rgb: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        similarity = F.cosine_similarity(rgb.flatten(2), x.flatten(2), dim=2)  # (B, C); eps 1e-8 as reference
-        weight = F.relu(similarity)[:, :, None, None]
+        similarity = F.cosine_similarity(rgb.flatten(2).float(), x.flatten(2).float(), dim=2)  # eps 1e-8 as ref.
+        weight = F.relu(similarity)[:, :, None, None].to(rgb.dtype)  # (B, C, 1, 1), in [0, 1]
         return rgb * (1.0 + weight), x * (2.0 - weight)

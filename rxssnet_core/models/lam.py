@@ -2,6 +2,9 @@
 
 Local per-modality embeddings, a channel-context cross-attention exchange (CMX's CrossPath) fused to one stream,
 the CGPI global prior added, then a convolutional channel embedding with a residual.
+
+Reduced precision: the channel context k^T v sums over all H*W tokens, so it runs in fp32 whatever the input
+dtype; exported, it sits in the `channel_context` scope that `rxssnet_core.onnx_precision` lists for fp32.
 """
 
 from __future__ import annotations
@@ -22,9 +25,21 @@ class LocalEmbed(nn.Module):
         return self.norm(self.proj(x).flatten(2).transpose(1, 2))
 
 
-def channel_context(keys: torch.Tensor, values: torch.Tensor, scale: float) -> torch.Tensor:
-    """Efficient-attention context per head: softmax over key channels of (k^T v) * scale. (B,h,N,d) -> (B,h,d,d)."""
-    return ((keys.transpose(-2, -1) @ values) * scale).softmax(dim=-2)
+class ChannelContext(nn.Module):
+    """Efficient-attention context per head: softmax over key channels of (k^T v) * scale. (B,h,N,d) -> (B,h,d,d).
+
+    k^T v sums over all N tokens (19200 at stage 1 of 480x640): computed in fp32 (no-op casts for fp32 input),
+    since in fp16 it passes 65504 and the softmax of inf is NaN; the softmax output, in [0, 1], is cast back.
+    A parameter-free module so that an ONNX export names its ops' scope.
+    """
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        context = (keys.float().transpose(-2, -1) @ values.float()) * self.scale
+        return context.softmax(dim=-2).to(keys.dtype)
 
 
 class CrossPath(nn.Module):
@@ -41,7 +56,7 @@ class CrossPath(nn.Module):
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
-        self.scale = (dim // num_heads) ** -0.5
+        self.channel_context = ChannelContext((dim // num_heads) ** -0.5)
         self.channel_proj_rgb = nn.Linear(dim, dim * 2)
         self.channel_proj_x = nn.Linear(dim, dim * 2)
         self.kv_rgb = nn.Linear(dim, dim * 2, bias=False)
@@ -66,8 +81,8 @@ class CrossPath(nn.Module):
         y_b, u_b = torch.relu(self.channel_proj_x(b)).chunk(2, dim=-1)
         k_a, v_a = self.kv_rgb(u_a).chunk(2, dim=-1)
         k_b, v_b = self.kv_x(u_b).chunk(2, dim=-1)
-        context_a = channel_context(self._heads(k_a), self._heads(v_a), self.scale)
-        context_b = channel_context(self._heads(k_b), self._heads(v_b), self.scale)
+        context_a = self.channel_context(self._heads(k_a), self._heads(v_a))
+        context_b = self.channel_context(self._heads(k_b), self._heads(v_b))
         read_a = self._merge(self._heads(u_a) @ context_b)
         read_b = self._merge(self._heads(u_b) @ context_a)
         out_a = self.norm_rgb(a + self.end_proj_rgb(torch.cat((y_a, read_a), dim=-1)))

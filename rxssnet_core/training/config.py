@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from rxssnet_core.config import ConfigError
+from rxssnet_core.degradation import RGB_DEGRADATIONS, X_DEGRADATIONS
 
 # A split with this name holds the benchmark's test data; selecting checkpoints on it inflates the results.
 TEST_SPLIT_NAMES = ("test",)
@@ -78,11 +79,28 @@ class ScheduleSection:
 
 
 @dataclass
+class ModalityDropoutSection:
+    """Training for a failed camera (not in the paper's recipe: keep both rates 0 to reproduce it). Per sample,
+    with probability x_rate X gets one of x_kinds (x_missing: the neutral X the node feeds when X is gone;
+    x_blank: an all-black X; x_noise: + Gaussian noise_std; x_shift: moved by up to shift_px pixels, a bad
+    extrinsic), else with probability rgb_rate RGB gets one of rgb_kinds (rgb_missing: black, night).
+    Definitions: rxssnet_core/degradation.py, shared with `rxssnet eval --degraded-modes` and the node."""
+
+    x_rate: float = 0.0
+    rgb_rate: float = 0.0
+    x_kinds: list[str] = field(default_factory=lambda: ["x_missing"])
+    rgb_kinds: list[str] = field(default_factory=lambda: ["rgb_missing"])
+    noise_std: float = 0.5
+    shift_px: int = 8
+
+
+@dataclass
 class TrainSection:
     """Batching, augmentation, precision and seeding. batch_size is per process; the effective batch is
     batch_size * grad_accum_steps * world_size. crop_size: [H, W] random crop (null: no crop; then images
     must share one size to be batched). amp: auto (fp16 + GradScaler on CUDA, fp32 on CPU) | off | fp16 | bf16.
-    deterministic: deterministic cuDNN kernels (CPU runs are reproducible without it)."""
+    deterministic: deterministic cuDNN kernels (CPU runs are reproducible without it).
+    modality_dropout: degrade X or RGB on a fraction of samples (ModalityDropoutSection; off by default)."""
 
     batch_size: int = 4
     grad_accum_steps: int = 1
@@ -93,6 +111,7 @@ class TrainSection:
     amp: str = "auto"
     seed: int = 0
     deterministic: bool = False
+    modality_dropout: ModalityDropoutSection = field(default_factory=ModalityDropoutSection)
 
 
 @dataclass
@@ -166,10 +185,28 @@ class TrainConfig:
             (self.optimizer.grad_clip_norm is None or self.optimizer.grad_clip_norm > 0,
              "optimizer.grad_clip_norm must be > 0 or null"),
         ]
+        checks += self.modality_dropout_checks()
         for ok, message in checks:
             if not ok:
                 raise TrainConfigError(message)
         self.check_val_split()
+
+    def modality_dropout_checks(self) -> list[tuple[bool, str]]:
+        drop = self.train.modality_dropout
+        key = "train.modality_dropout"
+        return [
+            (0.0 <= drop.x_rate <= 1.0, f"{key}.x_rate={drop.x_rate} must be a fraction in [0, 1]"),
+            (0.0 <= drop.rgb_rate <= 1.0, f"{key}.rgb_rate={drop.rgb_rate} must be a fraction in [0, 1]"),
+            (drop.x_rate + drop.rgb_rate <= 1.0,
+             f"{key}.x_rate + {key}.rgb_rate = {drop.x_rate + drop.rgb_rate:g} must be <= 1 (a sample never "
+             "loses both inputs); lower one of them"),
+            (bool(drop.x_kinds) and set(drop.x_kinds) <= set(X_DEGRADATIONS),
+             f"{key}.x_kinds={drop.x_kinds} must be a non-empty list of {', '.join(X_DEGRADATIONS)}"),
+            (bool(drop.rgb_kinds) and set(drop.rgb_kinds) <= set(RGB_DEGRADATIONS),
+             f"{key}.rgb_kinds={drop.rgb_kinds} must be a non-empty list of {', '.join(RGB_DEGRADATIONS)}"),
+            (drop.noise_std >= 0, f"{key}.noise_std={drop.noise_std} must be >= 0"),
+            (drop.shift_px >= 0, f"{key}.shift_px={drop.shift_px} must be >= 0"),
+        ]
 
     def check_val_split(self) -> None:
         """Refuse model selection on a test split unless explicitly and scarily allowed."""

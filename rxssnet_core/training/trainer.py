@@ -262,7 +262,9 @@ class Trainer:
 
     def _build_data(self) -> None:
         from rxssnet_core.data import AugmentConfig, build_dataset
+        from rxssnet_core.data.augmentation import ModalityDropout
         from rxssnet_core.data.registry import canonical_name
+        from rxssnet_core.degradation import DegradationParams
         from rxssnet_core.preprocessing import PreprocessConfig
 
         cfg = self.config
@@ -278,6 +280,11 @@ class Trainer:
             except ValueError as error:
                 raise TrainConfigError(f"dataset.preprocess: {error}") from None
             train_full = build_dataset(name, root, cfg.dataset.train_split, preprocess=preprocess, augment=augment)
+        drop = cfg.train.modality_dropout
+        # Blank images depend on the preprocessing, known only now; the dataset holds `augment` by reference.
+        augment.modality_dropout = ModalityDropout(
+            preprocess, x_rate=drop.x_rate, rgb_rate=drop.rgb_rate, x_kinds=tuple(drop.x_kinds),
+            rgb_kinds=tuple(drop.rgb_kinds), params=DegradationParams(drop.noise_std, drop.shift_px))
         self.info = train_full.info
         self.preprocess = preprocess
         self.dataset_name = name

@@ -1,9 +1,10 @@
-"""Inference backends: torch (eager), onnxruntime and tensorrt, behind `InferenceBackend`.
+"""Inference backends: torch (eager), onnxruntime, tensorrt and openvino, behind `InferenceBackend`.
 
 Each backend module imports its runtime lazily, so a missing package only matters when that backend is chosen.
 """
 
 from rxssnet_core.inference.backends.base import (
+    BACKEND_CHOICES,
     BACKENDS,
     DEVICES,
     PRECISIONS,
@@ -13,5 +14,5 @@ from rxssnet_core.inference.backends.base import (
     check_choice,
 )
 
-__all__ = ["BACKENDS", "DEVICES", "PRECISIONS", "SUPPORTED_PRECISIONS", "BackendError", "InferenceBackend",
-           "check_choice"]
+__all__ = ["BACKENDS", "BACKEND_CHOICES", "DEVICES", "PRECISIONS", "SUPPORTED_PRECISIONS", "BackendError",
+           "InferenceBackend", "check_choice"]

@@ -1,8 +1,13 @@
 """What every inference backend provides, and the checks shared by all of them.
 
-A backend turns normalised network inputs into logits: `infer(rgb (B,3,H,W) float32, x (B,C,H,W) float32)
--> logits (B,K,H,W)`, as a numpy array or a torch tensor (GPU backends keep logits on the device so that the
-argmax runs there). Preprocessing and postprocessing live in `Segmenter`, identical for every backend.
+A backend runs the network on normalised inputs: `infer(rgb (B,3,H,W) float32, x (B,C,H,W) float32)` returns
+the model file's outputs by name (`rxssnet_core.inference.artifacts`): {"labels" (B,H,W), "confidence" (B,H,W)}
+when the post-processing is inside the exported graph, or {"logits" (B,K,H,W)} (numpy, or a torch tensor on
+the torch backend, which reduces on its device). Preprocessing and the rest of postprocessing live in
+`Segmenter`, identical for every backend.
+
+The backend names are defined here once (BACKENDS); every CLI, node parameter and check uses this tuple. A new
+backend adds its name, its precisions per device, its runtime module and its install hint below.
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ from typing import Any
 
 import numpy as np
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+BACKENDS = ("torch", "onnxruntime", "tensorrt", "openvino")
+# `auto` is not a backend: Segmenter resolves it to one of BACKENDS (`backends.auto.choose_backend`).
+BACKEND_CHOICES = (*BACKENDS, "auto")
+# The Python module each backend's runtime is (its absence is reported before a checkpoint is loaded).
+RUNTIME_MODULES = {"torch": "torch", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt", "openvino": "openvino"}
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
@@ -23,6 +32,7 @@ SUPPORTED_PRECISIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "torch": {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "fp16", "bf16")},
     "onnxruntime": {"cpu": ("fp32",), "cuda": ("fp32",)},
     "tensorrt": {"cuda": ("fp32", "fp16", "int8")},
+    "openvino": {"cpu": ("fp32", "bf16", "int8")},  # bf16 where the CPU has AVX512-BF16/AMX (checked on load)
 }
 
 INSTALL_HINTS = {
@@ -32,9 +42,13 @@ INSTALL_HINTS = {
         "on Jetson use the onnxruntime-gpu wheel built for your JetPack"),
     "tensorrt": (
         "backend 'tensorrt' needs the TensorRT Python package: on Jetson it comes with JetPack "
-        "(python3-libnvinfer); elsewhere pip install tensorrt (10.x, i.e. pip install 'tensorrt<11', for fp16 "
-        "and int8 engines: TensorRT 11 removed the precision builder flags)"),
+        "(python3-libnvinfer); elsewhere pip install tensorrt (10.x or 11.x), or pip install -r "
+        "requirements/tensorrt.txt"),
     "onnx": "ONNX export needs the onnx package: pip install onnx",
+    "modelopt": ("fp16 and int8 TensorRT engines need NVIDIA ModelOpt to prepare the ONNX file: pip install "
+                 "-r requirements/tensorrt.txt (nvidia-modelopt[onnx])"),
+    "openvino": "backend 'openvino' needs OpenVINO: pip install -r requirements/openvino.txt (openvino, nncf)",
+    "nncf": "OpenVINO int8 needs NNCF for the quantization: pip install -r requirements/openvino.txt",
 }
 
 
@@ -68,7 +82,8 @@ def check_choice(backend: str, device: str, precision: str) -> None:
         if precision == "fp16" and device == "cpu":
             fix = "fp16 needs a GPU: use precision='fp32' (or 'bf16' with backend='torch') on the CPU"
         elif precision == "int8":
-            fix = "int8 is calibrated by TensorRT: use backend='tensorrt' with calibration_dir"
+            fix = ("int8 is quantized on calibration images: use backend='openvino' (CPU) or 'tensorrt' (GPU) "
+                   "with calibration_dir")
         else:
             fix = f"supported here: {per_device[device]}"
         raise BackendError(
@@ -98,8 +113,8 @@ class InferenceBackend(abc.ABC):
     max_batch: int | None = None
 
     @abc.abstractmethod
-    def infer(self, rgb: np.ndarray, x: np.ndarray) -> Any:
-        """(B, 3, H, W) and (B, C, H, W) float32 -> logits (B, K, H, W) (numpy array or torch tensor)."""
+    def infer(self, rgb: np.ndarray, x: np.ndarray) -> dict[str, Any]:
+        """(B, 3, H, W) and (B, C, H, W) float32 -> outputs by name: labels + confidence, or logits."""
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """The (H, W) an image of `height` x `width` must be resized to before `infer`."""

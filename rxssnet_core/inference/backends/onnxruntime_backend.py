@@ -1,6 +1,8 @@
 """ONNX Runtime backend: an exported RXSSNet ONNX file on the CPU or CUDA execution provider.
 
-Needs only numpy and onnxruntime at run time (no torch), which suits small robots.
+Needs only numpy and onnxruntime at run time (no torch), which suits small robots. Files exported with the
+post-processing in the graph return labels (B, H, W) and confidence (B, H, W); logits exports return
+logits (B, K, H, W).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import pathlib
 
 import numpy as np
 
+from rxssnet_core.inference.artifacts import INPUT_NAMES, OUTPUTS_LABELS, OUTPUTS_LOGITS
 from rxssnet_core.inference.backends.base import (
     BackendError,
     InferenceBackend,
@@ -16,16 +19,13 @@ from rxssnet_core.inference.backends.base import (
     require_module,
 )
 
-INPUT_NAMES = ("rgb", "x")
-OUTPUT_NAME = "logits"
-
 
 def _static_dim(dim: object) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
 
 
 class OnnxRuntimeBackend(InferenceBackend):
-    """Runs `onnx_path` (inputs `rgb`, `x`; output `logits`) on the CPU or CUDA execution provider."""
+    """Runs `onnx_path` (inputs `rgb`, `x`; outputs labels + confidence, or logits) on the CPU or CUDA EP."""
 
     name = "onnxruntime"
 
@@ -59,11 +59,14 @@ class OnnxRuntimeBackend(InferenceBackend):
                 "ONNX Runtime could not start CUDAExecutionProvider (CUDA or cuDNN libraries missing or of "
                 "the wrong version for this onnxruntime-gpu); see the warnings of `import onnxruntime`")
         inputs = {meta.name: meta for meta in self.session.get_inputs()}
-        outputs = [meta.name for meta in self.session.get_outputs()]
-        if set(inputs) != set(INPUT_NAMES) or OUTPUT_NAME not in outputs:
+        outputs = tuple(meta.name for meta in self.session.get_outputs())
+        if set(inputs) != set(INPUT_NAMES) or sorted(outputs) not in (sorted(OUTPUTS_LABELS),
+                                                                      sorted(OUTPUTS_LOGITS)):
             raise BackendError(
-                f"{str(path)!r} has inputs {sorted(inputs)} and outputs {outputs}; an RXSSNet export has "
-                f"inputs {list(INPUT_NAMES)} and output {OUTPUT_NAME!r} (re-export with `rxssnet export`)")
+                f"{str(path)!r} has inputs {sorted(inputs)} and outputs {list(outputs)}; an RXSSNet export has "
+                f"inputs {list(INPUT_NAMES)} and outputs {list(OUTPUTS_LABELS)} or {list(OUTPUTS_LOGITS)} "
+                "(re-export with `rxssnet export`)")
+        self.output_names = outputs
         shape = inputs["rgb"].shape
         height, width = _static_dim(shape[2]), _static_dim(shape[3])
         self.fixed_size = (height, width) if height and width else None
@@ -72,10 +75,10 @@ class OnnxRuntimeBackend(InferenceBackend):
         self.device = device
         self.precision = precision
 
-    def infer(self, rgb: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def infer(self, rgb: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
         feeds = {"rgb": np.ascontiguousarray(rgb, dtype=np.float32),
                  "x": np.ascontiguousarray(x, dtype=np.float32)}
-        return self.session.run([OUTPUT_NAME], feeds)[0]
+        return dict(zip(self.output_names, self.session.run(list(self.output_names), feeds)))
 
     def close(self) -> None:
         self.session = None

@@ -1,31 +1,43 @@
-"""TensorRT backend (Jetson and desktop GPUs): engine build from the ONNX export, INT8 calibration, execution.
+"""TensorRT backend (Jetson and desktop GPUs): engine build from the ONNX export, and execution.
 
-Written against the TensorRT 10 Python API (the calls also exist in 8.6). TensorRT 11 dropped the precision
-builder flags and calibrators: there only fp32 engines are built here. Device buffers are torch CUDA tensors,
-so no pycuda or cuda-python is needed: TensorRT only sees their addresses.
+Uses only Python API present in both TensorRT 10.3 (JetPack 6) and TensorRT 11 (PyPI);
+test/test_tensorrt_api.py checks every name against both. Engines are built as strongly typed networks:
+the precision is in the ONNX file (fp32; fp16 with fp32-sensitive nodes kept fp32; int8 Q/DQ from NVIDIA
+ModelOpt), so neither the precision builder flags nor the INT8 calibrators (deprecated in 10.1, removed in 11)
+are needed. Device memory and streams come from the CUDA runtime library through ctypes (libcudart, which
+every TensorRT install has): no torch, pycuda or cuda-python on the robot.
+
+    engine inputs   rgb (B, 3, H, W) float32, x (B, C, H, W) float32
+    engine outputs  labels (B, H, W) uint8/int32 + confidence (B, H, W) float32, or logits (B, K, H, W)
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import glob
+import os
 import pathlib
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from rxssnet_core.inference.artifacts import INPUT_NAMES, OUTPUTS_LABELS, OUTPUTS_LOGITS
 from rxssnet_core.inference.backends.base import (
     BackendError,
     InferenceBackend,
     check_choice,
-    check_cuda_available,
     require_module,
 )
 
-INPUT_NAMES = ("rgb", "x")
-OUTPUT_NAME = "logits"
 # Bounds of a dynamic-shape engine when the caller gives none: the model pads to a multiple of 32, so any size
 # works, but TensorRT tunes kernels for the range, and a narrow range builds faster and runs faster.
 DEFAULT_MIN_SIZE = (128, 128)
+BUILD_PRECISIONS = ("fp32", "fp16", "int8")
+_MEMCPY_HOST_TO_DEVICE = 1
+_MEMCPY_DEVICE_TO_HOST = 2
 
 
 def import_tensorrt() -> Any:
@@ -41,62 +53,106 @@ def _logger(trt: Any, verbose: bool = False) -> Any:
     return trt.Logger(trt.Logger.INFO if verbose else trt.Logger.WARNING)
 
 
-def _torch_dtype(trt: Any, dtype: Any) -> Any:
-    torch = require_module("torch")
-    table = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16,
-             trt.DataType.INT8: torch.int8, trt.DataType.INT32: torch.int32}
-    if hasattr(trt.DataType, "BF16"):
-        table[trt.DataType.BF16] = torch.bfloat16
-    if dtype not in table:
-        raise BackendError(f"TensorRT tensor type {dtype} is not supported by this backend")
-    return table[dtype]
-
-
 # ----------------------------------------------------------------------------------------------------------
-# INT8 calibration
+# CUDA runtime through ctypes
 
 
-def make_calibrator(batches: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]], cache_path: pathlib.Path
-                    ) -> Any:
-    """An IInt8EntropyCalibrator2 fed with (rgb (1,3,H,W), x (1,C,H,W)) float32 network inputs.
+def _cudart_candidates() -> list[str]:
+    found = ctypes.util.find_library("cudart")
+    names = [found] if found else []
+    names += ["libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"]
+    for root in sys.path:  # pip's nvidia-cuda-runtime-cu12/cu13 wheels (dependencies of tensorrt-cu1x-libs)
+        names += sorted(glob.glob(os.path.join(root, "nvidia", "cuda_runtime", "lib", "libcudart.so*")))
+        names += sorted(glob.glob(os.path.join(root, "nvidia", "cu13", "lib", "libcudart.so*")))
+    return names
 
-    `batches` is called once, when TensorRT starts calibrating. The calibration table is written to
-    `cache_path` and reused by later builds (delete it after changing the calibration images).
-    """
-    trt = import_tensorrt()
-    torch = require_module("torch")
 
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self) -> None:
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self._iterator: Any = None
-            self._device_inputs: list[Any] = []  # kept alive until TensorRT asks for the next batch
+class CudaRuntime:
+    """The few CUDA runtime calls the backend needs: device memory, copies on a stream, the device name."""
 
-        def get_batch_size(self) -> int:
-            return 1
+    _instance: CudaRuntime | None = None
 
-        def get_batch(self, names: Sequence[str]) -> list[int] | None:
-            if self._iterator is None:
-                self._iterator = iter(batches())
+    def __init__(self) -> None:
+        errors = []
+        for name in _cudart_candidates():
             try:
-                rgb, x = next(self._iterator)
-            except StopIteration:
-                return None
-            arrays = {"rgb": rgb, "x": x}
-            self._device_inputs = [
-                torch.from_numpy(np.ascontiguousarray(arrays[name], dtype=np.float32)).cuda()
-                for name in names]
-            torch.cuda.synchronize()
-            return [int(tensor.data_ptr()) for tensor in self._device_inputs]
+                self._lib = ctypes.CDLL(name)
+                break
+            except OSError as error:
+                errors.append(str(error))
+        else:
+            raise BackendError("device='cuda' needs the CUDA runtime library (libcudart), which was not found: "
+                               "install the CUDA toolkit / JetPack, or pip install nvidia-cuda-runtime-cu12")
+        lib = self._lib
+        lib.cudaGetErrorString.restype = ctypes.c_char_p
+        lib.cudaMalloc.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]
+        lib.cudaFree.argtypes = [ctypes.c_void_p]
+        lib.cudaMemcpyAsync.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                                        ctypes.c_void_p]
+        lib.cudaStreamCreate.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+        lib.cudaStreamSynchronize.argtypes = [ctypes.c_void_p]
+        lib.cudaStreamDestroy.argtypes = [ctypes.c_void_p]
 
-        def read_calibration_cache(self) -> bytes | None:
-            return cache_path.read_bytes() if cache_path.is_file() else None
+    @classmethod
+    def get(cls) -> CudaRuntime:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
 
-        def write_calibration_cache(self, cache: Any) -> None:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            cache_path.write_bytes(bytes(cache))
+    def _check(self, code: int, what: str) -> None:
+        if code != 0:
+            message = self._lib.cudaGetErrorString(code).decode(errors="replace")
+            raise BackendError(f"CUDA {what} failed: {message} (error {code})")
 
-    return EntropyCalibrator()
+    def device_count(self) -> int:
+        count = ctypes.c_int(0)
+        code = self._lib.cudaGetDeviceCount(ctypes.byref(count))
+        return int(count.value) if code == 0 else 0
+
+    def device_name(self, device: int = 0) -> str:
+        # cudaDeviceProp starts with `char name[256]` in every CUDA version; the buffer covers the whole struct.
+        properties = ctypes.create_string_buffer(8192)
+        self._check(self._lib.cudaGetDeviceProperties(properties, device), "cudaGetDeviceProperties")
+        return properties.raw[:256].split(b"\0", 1)[0].decode(errors="replace")
+
+    def malloc(self, nbytes: int) -> int:
+        pointer = ctypes.c_void_p()
+        self._check(self._lib.cudaMalloc(ctypes.byref(pointer), max(int(nbytes), 1)), "cudaMalloc")
+        return int(pointer.value)
+
+    def free(self, pointer: int) -> None:
+        self._lib.cudaFree(ctypes.c_void_p(pointer))
+
+    def stream(self) -> int:
+        stream = ctypes.c_void_p()
+        self._check(self._lib.cudaStreamCreate(ctypes.byref(stream)), "cudaStreamCreate")
+        return int(stream.value)
+
+    def destroy_stream(self, stream: int) -> None:
+        self._lib.cudaStreamDestroy(ctypes.c_void_p(stream))
+
+    def to_device(self, pointer: int, array: np.ndarray, stream: int) -> None:
+        self._check(self._lib.cudaMemcpyAsync(pointer, array.ctypes.data, array.nbytes, _MEMCPY_HOST_TO_DEVICE,
+                                              stream), "cudaMemcpyAsync (host to device)")
+
+    def to_host(self, array: np.ndarray, pointer: int, stream: int) -> None:
+        self._check(self._lib.cudaMemcpyAsync(array.ctypes.data, pointer, array.nbytes, _MEMCPY_DEVICE_TO_HOST,
+                                              stream), "cudaMemcpyAsync (device to host)")
+
+    def synchronize(self, stream: int) -> None:
+        self._check(self._lib.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
+
+
+def check_cuda() -> None:
+    """BackendError unless the CUDA runtime loads and sees a GPU."""
+    if CudaRuntime.get().device_count() < 1:
+        raise BackendError("device='cuda' was requested but the CUDA runtime sees no GPU (no driver, or no "
+                           "device visible to this process); use device='cpu' with another backend")
+
+
+def gpu_name() -> str:
+    """The name of GPU 0 (part of the engine cache key: an engine runs only on the GPU model that built it)."""
+    return CudaRuntime.get().device_name(0)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -104,15 +160,9 @@ def make_calibrator(batches: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]
 
 
 def check_build_precision(precision: str) -> None:
-    """Raise BackendError unless this TensorRT can build an engine of `precision`."""
-    trt = import_tensorrt()
-    if precision not in ("fp32", "fp16", "int8"):
-        raise BackendError(f"TensorRT precision={precision!r} is unknown; choose fp32, fp16 or int8")
-    if int(str(trt.__version__).split(".")[0]) >= 11 and precision != "fp32":
-        raise BackendError(
-            f"TensorRT {trt.__version__} removed BuilderFlag.FP16/INT8 and calibrators (strongly typed networks "
-            f"only), so precision={precision!r} cannot be built here; install TensorRT 10 (pip install "
-            "'tensorrt<11'; JetPack 6 ships 10.3) or use precision='fp32'")
+    """Raise BackendError unless `precision` is one an engine is built for."""
+    if precision not in BUILD_PRECISIONS:
+        raise BackendError(f"TensorRT precision={precision!r} is unknown; choose one of {BUILD_PRECISIONS}")
 
 
 def _profile_shapes(shape: Sequence[int], opt_size: tuple[int, int], min_size: tuple[int, int],
@@ -128,32 +178,25 @@ def _profile_shapes(shape: Sequence[int], opt_size: tuple[int, int], min_size: t
     return lows, opts, highs
 
 
-def build_engine(onnx_path: str | pathlib.Path, engine_path: str | pathlib.Path, precision: str = "fp16",
+def build_engine(onnx_path: str | pathlib.Path, engine_path: str | pathlib.Path,
                  opt_size: tuple[int, int] = (480, 640), min_size: tuple[int, int] | None = None,
-                 max_size: tuple[int, int] | None = None, max_batch: int = 1, calibrator: Any = None,
-                 workspace_mb: int | None = None, verbose: bool = False) -> pathlib.Path:
-    """Parse an RXSSNet ONNX file and serialise a TensorRT engine to `engine_path`.
+                 max_size: tuple[int, int] | None = None, max_batch: int = 1, workspace_mb: int | None = None,
+                 verbose: bool = False) -> pathlib.Path:
+    """Parse an RXSSNet ONNX file (fp32, fp16 or Q/DQ int8) and serialise a strongly typed engine.
 
-    precision: fp32 | fp16 | int8 (int8 needs `calibrator`; fp16 stays allowed for layers without INT8).
     For an ONNX file with dynamic height/width, the optimisation profile spans min_size..max_size (defaults
-    128x128 (or opt_size if smaller) .. 2 x opt_size) and is tuned for opt_size; fixed dims are taken from the file.
+    128x128 (or opt_size if smaller) .. 2 x opt_size) and is tuned for opt_size; fixed dims are taken from the
+    file.
     """
     trt = import_tensorrt()
-    check_build_precision(precision)
-    if precision == "int8" and calibrator is None:
-        raise BackendError("precision='int8' needs calibration images: pass calibration_dir "
-                           "(--calibration-dir)")
-    major = int(str(trt.__version__).split(".")[0])
     onnx_path, engine_path = pathlib.Path(onnx_path), pathlib.Path(engine_path)
     min_size = min_size or (min(DEFAULT_MIN_SIZE[0], opt_size[0]), min(DEFAULT_MIN_SIZE[1], opt_size[1]))
     max_size = max_size or (2 * opt_size[0], 2 * opt_size[1])
 
     logger = _logger(trt, verbose)
     builder = trt.Builder(logger)
-    flags = 0
-    if major < 10:
-        flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)  # implicit batch was removed in 10
-    network = builder.create_network(flags)
+    # Strongly typed: every tensor keeps the type the ONNX file gives it, so the fp32-pinned nodes stay fp32.
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -168,12 +211,6 @@ def build_engine(onnx_path: str | pathlib.Path, engine_path: str | pathlib.Path,
         profile.set_shape(tensor.name, *_profile_shapes(tuple(tensor.shape), opt_size, min_size, max_size,
                                                         max_batch))
     config.add_optimization_profile(profile)
-    if precision in ("fp16", "int8"):
-        config.set_flag(trt.BuilderFlag.FP16)
-    if precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = calibrator
-        config.set_calibration_profile(profile)
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -190,21 +227,21 @@ def build_engine(onnx_path: str | pathlib.Path, engine_path: str | pathlib.Path,
 
 
 class TensorRTBackend(InferenceBackend):
-    """Runs a serialised engine with `execute_async_v3` on its own CUDA stream; logits stay on the GPU."""
+    """Runs a serialised engine with `execute_async_v3` on its own CUDA stream; only the outputs come back."""
 
     name = "tensorrt"
 
     def __init__(self, engine_path: str | pathlib.Path, device: str = "cuda", precision: str = "fp16",
                  verbose: bool = False) -> None:
         trt = import_tensorrt()
-        torch = require_module("torch")
         check_choice("tensorrt", device, precision)
-        check_cuda_available()
+        check_cuda()
         path = pathlib.Path(engine_path)
         if not path.is_file():
             raise BackendError(f"engine_path={str(path)!r} does not exist; build it with `rxssnet export "
                                "--format tensorrt` or give a checkpoint to build it automatically")
-        self._trt, self._torch = trt, torch
+        self._trt = trt
+        self._cuda = CudaRuntime.get()
         self._runtime = trt.Runtime(_logger(trt, verbose))
         self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
@@ -214,18 +251,31 @@ class TensorRTBackend(InferenceBackend):
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        if sorted(inputs) != sorted(INPUT_NAMES) or OUTPUT_NAME not in names:
+        outputs = tuple(n for n in names if n not in inputs)
+        if sorted(inputs) != sorted(INPUT_NAMES) or sorted(outputs) not in (sorted(OUTPUTS_LABELS),
+                                                                             sorted(OUTPUTS_LOGITS)):
             raise BackendError(f"{str(path)!r} has tensors {names}; an RXSSNet engine has inputs "
-                               f"{list(INPUT_NAMES)} and output {OUTPUT_NAME!r}")
+                               f"{list(INPUT_NAMES)} and outputs {list(OUTPUTS_LABELS)} or {list(OUTPUTS_LOGITS)}")
+        self.output_names = outputs
         low, _, high = (tuple(s) for s in self.engine.get_tensor_profile_shape("rgb", 0))
         self.min_size, self.max_size = (low[2], low[3]), (high[2], high[3])
         self.fixed_size = self.min_size if self.min_size == self.max_size else None
         self.max_batch = int(high[0])
-        self._dtypes = {n: _torch_dtype(trt, self.engine.get_tensor_dtype(n)) for n in names}
-        self._stream = torch.cuda.Stream()
+        self._dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
+        self._stream = self._cuda.stream()
+        self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device pointer, bytes)
         self.path = path
         self.device = device
         self.precision = precision
+
+    def _device_buffer(self, name: str, nbytes: int) -> int:
+        pointer, size = self._buffers.get(name, (0, 0))
+        if size < nbytes:  # grows only; a fixed-size engine allocates once
+            if pointer:
+                self._cuda.free(pointer)
+            pointer, size = self._cuda.malloc(nbytes), nbytes
+            self._buffers[name] = (pointer, size)
+        return pointer
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         if self.fixed_size is not None:
@@ -239,27 +289,37 @@ class TensorRTBackend(InferenceBackend):
         return (int(np.clip(round(height * scale), self.min_size[0], self.max_size[0])),
                 int(np.clip(round(width * scale), self.min_size[1], self.max_size[1])))
 
-    def infer(self, rgb: np.ndarray, x: np.ndarray) -> Any:
-        torch = self._torch
-        with torch.cuda.stream(self._stream):
-            feeds = {
-                name: torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(
-                    "cuda", non_blocking=True).to(self._dtypes[name]).contiguous()
-                for name, array in (("rgb", rgb), ("x", x))}
-            for name, tensor in feeds.items():
-                if not self.context.set_input_shape(name, tuple(tensor.shape)):
-                    raise BackendError(
-                        f"input {name!r} of shape {tuple(tensor.shape)} is outside the engine's profile "
-                        f"(batch <= {self.max_batch}, size {self.min_size}..{self.max_size})")
-                self.context.set_tensor_address(name, int(tensor.data_ptr()))
-            out_shape = tuple(self.context.get_tensor_shape(OUTPUT_NAME))
-            logits = torch.empty(out_shape, dtype=self._dtypes[OUTPUT_NAME], device="cuda")
-            self.context.set_tensor_address(OUTPUT_NAME, int(logits.data_ptr()))
-            if not self.context.execute_async_v3(self._stream.cuda_stream):
-                raise BackendError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
-        self._stream.synchronize()
-        return logits.float()
+    def infer(self, rgb: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+        staged = []  # host inputs must outlive their asynchronous copies (until the synchronize below)
+        for name, array in (("rgb", rgb), ("x", x)):
+            array = np.ascontiguousarray(array, dtype=self._dtypes[name])
+            staged.append(array)
+            if not self.context.set_input_shape(name, tuple(array.shape)):
+                raise BackendError(
+                    f"input {name!r} of shape {tuple(array.shape)} is outside the engine's profile "
+                    f"(batch <= {self.max_batch}, size {self.min_size}..{self.max_size})")
+            pointer = self._device_buffer(name, array.nbytes)
+            self._cuda.to_device(pointer, array, self._stream)
+            self.context.set_tensor_address(name, pointer)
+        results = {}
+        for name in self.output_names:
+            host = np.empty(tuple(self.context.get_tensor_shape(name)), dtype=self._dtypes[name])
+            self.context.set_tensor_address(name, self._device_buffer(name, host.nbytes))
+            results[name] = host
+        if not self.context.execute_async_v3(self._stream):
+            raise BackendError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+        for name, host in results.items():
+            self._cuda.to_host(host, self._buffers[name][0], self._stream)
+        self._cuda.synchronize(self._stream)
+        del staged
+        return results
 
     def close(self) -> None:
         self.context = None
         self.engine = None
+        for pointer, _ in self._buffers.values():
+            self._cuda.free(pointer)
+        self._buffers = {}
+        if self._stream:
+            self._cuda.destroy_stream(self._stream)
+            self._stream = 0

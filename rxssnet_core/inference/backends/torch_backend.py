@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.inference.artifacts import LOGITS_OUTPUT
 from rxssnet_core.inference.backends.base import (
     BackendError,
     InferenceBackend,
@@ -22,8 +23,8 @@ class TorchBackend(InferenceBackend):
 
     fp16 converts the weights with `.half()` (CUDA only: many CPU kernels lack half precision); bf16 uses
     autocast, which keeps numerically sensitive ops (softmax, norms) in fp32, on the CPU and on CUDA.
-    Logits come back as a float32 tensor on the device, so the argmax runs there too. With copy=True the
-    caller's module is left untouched (device, dtype and memory-format changes happen on a copy).
+    Logits come back as a float32 tensor on the device ({"logits": ...}), so the argmax runs there too. With
+    copy=True the caller's module is left untouched (device, dtype and memory-format changes happen on a copy).
     """
 
     name = "torch"
@@ -62,7 +63,7 @@ class TorchBackend(InferenceBackend):
             return contextlib.nullcontext()
         return self._torch.autocast(device_type=self._device.type, dtype=self._torch.bfloat16)
 
-    def infer(self, rgb: np.ndarray, x: np.ndarray) -> Any:
+    def infer(self, rgb: np.ndarray, x: np.ndarray) -> dict[str, Any]:
         torch = self._torch
         with torch.inference_mode(), self._autocast():
             logits = self.model(self._to_device(rgb), self._to_device(x))
@@ -72,7 +73,7 @@ class TorchBackend(InferenceBackend):
                 "(B, K, H, W): is this an RXSSNet checkpoint?")
         if self._device.type == "cuda":
             torch.cuda.synchronize(self._device)  # so that timing.inference_ms holds the GPU work
-        return logits.float()
+        return {LOGITS_OUTPUT: logits.float()}
 
     def close(self) -> None:
         self.model = None

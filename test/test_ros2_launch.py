@@ -1,0 +1,186 @@
+"""The real ROS 2 tools against the colcon-installed package: `ros2 launch rxssnet_ros segment.launch.py` starts
+segment_node, answers every frame of a replayed bag, takes `ros2 param set`, and Ctrl-C (SIGINT to the process
+group, as a terminal sends it) exits 0 with nothing left running; a node that dies with a FATAL error makes
+`ros2 launch` exit non-zero; `use_rviz:=true` without rviz2 fails before any process starts; `ros2 run rxssnet_ros
+rxssnet` is the CLI after `colcon build`.
+
+The `ros2` tools come from a sourced ROS 2, or from ../shared/ros_tools installed into the venv by `make test`
+(`.venv/ros_tools_env.sh`); without either the module skips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from colcon_workspace import build_workspace, ros2_shell_prefix
+from ros_harness import Harness, ros_child_env
+
+pytestmark = [pytest.mark.ros]
+
+BAG_FRAMES = 6
+RGB_TOPIC, X_TOPIC = "/launch_test/rgb/image", "/launch_test/x/image"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> tuple[Path, str]:
+    """(install folder, bash prefix that sources the ros2 tools and the workspace)."""
+    if not (Path(sys.executable).parent / "colcon").exists():
+        pytest.skip("colcon is not installed in this environment")
+    install = build_workspace(tmp_path_factory.mktemp("ws"))
+    prefix = ros2_shell_prefix(install)
+    if prefix is None:
+        pytest.skip("no ros2 tools: source a ROS 2 distribution, or run `make test` (installs ../shared/ros_tools)")
+    return install, prefix
+
+
+class ShellProcess:
+    """A bash command line in its own process group; its combined output is collected line by line."""
+
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(["bash", "-c", command], env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if any(text in line for line in self.lines):
+                return True
+            time.sleep(0.1)
+        time.sleep(0.2)  # let the reader drain the pipe
+        return any(text in line for line in self.lines)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            self.kill()
+        self._reader.join(5)
+        return code
+
+    def interrupt(self, timeout: float) -> int:
+        """Ctrl-C: SIGINT to the whole process group (ros2 launch and its nodes), then wait."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGINT)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def processes_running(marker: str) -> list[str]:
+    """Command lines of this machine's processes that contain `marker` (the test's workspace path)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if marker in cmdline and "segment_node" in cmdline:
+                found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def ros2(prefix: str, arguments: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", prefix + arguments], env=ros_child_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory) -> tuple[Path, list[int]]:
+    """A rosbag2 of BAG_FRAMES synthetic RGB-thermal frames; returns (bag, RGB stamps in ns)."""
+    from rxssnet_core.data.synthetic import generate_fusion_dataset
+    from rxssnet_ros.bag_tools.convert import BagTopics, convert_dataset_to_bag
+
+    base = tmp_path_factory.mktemp("launch_bag")
+    root = generate_fusion_dataset(base / "data", counts={"test": BAG_FRAMES}, size=(64, 80), seed=3, progress=False)
+    summary = convert_dataset_to_bag("synthetic_fusion", root, "test", base / "bag", rate=5.0, progress=False,
+                                     topics=BagTopics(rgb=RGB_TOPIC, x=X_TOPIC, gt="/launch_test/labels_gt"))
+    stamps = [frame["stamp_ns"] for frame in summary.info["frames"]]
+    assert len(stamps) == BAG_FRAMES
+    return summary.bag, stamps
+
+
+@pytest.mark.slow
+def test_ros2_launch_answers_a_bag_takes_param_set_and_exits_0_on_ctrl_c(workspace, bag, tiny_checkpoint):
+    install, prefix = workspace
+    bag_path, stamps = bag
+    launch = ShellProcess(prefix + f"exec ros2 launch rxssnet_ros segment.launch.py checkpoint:={tiny_checkpoint} "
+                          f"rgb_topic:={RGB_TOPIC} x_topic:={X_TOPIC}", {**ros_child_env(), "OMP_NUM_THREADS": "1"})
+    harness = Harness("launch_test_harness")
+    try:
+        labels = harness.collect("/segment_node/labels")
+        assert launch.wait_for_line("[segment_node]: segmenting", 120), launch.output
+        assert harness.wait_for_publishers(["/segment_node/labels"], 60), launch.output
+
+        set_result = ros2(prefix, "ros2 param set --no-daemon --spin-time 5 /segment_node overlay_alpha 0.3")
+        assert set_result.returncode == 0 and "Set parameter successful" in set_result.stdout, set_result
+        get_result = ros2(prefix, "ros2 param get --no-daemon --spin-time 5 /segment_node overlay_alpha")
+        assert get_result.returncode == 0 and "0.3" in get_result.stdout, get_result
+
+        play = subprocess.run([sys.executable, "-m", "rxssnet_ros.bag_player", str(bag_path), "--qos", "reliable",
+                               "--rate", "0.25", "--delay", "2", "--topics", RGB_TOPIC, X_TOPIC],
+                              env=ros_child_env(), capture_output=True, text=True, timeout=120)
+        assert play.returncode == 0, play.stdout + play.stderr
+        answered = labels.wait_for(lambda msgs: len(msgs) >= BAG_FRAMES, 60)
+        assert answered, ([stamps.index(s) for s in labels.by_stamp() if s in stamps], launch.output[-3000:])
+        assert sorted(labels.by_stamp()) == stamps  # every frame answered, with its own stamp
+    finally:
+        harness.close()
+        code = launch.interrupt(60)
+    assert code == 0, launch.output
+    assert "[segment_node-1]: process has finished cleanly" in launch.output, launch.output
+    assert not processes_running(str(install)), processes_running(str(install))
+
+
+def test_fatal_node_error_makes_ros2_launch_fail(workspace, tmp_path):
+    install, prefix = workspace
+    missing = tmp_path / "missing.safetensors"
+    launch = ShellProcess(prefix + f"exec ros2 launch rxssnet_ros segment.launch.py checkpoint:={missing}",
+                          ros_child_env())
+    code = launch.wait(120)
+    assert code != 0, launch.output
+    assert "[FATAL]" in launch.output and str(missing) in launch.output, launch.output
+    assert "segment_node exited with code" in launch.output, launch.output
+    assert not processes_running(str(install))
+
+
+def test_use_rviz_without_rviz2_fails_before_anything_starts(workspace, tiny_checkpoint):
+    install, prefix = workspace
+    if ros2(prefix, "ros2 pkg prefix rviz2").returncode == 0:
+        pytest.skip("rviz2 is installed here")
+    launch = ShellProcess(prefix + f"exec ros2 launch rxssnet_ros segment.launch.py checkpoint:={tiny_checkpoint} "
+                          "use_rviz:=true", ros_child_env())
+    code = launch.wait(120)
+    assert code != 0, launch.output
+    assert "rviz2 is not installed" in launch.output, launch.output
+    assert "process started" not in launch.output, launch.output  # no segment_node was started
+    assert not processes_running(str(install)), processes_running(str(install))
+
+
+def test_ros2_run_rxssnet_is_the_cli_after_colcon_build(workspace):
+    """After `colcon build` the `rxssnet` command lives in lib/rxssnet_ros (not on PATH): README shows ros2 run."""
+    _, prefix = workspace
+    result = ros2(prefix, "ros2 run rxssnet_ros rxssnet --help", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "convert-reference" in result.stdout and "bag" in result.stdout
