@@ -21,6 +21,7 @@ from typing import Any
 
 from rxssnet_core.input_health import HealthThresholds
 from rxssnet_core.preprocessing import MODALITIES
+from rxssnet_ros.image_conversion import TRANSPORTS
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # what each backend supports is checked when it loads
@@ -80,6 +81,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               low=0.0, high=10.0),
     ParamSpec("synchronizer", "string", "auto", "Pairing implementation: message_filters when installed (auto), "
               "or our pure-Python ApproximateTime (builtin).", choices=SYNCHRONIZERS),
+    ParamSpec("rgb_transport", "string", "raw", "image_transport of the RGB input: raw (sensor_msgs/Image on "
+              "~/rgb/image) or compressed (sensor_msgs/CompressedImage, JPEG/PNG, on <resolved ~/rgb/image>/"
+              "compressed, as image_transport names it).", choices=TRANSPORTS),
+    ParamSpec("x_transport", "string", "raw", "image_transport of the X input: raw (~/x/image), compressed "
+              "(JPEG/PNG on <resolved ~/x/image>/compressed) or compressedDepth (16UC1/32FC1 depth PNG on "
+              "<resolved ~/x/image>/compressedDepth).", choices=TRANSPORTS),
     ParamSpec("max_image_pixels", "integer", 4096 * 4096, "Images with more pixels are rejected (protects memory).",
               low=1, high=2**31 - 1),
     ParamSpec("x_missing_policy", "string", "drop", "When the X camera is silent for x_timeout: drop RGB frames, "
@@ -231,6 +238,9 @@ def validate_values(values: Mapping[str, Any], check_files: bool = True) -> Node
                              "checkpoint (.safetensors or .pt) written by `rxssnet train` or `rxssnet convert`")
     if any(c < 0 for c in merged["shown_classes"]):
         raise ParameterError("shown_classes", f"{merged['shown_classes']} holds negative class ids")
+    if merged["rgb_transport"] == "compressedDepth":
+        raise ParameterError("rgb_transport", "compressedDepth carries depth images, not RGB; use raw or "
+                             "compressed (the RGB camera's <topic>/compressed)")
     if merged["x_extrinsic_source"] == "tf" and merged["x_alignment"] in ("depth", "homography"):
         try:
             import tf2_ros  # noqa: F401

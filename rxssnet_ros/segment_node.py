@@ -1,7 +1,9 @@
 """`segment_node`: RGB + X images in, semantic labels out. A thin ROS shell over `rxssnet_core.Segmenter`.
 
 Topics (relative, so namespaces and remapping apply):
-    in   ~/rgb/image, ~/x/image (sensor_msgs/Image), ~/rgb/camera_info (republished with the labels),
+    in   ~/rgb/image, ~/x/image (sensor_msgs/Image; with rgb_transport / x_transport compressed or compressedDepth
+         sensor_msgs/CompressedImage on <resolved name>/compressed|compressedDepth, as image_transport
+         subscribes), ~/rgb/camera_info (republished with the labels),
          ~/x/camera_info (only when x_alignment needs it; then synchronized with the images)
     out  ~/labels (mono8, mono16 beyond 256 classes), ~/colored (rgb8), ~/overlay (rgb8), ~/confidence (32FC1,
          publish_confidence), ~/camera_info, ~/points (PointCloud2, publish_points), ~/x_aligned (debug_outputs),
@@ -41,7 +43,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
@@ -50,6 +52,7 @@ from rxssnet_core.degradation import missing_rgb
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_core.input_health import InputMonitor, degraded_mode, describe
 from rxssnet_ros import node_params
+from rxssnet_ros.bag_tools.tf_from_bag import rotation_from_quaternion
 from rxssnet_ros.compat import SubscriptionEventCallbacks
 from rxssnet_ros.diagnostics import (
     CauseCounter,
@@ -67,6 +70,7 @@ from rxssnet_ros.image_conversion import (
     array_to_image,
     check_image_layout,
     cv_bridge_in_use,
+    is_compressed,
     rgb_from_image,
     x_from_image,
 )
@@ -83,6 +87,7 @@ except ImportError:
 
 NODE_NAME = "segment_node"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 EXIT_CONFIG_ERROR = 2
 
@@ -130,17 +135,6 @@ def encoding_for_x(array: np.ndarray) -> str:
     base = {np.dtype(np.uint8): "8U", np.dtype(np.uint16): "16U", np.dtype(np.int16): "16S",
             np.dtype(np.float32): "32F", np.dtype(np.float64): "64F"}[array.dtype]
     return f"{base}C{channels}"
-
-
-def rotation_from_quaternion(x: float, y: float, z: float, w: float) -> np.ndarray:
-    """Unit quaternion -> (3, 3) rotation matrix."""
-    norm = np.sqrt(x * x + y * y + z * z + w * w) or 1.0
-    x, y, z, w = x / norm, y / norm, z / norm, w / norm
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
 
 
 class _Pairing:
@@ -317,7 +311,8 @@ class SegmentationMixin:
         self._pairing = _Pairing(3 if needs_info else 2, settings, self._on_pair)
         self._last_stamp.clear()
         in_qos = qos_profile(settings.input_qos)
-        inputs = [("rgb", Image, "~/rgb/image", self._on_rgb), ("x", Image, "~/x/image", self._on_x),
+        inputs = [("rgb", *self._image_input("~/rgb/image", settings.rgb_transport), self._on_rgb),
+                  ("x", *self._image_input("~/x/image", settings.x_transport), self._on_x),
                   ("rgb_info", CameraInfo, "~/rgb/camera_info", self._on_rgb_info)]
         if needs_info:
             inputs.append(("x_info", CameraInfo, "~/x/camera_info", self._on_x_info))
@@ -332,6 +327,14 @@ class SegmentationMixin:
             f"segmenting {self._subs['rgb'].topic_name} + {self._subs['x'].topic_name} -> "
             f"{self._pub['labels'].topic_name} (pairing: {self._pairing.name}, slop {settings.slop} s, "
             f"input_qos {settings.input_qos})")
+
+    def _image_input(self, base: str, transport: str) -> tuple[type, str]:
+        """Message type and topic of an image input: raw is `base`; another transport subscribes
+        CompressedImage on `<base resolved with remaps>/<transport>`, as image_transport does (so that remapping
+        ~/rgb/image also moves ~/rgb/image/compressed)."""
+        if transport == "raw":
+            return Image, base
+        return CompressedImage, f"{self.resolve_topic_name(base)}/{transport}"
 
     def deactivate_segmentation(self) -> None:
         """Stop subscribing, finish the running frame, stop publishing (the model stays loaded)."""
@@ -397,11 +400,12 @@ class SegmentationMixin:
         return self._meters["x"].silent_for(now) > self.settings.x_timeout
 
     # -- failure detection and degraded modes (rxssnet_core.input_health) ---------------------------------------
-    def _observe(self, stream: str, msg: Image, stamp: int) -> None:
-        """Feed one admitted image to its input's monitor (detect_input_failures)."""
+    def _observe(self, stream: str, msg: Image, stamp: int) -> np.ndarray | None:
+        """Feed one admitted image to its input's monitor (detect_input_failures); returns its pixels (None
+        without a monitor or when it cannot be decoded)."""
         monitor = self._monitors.get(stream)
         if monitor is None:
-            return
+            return None
         try:
             array = rgb_from_image(msg, stream) if stream == "rgb" else x_from_image(msg, stream)
         except ImageConversionError:
@@ -409,7 +413,10 @@ class SegmentationMixin:
         with self._health_lock:
             monitor.observe(array, stamp, time.monotonic())
         if stream == "rgb":
-            self._rgb_geometry = ((int(msg.height), int(msg.width)), msg.header.frame_id)
+            size = _image_size(msg, array)
+            if size is not None:
+                self._rgb_geometry = (size, msg.header.frame_id)
+        return array
 
     def _failed(self, stream: str) -> bool:
         """Whether `stream` has failed: its monitor says so, or (without detection) X is silent."""
@@ -481,12 +488,12 @@ class SegmentationMixin:
         stamp = self._admit("x", msg, "X image", X_ENCODINGS)
         if stamp is None or not self._active:
             return
-        self._observe("x", msg, stamp)
+        x_array = self._observe("x", msg, stamp)
         if self._monitors and self._failed("rgb"):
-            if self._serving_mode() == "x_only":
+            x_size = _image_size(msg, x_array)
+            if self._serving_mode() == "x_only" and (self._rgb_geometry or x_size):
                 self._meters["pairs"].tick()
-                (height, width), frame_id = self._rgb_geometry or ((int(msg.height), int(msg.width)),
-                                                                   msg.header.frame_id)
+                (height, width), frame_id = self._rgb_geometry or (x_size, msg.header.frame_id)
                 header = type(msg.header)(stamp=msg.header.stamp, frame_id=frame_id)
                 self._submit(Job(missing_rgb(height, width), msg, None, degraded=True, mode="x_only",
                                  header=header))
@@ -683,7 +690,9 @@ class SegmentationMixin:
     def _explain_silence(self, name: str, silent: float) -> str:
         sub = self._subs[name]
         topic = sub.topic_name
-        expected = CAMERA_INFO_TYPE if name.endswith("info") else IMAGE_TYPE
+        transport = {"rgb": self.settings.rgb_transport, "x": self.settings.x_transport}.get(name, "raw")
+        expected = CAMERA_INFO_TYPE if name.endswith("info") else IMAGE_TYPE if transport == "raw" else \
+            COMPRESSED_IMAGE_TYPE
         hints = {"rgb": "remap ~/rgb/image, launch argument rgb_topic", "x": "remap ~/x/image, launch argument "
                  "x_topic", "x_info": "remap ~/x/camera_info"}
         try:
@@ -694,6 +703,14 @@ class SegmentationMixin:
         return explain_silent_input(topic, expected, qos_profile(self.settings.input_qos), publishers, topics,
                                     silent, remap_hint=hints.get(name, ""),
                                     exclude_prefix=self.get_fully_qualified_name() + "/")
+
+
+def _image_size(msg: Any, array: np.ndarray | None) -> tuple[int, int] | None:
+    """(height, width) of an image message: its fields (raw) or its decoded pixels (compressed; None when
+    it could not be decoded)."""
+    if not is_compressed(msg):
+        return int(msg.height), int(msg.width)
+    return None if array is None else (int(array.shape[0]), int(array.shape[1]))
 
 
 def _camera_info_with_header(info: CameraInfo, header: Any) -> CameraInfo:

@@ -18,6 +18,15 @@ message_filters (sync_policies/approximate_time.hpp):
   until its queue head has been used.
 - stamps that go backwards within a stream are dropped and counted (message_filters only warns about them; a
   set built from them would pair the wrong images).
+
+One rule for every entry point: `PairingRule` holds the node's parameters (`slop`, `queue_size`,
+`inter_message_lower_bound`, in seconds) and converts them to nanoseconds once; the live node and `rxssnet bag
+eval` both build their `ApproximateTimePairer` from it. Where ROS 2 `message_filters` is installed the node feeds
+the rule through `PairingFilter`, which has message_filters' filter interface (`connectInput`,
+`registerCallback`, `signalMessage`), so `message_filters.Subscriber`s plug into it; rclpy's own
+`ApproximateTimeSynchronizer` is not used because it pairs greedily on arrival with a strict `< slop` and ignores
+the inter-message lower bound (on a jittered 30 Hz / 9 Hz pair of streams it pairs other frames than the C++
+policy: test/test_synchronizer.py shows the difference).
 """
 
 from __future__ import annotations
@@ -25,9 +34,20 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 AGE_PENALTY = 0.1
+
+
+def stamp_ns(stamp: Any) -> int:
+    """A builtin_interfaces/Time (or anything with `sec` and `nanosec`) as int nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def seconds_to_ns(seconds: float) -> int:
+    """Seconds (a parameter) as int nanoseconds, rounded to the nearest (0.57 s is 570000000 ns, not ...999)."""
+    return round(float(seconds) * 1e9)
 
 
 class ApproximateTimePairer:
@@ -230,3 +250,62 @@ class ApproximateTimePairer:
                 return
             self._move_front_to_past(start_index)
             moves[start_index] += 1
+
+
+@dataclass(frozen=True)
+class PairingRule:
+    """The pairing parameters, as the node declares them (seconds), shared by the live node and bag evaluation."""
+
+    slop_s: float = 0.05
+    queue_size: int = 10
+    inter_message_lower_bound_s: float = 0.0
+
+    def pairer(self, num_streams: int, callback: Callable[..., Any] | None = None) -> ApproximateTimePairer:
+        """An `ApproximateTimePairer` for `num_streams` streams with these parameters (the bound on every stream)."""
+        bound = seconds_to_ns(self.inter_message_lower_bound_s)
+        return ApproximateTimePairer(num_streams, self.queue_size, seconds_to_ns(self.slop_s), callback,
+                                     inter_message_lower_bounds_ns=[bound] * num_streams)
+
+    def describe(self) -> str:
+        return (f"ApproximateTime, slop {self.slop_s:g} s, queue {self.queue_size}, inter-message lower bound "
+                f"{self.inter_message_lower_bound_s:g} s")
+
+
+class PairingFilter:
+    """`PairingRule` as a message_filters filter: inputs are filters (e.g. `message_filters.Subscriber`s, or any
+    object with `registerCallback`), the output goes to the callbacks registered on it, one message per stream.
+
+        rgb = message_filters.Subscriber(node, Image, "~/rgb/image", qos_profile=qos)
+        x = message_filters.Subscriber(node, Image, "~/x/image", qos_profile=qos)
+        pairing = PairingFilter(PairingRule(slop_s=0.05), 2)
+        pairing.connectInput(rgb, x)
+        pairing.registerCallback(on_pair)          # on_pair(rgb_msg, x_msg)
+
+    Messages need `header.stamp`; `add(message, index)` feeds one by hand (what `connectInput` registers). The
+    interface follows message_filters' `SimpleFilter` (camelCase is theirs), without importing it: this module
+    also serves machines without ROS.
+    """
+
+    def __init__(self, rule: PairingRule, num_streams: int = 2) -> None:
+        self.rule = rule
+        self.pairer = rule.pairer(num_streams, self.signalMessage)
+        self._callbacks: dict[int, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
+        self._connections: list[Any] = []
+
+    def connectInput(self, *filters: Any) -> None:  # noqa: N802 - message_filters' name
+        if len(filters) != self.pairer.num_streams:
+            raise ValueError(f"PairingFilter expects {self.pairer.num_streams} input filters, got {len(filters)}")
+        self._connections = [f.registerCallback(self.add, index) for index, f in enumerate(filters)]
+
+    def add(self, message: Any, index: int) -> bool:
+        """Queue `message` of stream `index`; False when it was dropped as out of order."""
+        return self.pairer.add(index, stamp_ns(message.header.stamp), message)
+
+    def registerCallback(self, callback: Callable[..., Any], *args: Any) -> int:  # noqa: N802 - message_filters' name
+        connection = len(self._callbacks)
+        self._callbacks[connection] = (callback, args)
+        return connection
+
+    def signalMessage(self, *messages: Any) -> None:  # noqa: N802 - message_filters' name
+        for callback, args in list(self._callbacks.values()):
+            callback(*(messages + args))

@@ -2,8 +2,10 @@
 
 The robot runs the network in fp16 (a Jetson's GPU, a TensorRT engine). At 480x640 the GRN's sum of squares over
 19200 stage-1 pixels passes fp16's largest value (65504); before the reductions were moved to fp32 every logit
-came out NaN. The test uses the session's trained fusion model (realistic activations, not random weights) on
-synthetic scenes rendered at 480x640, and first proves that the overflow regime is really reached.
+came out NaN. The parity tests use the session's trained fusion model (realistic activations, not random weights)
+on synthetic scenes rendered at 480x640; the block tests feed each fp32-reducing block (GRN, LAM's channel
+context, CRM) stage-1-sized activations whose plain fp16 reduction overflows, and require a finite result that
+matches fp32.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import numpy as np
 import pytest
 import torch
 
+from rxssnet_core.config import ModelConfig
 from rxssnet_core.data.synthetic import generate_scene
 from rxssnet_core.models.checkpoints import load_model
 from rxssnet_core.models.convnextv2_encoder import GlobalResponseNorm
+from rxssnet_core.models.crm import CRM
+from rxssnet_core.models.lam import ChannelContext
+from rxssnet_core.models.rxssnet import build_model
 from rxssnet_core.preprocessing import PreprocessConfig, prepare_inputs
 
 FP16_MAX = float(torch.finfo(torch.float16).max)
@@ -42,24 +48,51 @@ def fp32_logits(model_and_inputs):
         return model(rgb, x)
 
 
-def test_the_inputs_reach_the_fp16_overflow_regime(model_and_inputs):
-    """Without this, the parity tests below could pass on inputs too small to overflow (as 96x128 did)."""
-    model, rgb, x = model_and_inputs
-    largest = []
+STAGE1_PIXELS = (HEIGHT // 4, WIDTH // 4)  # 120 x 160 = 19200 pixels (or tokens) at stage 1 of 480x640
 
-    def record(module, inputs, output):
-        activations = inputs[0].float()
-        largest.append(float(activations.square().sum(dim=module.spatial_dim).max()))
 
-    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, GlobalResponseNorm)]
-    try:
-        with torch.no_grad():
-            model(rgb[:1], x[:1])
-    finally:
-        for hook in hooks:
-            hook.remove()
-    assert hooks, "the model has no GlobalResponseNorm"
-    assert max(largest) > FP16_MAX, f"largest GRN sum of squares {max(largest):.0f} stays within fp16"
+def stage1_activations(channels: int, channels_last: bool, seed: int = 0) -> torch.Tensor:
+    """Activations of std 2 at stage 1 of a 480x640 input: their sum of squares (~77000) passes fp16's 65504."""
+    generator = torch.Generator().manual_seed(seed)
+    shape = (1, *STAGE1_PIXELS, channels) if channels_last else (1, channels, *STAGE1_PIXELS)
+    return 2.0 * torch.randn(*shape, generator=generator)
+
+
+def test_grn_is_finite_in_fp16_where_the_plain_sum_overflows():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(variant="atto", num_classes=3))
+    grn = next(m for m in model.modules() if isinstance(m, GlobalResponseNorm))
+    with torch.no_grad():  # trained GRNs are not the identity: random weight and bias
+        grn.weight.normal_(0.0, 0.5)
+        grn.bias.normal_(0.0, 0.5)
+    features = stage1_activations(grn.weight.numel(), channels_last=grn.channel_dim in (-1, 3))
+    plain_sum = features.half().square().sum(dim=grn.spatial_dim)
+    assert not torch.isfinite(plain_sum).all()  # the regime the fp32 reduction exists for
+    with torch.no_grad():
+        expected = grn(features)
+        got = grn.half()(features.half())
+    assert got.dtype == torch.float16 and torch.isfinite(got).all()
+    torch.testing.assert_close(got.float(), expected, rtol=2e-2, atol=2e-2)
+
+
+def test_lam_channel_context_and_crm_are_finite_in_fp16_at_480x640():
+    tokens = STAGE1_PIXELS[0] * STAGE1_PIXELS[1]
+    generator = torch.Generator().manual_seed(1)
+    # keys and values come out of a ReLU in CrossPath: positive, so their products add up instead of cancelling
+    keys, values = ((3.0 * torch.randn(1, 1, tokens, 8, generator=generator)).abs() for _ in range(2))
+    assert (keys.transpose(-2, -1) @ values).max() > FP16_MAX
+    context = ChannelContext(scale=8 ** -0.5)
+    expected, got = context(keys, values), context(keys.half(), values.half())
+    assert got.dtype == torch.float16 and torch.isfinite(got).all()
+    torch.testing.assert_close(got.float(), expected, rtol=1e-2, atol=1e-3)
+
+    rgb, x = stage1_activations(16, False, seed=2), stage1_activations(16, False, seed=3)
+    assert not torch.isfinite(rgb.half().flatten(2).square().sum(-1)).all()
+    expected_rgb, expected_x = CRM()(rgb, x)
+    got_rgb, got_x = CRM()(rgb.half(), x.half())
+    assert torch.isfinite(got_rgb).all() and torch.isfinite(got_x).all()
+    torch.testing.assert_close(got_rgb.float(), expected_rgb, rtol=1e-2, atol=2e-2)
+    torch.testing.assert_close(got_x.float(), expected_x, rtol=1e-2, atol=2e-2)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import random
 import threading
+from types import SimpleNamespace
 
 import pytest
+from builtin_interfaces.msg import Time
+from std_msgs.msg import Header
 
-from rxssnet_ros.synchronizer import ApproximateTimePairer
+from rxssnet_ros.synchronizer import ApproximateTimePairer, PairingFilter, PairingRule, seconds_to_ns, stamp_ns
 
 S = 1_000_000_000  # the reference cases use whole seconds
 MS = 1_000_000
@@ -75,8 +78,8 @@ def test_jittered_streams_pair_each_frame_with_its_partner():
     for k in range(200):
         stamp = k * 100 * MS
         events = [(0, stamp, ("rgb", k)), (1, stamp + rng.randint(-20, 20) * MS, ("x", k))]
-        for index, stamp_ns, item in (events if rng.random() < 0.5 else events[::-1]):
-            pairer.add(index, stamp_ns, item)
+        for index, stamp, item in (events if rng.random() < 0.5 else events[::-1]):
+            pairer.add(index, stamp, item)
     assert len(out) == 199  # the last pair waits for a later message (no lower bound given)
     assert all(a[1] == b[1] for a, b in out), "no set may mix two frames"
     assert pairer.pending() == [1, 1]
@@ -137,3 +140,73 @@ def test_thread_safe_adds():
 def test_bad_arguments(kwargs, text):
     with pytest.raises(ValueError, match=text):
         ApproximateTimePairer(**kwargs)
+
+
+# -- one rule for the live node and bag evaluation --------------------------------------------------------------
+
+
+def jittered_streams(seconds: float = 4.0, seed: int = 3) -> list[tuple[int, int]]:
+    """(stamp ns, stream) in arrival order: RGB at 30 Hz, X at 9 Hz with a 7 ms offset and +-12 ms jitter."""
+    rng = random.Random(seed)
+    rgb = [round(i * 1e9 / 30) for i in range(int(seconds * 30))]
+    x = [round(i * 1e9 / 9 + 7e6 + rng.uniform(-12e6, 12e6)) for i in range(int(seconds * 9))]
+    return sorted([(t, 0) for t in rgb] + [(t, 1) for t in x])
+
+
+def header_message(stamp: int):
+    """A message with a real std_msgs/Header (rclpy's synchronizer converts it with rclpy.time.Time)."""
+    return SimpleNamespace(header=Header(stamp=Time(sec=stamp // S, nanosec=stamp % S)))
+
+
+def test_seconds_convert_once_and_round():
+    assert seconds_to_ns(0.57) == 570_000_000  # int(0.57 * 1e9) would be 569999999
+    assert PairingRule(slop_s=0.57).pairer(2).slop_ns == 570_000_000
+    pairer = PairingRule(slop_s=0.02, queue_size=4, inter_message_lower_bound_s=0.03).pairer(3)
+    assert (pairer.num_streams, pairer.queue_size, pairer.lower_bounds_ns) == (3, 4, [30_000_000] * 3)
+
+
+def test_pairing_filter_plugs_into_real_message_filters_and_pairs_as_the_standalone_rule():
+    """The same jittered streams through message_filters filters -> PairingFilter, and through the plain rule
+    (what `rxssnet bag eval` runs): identical pairs. rclpy's ApproximateTimeSynchronizer pairs differently."""
+    message_filters = pytest.importorskip("message_filters")
+    rule = PairingRule(slop_s=0.05, queue_size=10, inter_message_lower_bound_s=0.02)
+    streams = jittered_streams()
+
+    standalone: list[tuple[int, int]] = []
+    pairer = rule.pairer(2, lambda rgb, x: standalone.append((rgb, x)))
+    for stamp, stream in streams:
+        pairer.add(stream, stamp, stamp)
+
+    inputs = [message_filters.SimpleFilter(), message_filters.SimpleFilter()]
+    live: list[tuple[int, int]] = []
+    pairing = PairingFilter(rule, 2)
+    pairing.connectInput(*inputs)
+    pairing.registerCallback(lambda rgb, x: live.append((stamp_ns(rgb.header.stamp), stamp_ns(x.header.stamp))))
+    for stamp, stream in streams:
+        inputs[stream].signalMessage(header_message(stamp))
+
+    assert len(standalone) >= 30 and live == standalone
+    assert all(abs(rgb - x) <= 50_000_000 for rgb, x in live)
+
+    greedy: list[tuple[int, int]] = []
+    inputs = [message_filters.SimpleFilter(), message_filters.SimpleFilter()]
+    sync = message_filters.ApproximateTimeSynchronizer(inputs, 10, 0.05)
+    sync.registerCallback(lambda rgb, x: greedy.append((stamp_ns(rgb.header.stamp), stamp_ns(x.header.stamp))))
+    for stamp, stream in streams:
+        inputs[stream].signalMessage(header_message(stamp))
+    assert greedy != live  # why the node does not use it
+
+
+def test_pairing_filter_checks_its_inputs_and_passes_extra_callback_arguments():
+    pairing = PairingFilter(PairingRule(), 2)
+    with pytest.raises(ValueError, match="expects 2 input filters, got 1"):
+        pairing.connectInput(object())
+    got = []
+    pairing.registerCallback(lambda rgb, x, tag: got.append((rgb, x, tag)), "tag")
+    first, second = header_message(S), header_message(S + 1_000_000)
+    assert pairing.add(first, 0) and pairing.add(second, 1)
+    pairing.add(header_message(2 * S), 0)
+    pairing.add(header_message(2 * S), 1)
+    assert got[0] == (first, second, "tag")
+    assert not pairing.add(header_message(0), 0)  # older than the last RGB stamp: dropped, counted
+    assert pairing.pairer.dropped_out_of_order == [1, 0]

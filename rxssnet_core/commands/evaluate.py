@@ -7,6 +7,8 @@ from typing import Any
 
 NAME = "eval"
 HELP = "evaluate a checkpoint on a dataset split: metrics.json, metrics.md, confusion-matrix and IoU plots"
+DEGRADED_HELP = ("also score the model with X missing, X blank, X noisy (--noise-std), X shifted (--shift-px) and "
+                 "RGB missing, in one table beside the fused score (degraded_modes.md and .json in --out)")
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -39,6 +41,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=0, help="data loading processes (default 0)")
     parser.add_argument("--neutral-x", action="store_true",
                         help="feed an uninformative X (the normalisation mean) to measure what X contributes")
+    add_degraded_arguments(parser)
+
+
+def add_degraded_arguments(parser: argparse.ArgumentParser) -> None:
+    from rxssnet_core.degradation import DEFAULT_NOISE_STD, DEFAULT_SHIFT_PX
+
+    parser.add_argument("--degraded-modes", action="store_true", help=DEGRADED_HELP)
+    parser.add_argument("--noise-std", type=float, default=DEFAULT_NOISE_STD, metavar="STD",
+                        help="with --degraded-modes: std of the Gaussian noise added to X, in normalised units "
+                             f"(1 = one normalisation std; default {DEFAULT_NOISE_STD})")
+    parser.add_argument("--shift-px", type=int, default=DEFAULT_SHIFT_PX, metavar="N",
+                        help="with --degraded-modes: shift X right and down by N pixels, as a wrong extrinsic "
+                             f"calibration does (default {DEFAULT_SHIFT_PX})")
+
+
+def degradation_params(args: argparse.Namespace) -> Any:
+    """--noise-std / --shift-px as DegradationParams; a clear error naming the flag when out of range."""
+    from rxssnet_core.degradation import DegradationParams
+    from rxssnet_core.preprocessing import PreprocessError
+
+    if args.degraded_modes and args.neutral_x:
+        raise ValueError("--neutral-x and --degraded-modes cannot be combined: --degraded-modes already scores "
+                         "the neutral X (row x_missing) beside the fused score; drop --neutral-x")
+    try:
+        return DegradationParams(noise_std=args.noise_std, shift_px=args.shift_px)
+    except PreprocessError as error:
+        raise ValueError(f"--noise-std / --shift-px: {error}") from None
 
 
 def mode_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -78,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from rxssnet_core.evaluation.evaluator import evaluate_model
     from rxssnet_core.evaluation.report import write_reports
 
+    params = degradation_params(args)
     device = pick_device(args.device)
     model, ds = load_model_and_dataset(args.checkpoint, args.dataset, args.root, args.split, device)
     metrics = evaluate_model(model, ds, mode=args.mode, device=device, neutral_x=args.neutral_x,
@@ -97,5 +127,28 @@ def run(args: argparse.Namespace) -> int:
           f"pixel acc {metrics.pixel_accuracy * 100:.2f}%  mean acc {metrics.mean_accuracy * 100:.2f}%")
     for name, iou in zip(ds.info.class_names, metrics.iou):
         print(f"  {name:>20s}: {'n/a' if iou != iou else f'{iou * 100:.2f}'}")
+    if args.degraded_modes:
+        paths.update(run_degraded_modes(args, model, ds, device, metrics, params, extra))
     print(f"reports: {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def run_degraded_modes(args: argparse.Namespace, model: Any, ds: Any, device: Any, fused: Any, params: Any,
+                       extra: dict[str, Any]) -> dict[str, Any]:
+    """Scores every degradation (the fused score is `fused`), prints the table, writes degraded_modes.*."""
+    from rxssnet_core.evaluation.degraded import (
+        FUSED,
+        MODE_ROWS,
+        degraded_table,
+        evaluate_degraded_modes,
+        write_degraded_report,
+    )
+
+    results = {FUSED: fused, **evaluate_degraded_modes(model, ds, params, modes=MODE_ROWS[1:], mode=args.mode,
+                                                       device=device, num_workers=args.num_workers,
+                                                       progress=True, **mode_options(args))}
+    names = list(ds.info.class_names)
+    print("degraded modes:")
+    print(degraded_table(results, names, params), end="")
+    written = write_degraded_report(results, args.out, names, params, extra=extra)
+    return {"degraded_" + key: path for key, path in written.items()}

@@ -8,6 +8,11 @@ Every sample becomes one *frame* of three sensor_msgs/Image messages that share 
   unsynchronised second camera would;
 - ground truth (`mono8`, or `mono16` when K > 255; 255 = ignore) on `topics.gt`, in the RGB frame.
 
+With `compress` ("jpeg" or "png") the cameras are written as image_transport records them: sensor_msgs/
+CompressedImage on `<topic>/compressed` (RGB; X in JPEG when 8-bit and compress is jpeg, else lossless PNG) and a
+depth X (`modality` depth, one 16-bit or float channel) as compressedDepth on `<topic>/compressedDepth`; the
+ground truth stays a raw Image.
+
 Frame i is stamped `start_ns + i / rate`; the bag's log time of each message equals its header stamp. With
 `camera_info`, a plausible pinhole CameraInfo (60 degree horizontal field of view, principal point at the image
 centre, no distortion) goes with each image on `<image namespace>/camera_info`.
@@ -39,6 +44,11 @@ DEFAULT_START_NS = 1_700_000_000 * 10**9
 STORAGES = ("mcap", "sqlite3")
 DEFAULT_HFOV_DEG = 60.0
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
+IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
+TF_TYPE = "tf2_msgs/msg/TFMessage"
+TF_STATIC_TOPIC = "/tf_static"
+COMPRESS_CHOICES = ("jpeg", "png")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 STRING_TYPE = "std_msgs/msg/String"
 
@@ -51,9 +61,18 @@ class BagError(ValueError):
 # Topics, encodings and camera models
 
 
+def base_image_topic(image_topic: str) -> str:
+    """`/camera/rgb/image/compressed` -> `/camera/rgb/image`: the image_transport base of a transport topic."""
+    from rxssnet_ros.image_conversion import TRANSPORTS
+
+    base, _, last = image_topic.rpartition("/")
+    return base if base and last in TRANSPORTS[1:] else image_topic
+
+
 def camera_info_topic(image_topic: str) -> str:
-    """`/camera/rgb/image` -> `/camera/rgb/camera_info` (image_transport's convention: same namespace)."""
-    parent = image_topic.rsplit("/", 1)[0]
+    """`/camera/rgb/image` (or its `/compressed` transport) -> `/camera/rgb/camera_info` (image_transport's
+    convention: same namespace as the base topic)."""
+    parent = base_image_topic(image_topic).rsplit("/", 1)[0]
     return f"{parent}/camera_info"
 
 
@@ -125,6 +144,21 @@ def x_encoding(x: np.ndarray) -> tuple[str, np.ndarray]:
                            "datasets must give uint8, uint16 or float32 X with 1 to 4 channels")
         name = f"{depth}C{channels}"
     return name, x
+
+
+def x_compression_for(x: np.ndarray, modality: str, compress: str) -> str:
+    """How image_transport would carry this X with `--compress`: compressedDepth for one-channel 16-bit or float
+    depth, jpeg for 8-bit X when compress is jpeg, png otherwise (lossless); BagError when no codec fits."""
+    encoding, x = x_encoding(x)
+    channels = 1 if x.ndim == 2 else int(x.shape[2])
+    if modality == "depth" and channels == 1 and x.dtype in (np.uint16, np.float32):
+        return "compressedDepth"
+    if x.dtype == np.uint8 and channels in (1, 3):
+        return compress
+    if x.dtype == np.uint16 and channels in (1, 3):
+        return "png"
+    raise BagError(f"X images in {encoding} ({modality}) have no image_transport codec (jpeg/png carry 8/16-bit "
+                   "mono or colour, compressedDepth one depth channel); convert without --compress")
 
 
 def label_encoding(label: np.ndarray, num_classes: int) -> tuple[str, np.ndarray]:
@@ -279,6 +313,16 @@ class BagWriter:
         msg = self.image(array_to_image_fields(array, encoding), stamp_ns, frame_id)
         self.write_message(topic, msg, stamp_ns if log_time_ns is None else log_time_ns)
 
+    def write_compressed(self, topic: str, array: np.ndarray, encoding: str, compression: str, stamp_ns: int,
+                         frame_id: str) -> None:
+        """A sensor_msgs/CompressedImage (jpeg | png | compressedDepth, as image_transport encodes it)."""
+        from rxssnet_ros.image_conversion import array_to_compressed_fields
+
+        fields = array_to_compressed_fields(array, encoding, compression)
+        msg = self.typestore.types[COMPRESSED_IMAGE_TYPE](header=self.header(stamp_ns, frame_id),
+                                                          format=fields["format"], data=fields["data"])
+        self.write_message(topic, msg, stamp_ns)
+
     def write_camera_info(self, topic: str, height: int, width: int, stamp_ns: int, frame_id: str) -> None:
         types = self.typestore.types
         model = pinhole_camera_info(height, width)
@@ -354,7 +398,7 @@ def convert_dataset_to_bag(dataset: str, root: str | Path, split: str, out: str 
                            topics: BagTopics | None = None, rgb_frame: str = "camera_rgb_optical_frame",
                            x_frame: str = "camera_x_optical_frame", start_ns: int = DEFAULT_START_NS,
                            max_frames: int | None = None, overwrite: bool = False, progress: bool = True,
-                           dataset_options: dict[str, Any] | None = None,
+                           dataset_options: dict[str, Any] | None = None, compress: str | None = None,
                            on_frame: Callable[[int], None] | None = None) -> ConvertSummary:
     """Writes the `split` of dataset `dataset` (registry name, files at `root`) as a rosbag2 at `out`.
 
@@ -366,6 +410,8 @@ def convert_dataset_to_bag(dataset: str, root: str | Path, split: str, out: str 
     from rxssnet_core.data import build_dataset
 
     topics = topics or BagTopics()
+    if compress is not None and compress not in COMPRESS_CHOICES:
+        raise BagError(f"--compress={compress!r} is unknown; choose one of {', '.join(COMPRESS_CHOICES)}")
     if storage not in STORAGES:
         raise BagError(f"--storage={storage!r} is unknown; choose one of {', '.join(STORAGES)}")
     if camera_info:
@@ -380,13 +426,17 @@ def convert_dataset_to_bag(dataset: str, root: str | Path, split: str, out: str 
     out = prepare_output(out, overwrite)  # only now: a bad option must not cost the user an existing bag
     info = ds.info
     num_classes = info.num_classes
+    rgb_topic = topics.rgb if compress is None else f"{topics.rgb}/compressed"
+    x_compression = None if compress is None else x_compression_for(ds.read_raw(0).x, info.modality, compress)
+    x_topic = topics.x if x_compression is None else \
+        f"{topics.x}/{'compressedDepth' if x_compression == 'compressedDepth' else 'compressed'}"
     description: dict[str, Any] = {
         "format": DATASET_INFO_FORMAT,
         "dataset": info.name, "split": split, "root": str(Path(root).resolve()),
         "num_classes": num_classes, "class_names": list(info.class_names),
         "palette": [list(map(int, c)) for c in info.palette], "ignore_index": int(info.ignore_index),
         "modality": info.modality, "preprocess": ds.preprocess.to_dict(),
-        "topics": {"rgb": topics.rgb, "x": topics.x, "gt": topics.gt,
+        "topics": {"rgb": rgb_topic, "x": x_topic, "gt": topics.gt,
                    **({"rgb_camera_info": topics.rgb_info, "x_camera_info": topics.x_info} if camera_info else {})},
         "frame_ids": {"rgb": rgb_frame, "x": x_frame},
         "rate_hz": float(rate), "jitter_ms": float(jitter_ms), "seed": int(seed),
@@ -405,11 +455,17 @@ def convert_dataset_to_bag(dataset: str, root: str | Path, split: str, out: str 
             height, width = raw.rgb.shape[:2]
             if camera_info:
                 bag.write_camera_info(topics.rgb_info, height, width, stamp, rgb_frame)
-            bag.write_image(topics.rgb, raw.rgb, "rgb8", stamp, rgb_frame)
             encoding, x_array = x_encoding(raw.x)
+            if compress is None:
+                bag.write_image(topics.rgb, raw.rgb, "rgb8", stamp, rgb_frame)
+            else:
+                bag.write_compressed(rgb_topic, raw.rgb, "rgb8", compress, stamp, rgb_frame)
             if camera_info:
                 bag.write_camera_info(topics.x_info, x_array.shape[0], x_array.shape[1], x_stamp, x_frame)
-            bag.write_image(topics.x, x_array, encoding, x_stamp, x_frame)
+            if x_compression is None:
+                bag.write_image(topics.x, x_array, encoding, x_stamp, x_frame)
+            else:
+                bag.write_compressed(x_topic, x_array, encoding, x_compression, x_stamp, x_frame)
             if raw.label is None:
                 unlabelled += 1
             else:

@@ -1,0 +1,65 @@
+"""`rxssnet eval --degraded-modes`: one table of the fused score beside every degraded mode, on the fusion model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rxssnet_core.cli import main
+from rxssnet_core.data.synthetic import PAINTED_MARKER, WARM_PERSON
+from rxssnet_core.degradation import DEGRADATIONS, DegradationParams
+from rxssnet_core.evaluation.degraded import FUSED, MODE_ROWS, degraded_table
+from rxssnet_core.evaluation.metrics import ConfusionMatrix
+
+COMMANDS = ("rxssnet_core.commands.evaluate",)
+
+
+def test_table_has_one_row_per_mode_with_the_change_from_fused() -> None:
+    names = ["background", "thing"]
+    perfect, half = ConfusionMatrix(2, class_names=names), ConfusionMatrix(2, class_names=names)
+    perfect.matrix[:] = [[10, 0], [0, 10]]
+    half.matrix[:] = [[10, 0], [10, 0]]  # every "thing" pixel predicted as background
+    table = degraded_table({FUSED: perfect.compute(), "x_shift": half.compute()}, names, DegradationParams(shift_px=3))
+    rows = table.strip().splitlines()
+    assert len(rows) == 4  # header, rule, two modes
+    assert rows[2].startswith("| **fused** |") and "| 100.00 | - |" in rows[2]
+    # background IoU 10/20, thing 0 -> mIoU 25 %: 75 points below fused; the shift is named in the row.
+    assert "shifted by 3 px" in rows[3] and "| 25.00 | -75.00 |" in rows[3]
+
+
+@pytest.mark.slow
+def test_eval_degraded_modes_on_the_fusion_model(fusion_model, tmp_path, capsys) -> None:
+    out = tmp_path / "eval"
+    code = main(["eval", "--checkpoint", str(fusion_model.checkpoint), "--dataset", "synthetic_fusion", "--root",
+                 str(fusion_model.dataset_root), "--split", "test", "--device", "cpu", "--out", str(out),
+                 "--degraded-modes", "--noise-std", "0.8", "--shift-px", "12"], COMMANDS)
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    report = json.loads((out / "degraded_modes.json").read_text())
+    assert list(report["modes"]) == list(MODE_ROWS) == [FUSED, *DEGRADATIONS]
+    assert report["run"]["noise_std"] == 0.8 and report["run"]["shift_px"] == 12
+    modes = report["modes"]
+    # The fused row is the plain evaluation's score, in the same run.
+    assert modes[FUSED]["miou"] == pytest.approx(json.loads((out / "metrics.json").read_text())["miou"])
+    for mode in DEGRADATIONS:
+        assert modes[mode]["miou_change_vs_fused"] == pytest.approx(modes[mode]["miou"] - modes[FUSED]["miou"])
+        assert modes[mode]["num_pixels"] == modes[FUSED]["num_pixels"]
+    # Each camera's loss takes the class only it sees; the corrupted X costs something but is not a lost camera.
+    assert modes["x_missing"]["iou"][WARM_PERSON] < 0.2 * modes[FUSED]["iou"][WARM_PERSON]
+    assert modes["rgb_missing"]["iou"][PAINTED_MARKER] < 0.2 * modes[FUSED]["iou"][PAINTED_MARKER]
+    assert modes["x_shift"]["miou"] < modes[FUSED]["miou"]
+    assert modes["x_noise"]["confusion_matrix"] != modes[FUSED]["confusion_matrix"]
+    markdown = (out / "degraded_modes.md").read_text()
+    for mode in MODE_ROWS:
+        assert f"| {mode} |" in markdown or f"| **{mode}** |" in markdown
+    assert "shifted by 12 px" in markdown and "degraded modes:" in printed.out
+
+
+def test_eval_degraded_modes_rejects_bad_flags(tmp_path, capsys) -> None:
+    args = ["eval", "--checkpoint", str(tmp_path / "none.safetensors"), "--dataset", "synthetic_fusion", "--root",
+            str(tmp_path), "--out", str(tmp_path / "out"), "--degraded-modes"]
+    assert main([*args, "--shift-px", "-2"], COMMANDS) == 2
+    assert "--shift-px" in capsys.readouterr().err
+    assert main([*args, "--neutral-x"], COMMANDS) == 2
+    assert "--neutral-x and --degraded-modes" in capsys.readouterr().err
