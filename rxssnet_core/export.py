@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rxssnet_core.data.io import DatasetError, read_array, read_rgb, read_x
 from rxssnet_core.inference.artifacts import (
     CONFIDENCE_OUTPUT,
     INPUT_NAMES,
@@ -266,28 +267,16 @@ def _channels(path: pathlib.Path) -> int:
 
 
 def read_image_pair(rgb_path: pathlib.Path, x_path: pathlib.Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """Read one pair as (H, W, 3) uint8 RGB and X as stored (uint8/uint16/float; 3-channel X in RGB order)."""
-    cv2 = require_module("cv2", "opencv-python-headless")
-    image = cv2.imread(str(rgb_path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FileNotFoundError(f"cannot read image {str(rgb_path)!r}")
-    if x_path is None:
-        if image.ndim != 3 or image.shape[2] != 4:
-            raise ValueError(f"{str(rgb_path)!r} has no X image and is not a 4-channel (RGB + X in alpha) "
-                             "image")
-        return cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB), np.ascontiguousarray(image[:, :, 3])
-    if image.ndim == 2:
-        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    else:
-        rgb = cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
-    if rgb.dtype != np.uint8:
-        raise ValueError(f"RGB image {str(rgb_path)!r} is {rgb.dtype}; calibration needs 8-bit RGB images")
-    x = cv2.imread(str(x_path), cv2.IMREAD_UNCHANGED)
-    if x is None:
-        raise FileNotFoundError(f"cannot read X image {str(x_path)!r}")
-    if x.ndim == 3:
-        x = cv2.cvtColor(x[:, :, :3], cv2.COLOR_BGR2RGB)
-    return rgb, x
+    """Read one pair as (H, W, 3) uint8 RGB and X as stored (uint8/uint16/float32; 3-channel X in RGB order),
+    by the dataset readers' rules (`rxssnet_core.data.io`: the same decoding as training and evaluation).
+    x_path None: a 4-channel image with X in alpha (MFNet). Raises DatasetError naming the file."""
+    if x_path is not None:
+        return read_rgb(rgb_path), read_x(x_path)
+    rgbx = read_array(rgb_path, "RGB+X image")
+    if rgbx.ndim != 3 or rgbx.shape[2] != 4 or rgbx.dtype != np.uint8:
+        raise DatasetError(f"{str(rgb_path)!r} has no X image beside it and is not an 8-bit 4-channel image "
+                           "(RGB + X in alpha); give RGB/X pairs (see --calibration-dir in `rxssnet export --help`)")
+    return np.ascontiguousarray(rgbx[:, :, :3]), np.ascontiguousarray(rgbx[:, :, 3])
 
 
 def calibration_batches(pairs: Sequence[tuple[pathlib.Path, pathlib.Path | None]],

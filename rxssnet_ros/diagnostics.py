@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rxssnet_core.percentiles import percentile
+
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
 
@@ -72,17 +74,13 @@ class LatencyStats:
             self._values.append(float(milliseconds))
 
     def summary(self) -> dict[str, float]:
-        """count, mean, p50, p99, max (0 when empty)."""
+        """count, mean, p50, p99, max (0 when empty); percentiles as every benchmark computes them."""
         with self._lock:
-            values = sorted(self._values)
+            values = list(self._values)
         if not values:
             return {"count": 0, "mean": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0}
-
-        def percentile(q: float) -> float:
-            return values[min(len(values) - 1, round(q * (len(values) - 1)))]
-
-        return {"count": len(values), "mean": sum(values) / len(values), "p50": percentile(0.5),
-                "p99": percentile(0.99), "max": values[-1]}
+        return {"count": len(values), "mean": sum(values) / len(values), "p50": percentile(values, 50),
+                "p99": percentile(values, 99), "max": max(values)}
 
 
 class CauseCounter:

@@ -10,7 +10,7 @@ rclpy's TopicEndpointInfo and QoSProfile, and on simple test objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 
@@ -50,18 +50,23 @@ def _node_label(info: Any) -> str:
 def explain_silent_input(topic: str, expected_type: str, requested_qos: Any, publishers: Sequence[Any],
                          topics_and_types: Iterable[tuple[str, Sequence[str]]], silent_s: float,
                          qos_parameter: str = "input_qos", remap_hint: str = "",
-                         exclude_prefix: str | None = None) -> str:
+                         exclude_prefix: str | None = None, own_topics: Iterable[str] = (),
+                         publisher_count: Callable[[str], int] | None = None) -> str:
     """One line saying why nothing arrived on `topic` for `silent_s` seconds and what to change.
 
     publishers: TopicEndpointInfo-like entries for `topic`. topics_and_types: the graph's (name, [types]).
     remap_hint: how the user points this input elsewhere (e.g. "the launch argument rgb_topic").
-    exclude_prefix: our own topics, left out of the suggestions.
+    exclude_prefix, own_topics: our own topics (outputs under the node's name, and the node's other inputs,
+    wherever they are remapped), never suggested. publisher_count(name): publishers of a topic (the node's
+    `count_publishers`); a topic that only has subscribers is not a camera and is not suggested.
     """
     head = f"no message on {topic} for {silent_s:.1f} s: "
     if not publishers:
+        own = set(own_topics)
         similar = sorted(name for name, types in topics_and_types
-                         if expected_type in types and name != topic
-                         and not (exclude_prefix and name.startswith(exclude_prefix)))
+                         if expected_type in types and name != topic and name not in own
+                         and not (exclude_prefix and name.startswith(exclude_prefix))
+                         and (publisher_count is None or publisher_count(name) > 0))
         where = f" Topics of type {expected_type}: {', '.join(similar[:8])}." if similar else \
             f" No topic of type {expected_type} exists: is the camera driver running (same ROS_DOMAIN_ID)?"
         fix = f" Remap this input ({remap_hint})" if remap_hint else " Remap this input"

@@ -50,6 +50,12 @@ def test_no_publisher_lists_topics_of_the_right_type():
     assert text.startswith("no message on /cam/thermal_typo for 6.0 s: there is no publisher on this topic")
     assert "Topics of type sensor_msgs/msg/Image: /cam/rgb, /cam/thermal." in text
     assert "/imu" not in text and "/me/labels" not in text and "launch argument x_topic" in text
+    # only topics that someone publishes, and never the node's own other input (remapped outside its namespace)
+    graph = [("/cam/thermal", [IMAGE]), ("/cam/rgb", [IMAGE]), ("/cam/old_thermal", [IMAGE])]
+    publishers = {"/cam/thermal": 1, "/cam/rgb": 2, "/cam/old_thermal": 0}
+    text = explain_silent_input("/cam/thermal_typo", IMAGE, qos("RELIABLE"), [], graph, 6.0,
+                                own_topics=["/cam/rgb"], publisher_count=publishers.__getitem__)
+    assert "Topics of type sensor_msgs/msg/Image: /cam/thermal." in text
     lonely = explain_silent_input("/cam/rgb", IMAGE, qos("RELIABLE"), [], [], 6.0)
     assert "No topic of type sensor_msgs/msg/Image exists" in lonely and "ROS_DOMAIN_ID" in lonely
 

@@ -4,35 +4,24 @@
 `model_cpu`: the network's forward per variant against the machine's matmul throughput. `alignment`: the X
 registration. The ROS node's latency is `rxssnet_ros.benchmarks.node_latency`.
 
-Shared here: `percentile` (the one definition every table uses) and the machine description every table
-prints (`cpu_name`, `cpu_features`), so that a figure always says what it ran on.
+Shared here: `percentile` (re-exported from `rxssnet_core.percentiles`, the one definition every table
+uses) and the machine description every table prints (`cpu_name`, `cpu_features`, `machine_line`), so that a
+figure always says what it ran on.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-from collections.abc import Iterable
+
+from rxssnet_core.percentiles import percentile
+
+__all__ = ["CPU_FEATURE_FLAGS", "cpu_features", "cpu_name", "machine_line", "percentile"]
 
 # /proc/cpuinfo flags that decide which kernels run: fp32 SIMD width, and native bf16 / fp16 / int8 matrix units.
 CPU_FEATURE_FLAGS = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"),
                      ("avx512_fp16", "AVX512-FP16"), ("avx512_vnni", "AVX512-VNNI"), ("amx_tile", "AMX"),
                      ("asimd", "NEON"))
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation between closest ranks (numpy's default);
-    NaN for no values. Pure Python, so torch- and numpy-free callers use the same definition."""
-    ordered = sorted(float(v) for v in values)
-    if not ordered:
-        return float("nan")
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"percentile q={q} must be within 0..100")
-    rank = (len(ordered) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _cpuinfo() -> tuple[str | None, set[str]]:

@@ -34,12 +34,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from rxssnet_core.percentiles import percentile
+
 OVERHEAD_TARGET_MS = 15.0
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
 
 
 def _rss_mib(pid: int) -> float:
@@ -224,8 +222,8 @@ def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, 
     finally:
         probe.close()
         node.stop()
-    return {"frames": frames, "received": len(latencies), "e2e_p50_ms": _percentile(latencies, 50),
-            "e2e_p90_ms": _percentile(latencies, 90), "e2e_max_ms": max(latencies, default=float("nan")),
+    return {"frames": frames, "received": len(latencies), "e2e_p50_ms": percentile(latencies, 50),
+            "e2e_p90_ms": percentile(latencies, 90), "e2e_max_ms": max(latencies, default=float("nan")),
             "node_segment_p50_ms": float(diagnostics.get("segment_p50_ms", "nan")),
             "node_latency_p50_ms": float(diagnostics.get("latency_p50_ms", "nan"))}
 
@@ -277,7 +275,7 @@ def overload_run(checkpoint: str, env: dict[str, str], height: int, width: int, 
 def _window_row(probe: Probe, node: NodeUnderTest, index: int, stamps: list[int], seconds: float) -> dict[str, Any]:
     latencies = probe.latencies_ms(stamps)
     return {"window": index, "seconds": seconds, "published": len(stamps), "labels": len(latencies),
-            "p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99),
+            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
             "max_ms": max(latencies, default=float("nan")), "rss_mib": _rss_mib(node.proc.pid),
             "node_segment_p50_ms": float(probe.diagnostics.get("segment_p50_ms", "nan")),
             "dropped_while_busy": probe.diagnostics.get("dropped_while_busy", "?")}
@@ -307,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpoint = args.checkpoint or _random_checkpoint(directory)
         _, _, rgb, x = _frames(args.height, args.width)
         in_process = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2))
-        segment_p50 = _percentile(in_process, 50)
+        segment_p50 = percentile(in_process, 50)
         overhead = overhead_run(checkpoint, env, args.height, args.width, args.frames, segment_p50)
         overload = overload_run(checkpoint, env, args.height, args.width, args.duration, args.rate)
 
@@ -319,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("| measurement | p50 ms | p90 ms | max ms |")
     print("|---|---:|---:|---:|")
     print(f"| Segmenter.segment in this process ({len(in_process)} runs) | {segment_p50:.1f} | "
-          f"{_percentile(in_process, 90):.1f} | {max(in_process):.1f} |")
+          f"{percentile(in_process, 90):.1f} | {max(in_process):.1f} |")
     print(f"| Segmenter.segment inside the node (diagnostics) | {overhead['node_segment_p50_ms']:.1f} | | |")
     print(f"| publish -> ~/labels received ({overhead['received']}/{overhead['frames']} pairs) | "
           f"{overhead['e2e_p50_ms']:.1f} | {overhead['e2e_p90_ms']:.1f} | {overhead['e2e_max_ms']:.1f} |")
