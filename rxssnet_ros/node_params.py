@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rxssnet_core.inference.backends.base import BACKEND_CHOICES, DEVICES, PRECISIONS
 from rxssnet_core.input_health import HealthThresholds
 from rxssnet_core.preprocessing import MODALITIES
 from rxssnet_ros.image_conversion import TRANSPORTS
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # what each backend supports is checked when it loads
-DEVICES = ("cpu", "cuda")
+# The choices are rxssnet_core's (one definition); what each backend supports is checked when it loads.
+BACKENDS = BACKEND_CHOICES
 QOS_CHOICES = ("sensor_data", "reliable")
 X_MISSING_POLICIES = ("drop", "rgb_only")
 RGB_MISSING_POLICIES = ("drop", "x_only")
@@ -61,7 +61,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     # -- model
     ParamSpec("checkpoint", "string", "", "RXSSNet checkpoint (.safetensors or .pt); carries classes, palette and "
               "preprocessing, so every backend needs it. Required."),
-    ParamSpec("backend", "string", "torch", "Inference backend.", choices=BACKENDS),
+    ParamSpec("backend", "string", "torch", "Inference backend (auto: the fastest installed for the "
+              "device, logged with the reason).", choices=BACKENDS),
     ParamSpec("device", "string", "cpu", "Device for the backend.", choices=DEVICES),
     ParamSpec("precision", "string", "fp32", "Numeric precision (fp16 and int8 need a GPU; int8 is TensorRT's).",
               choices=PRECISIONS),

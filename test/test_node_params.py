@@ -57,7 +57,7 @@ def test_validate_values_normalises_and_fills_defaults(tmp_path):
 @pytest.mark.parametrize("values,name,text", [
     ({}, "checkpoint", "is not set"),
     ({"checkpoint": "/no/such/model.safetensors"}, "checkpoint", "does not exist"),
-    ({"backend": "caffe"}, "backend", "'caffe' is not one of ['torch', 'onnxruntime', 'tensorrt']"),
+    ({"backend": "caffe"}, "backend", "'caffe' is not one of ['torch', 'onnxruntime', 'tensorrt', 'openvino', 'auto']"),
     ({"modality": "sonar"}, "modality", "'sonar' is not one of"),
     ({"input_qos": "best_effort"}, "input_qos", "not one of ['sensor_data', 'reliable']"),
     ({"slop": "abc"}, "slop", "expected a number"),
