@@ -229,3 +229,23 @@ def test_bench_prints_a_table_with_the_ratio():
     assert "/ authors' forward" in table and "fp32 matmul" in table
     assert sum(line.startswith("| atto (decoder 16) | 64x64 |") for line in table.splitlines()) == 3
     assert "not run: atto 64x64 torch fp16" in table
+
+
+def test_a_training_checkpoint_runs_through_the_segmenter(tiny_checkpoint, tmp_path):
+    """One loader: `checkpoints/last.pt` of a running training works wherever a model file does."""
+    import torch
+
+    from rxssnet_core.models.checkpoints import load_model
+    from rxssnet_core.training.checkpointing import CHECKPOINT_FORMAT, REQUIRED_KEYS, load_training_checkpoint
+
+    model = load_model(tiny_checkpoint)
+    state = {key: {} for key in REQUIRED_KEYS}  # optimizer, scheduler, rng, progress: unused for inference
+    state.update({"format": CHECKPOINT_FORMAT, "version": 1, "model": model.state_dict(),
+                  "model_config": model.config.to_dict(), "metadata": model.metadata})
+    last = tmp_path / "last.pt"
+    torch.save(state, last)
+    load_training_checkpoint(last)  # the layout the trainer writes
+    rng = np.random.default_rng(5)
+    rgb, x = rng.integers(0, 256, (32, 48, 3), np.uint8), rng.integers(0, 256, (32, 48), np.uint8)
+    expected = Segmenter.from_checkpoint(tiny_checkpoint).segment(rgb, x).labels
+    np.testing.assert_array_equal(Segmenter.from_checkpoint(last).segment(rgb, x).labels, expected)

@@ -22,28 +22,10 @@ from rxssnet_core.preprocessing import PreprocessConfig
 
 
 def load_eval_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """A model file (`save_model` output) or a training checkpoint (`checkpoints/last.pt`), ready for eval.
+    """`rxssnet_core.models.checkpoints.load_model` (model files and training checkpoints), ready for eval."""
+    from rxssnet_core.models.checkpoints import load_model
 
-    Training checkpoints carry the model configuration and metadata, so a run can be scored before it ends.
-    """
-    from rxssnet_core import build_model, load_model
-    from rxssnet_core.config import ModelConfig
-    from rxssnet_core.training.checkpointing import CHECKPOINT_FORMAT, CheckpointError, load_training_checkpoint
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.suffix in (".pt", ".pth"):
-        try:
-            state = load_training_checkpoint(path, map_location="cpu")
-        except CheckpointError:
-            state = None  # not a training checkpoint: a plain model file, handled by load_model below
-        if state is not None and state.get("format") == CHECKPOINT_FORMAT and state.get("model_config"):
-            model = build_model(ModelConfig.from_dict(dict(state["model_config"])))
-            model.load_state_dict(state["model"])
-            model.metadata = dict(state.get("metadata") or {})
-            return model.to(map_location).eval()
-    return load_model(path, map_location=map_location).eval()
+    return load_model(path, map_location=map_location)
 
 
 def _dataset_info(dataset: Any) -> Any:

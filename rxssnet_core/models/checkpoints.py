@@ -133,9 +133,27 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str
 
 
 def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> RXSSNet:
-    """Rebuilds the model from the file alone, strictly (every tensor present, none extra). Returns it in eval mode."""
-    from rxssnet_core.models.rxssnet import build_model  # torch
+    """Rebuilds the model from the file alone, strictly (every tensor present, none extra). Returns it in eval mode.
 
+    The one loader of every entry point (Segmenter, node, eval, predict, export): a model file (`save_model`) or
+    a training checkpoint (`checkpoints/last.pt`, which carries the model configuration and metadata, so a run can
+    be used before it ends).
+    """
+    from rxssnet_core.models.rxssnet import build_model  # torch: only when weights are loaded
+
+    path = Path(path)
+    if path.suffix in (".pt", ".pth") and path.is_file():
+        from rxssnet_core.training import checkpointing as training_state  # torch files only
+
+        try:
+            state = training_state.load_training_checkpoint(path, map_location="cpu")
+        except training_state.CheckpointError:
+            state = None  # not a training checkpoint: read below as a model file, which names what is wrong
+        if state is not None and state.get("model_config"):
+            model = build_model(ModelConfig.from_dict(dict(state["model_config"])))
+            _load_strict(model, state["model"], source=str(path))
+            model.metadata = dict(state.get("metadata") or {})
+            return model.to(map_location).eval()
     config, state, metadata = load_checkpoint(path)
     model = build_model(config)
     _load_strict(model, state, source=str(path))
