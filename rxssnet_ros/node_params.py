@@ -80,8 +80,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("inter_message_lower_bound", "double", 0.0, "Least time (s) between two frames of one camera; "
               "> 0 lets pairs go out without waiting for the next frame (0: message_filters' default).",
               low=0.0, high=10.0),
-    ParamSpec("synchronizer", "string", "auto", "Pairing implementation: message_filters when installed (auto), "
-              "or our pure-Python ApproximateTime (builtin).", choices=SYNCHRONIZERS),
+    ParamSpec("synchronizer", "string", "auto", "Kept so that older parameter files load: every value pairs by "
+              "the one rule (rxssnet_ros.synchronizer.PairingRule, message_filters' C++ ApproximateTime policy, "
+              "as `rxssnet bag eval`); rclpy's ApproximateTimeSynchronizer pairs differently and is not used.",
+              choices=SYNCHRONIZERS),
     ParamSpec("rgb_transport", "string", "raw", "image_transport of the RGB input: raw (sensor_msgs/Image on "
               "~/rgb/image) or compressed (sensor_msgs/CompressedImage, JPEG/PNG, on <resolved ~/rgb/image>/"
               "compressed, as image_transport names it).", choices=TRANSPORTS),

@@ -31,7 +31,6 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -78,12 +77,7 @@ from rxssnet_ros.inference_worker import InferenceWorker
 from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
 from rxssnet_ros.pointcloud_msg import make_pointcloud2
 from rxssnet_ros.qos_doctor import explain_incompatible_event, explain_silent_input
-from rxssnet_ros.synchronizer import ApproximateTimePairer
-
-try:  # ROS 2 message_filters exists on distribution installs, not in the PyPI wheels
-    import message_filters
-except ImportError:
-    message_filters = None
+from rxssnet_ros.synchronizer import PairingFilter, PairingRule, stamp_ns
 
 NODE_NAME = "segment_node"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -117,11 +111,6 @@ class Job:
     header: Any = None  # the output header in mode x_only (the X image's stamp, the RGB camera's frame)
 
 
-def stamp_ns(stamp: Any) -> int:
-    """builtin_interfaces/Time -> integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def qos_profile(choice: str, depth: int = 5) -> QoSProfile:
     """sensor_data: best effort, volatile (what camera drivers offer); reliable: reliable, volatile."""
     reliability = ReliabilityPolicy.BEST_EFFORT if choice == "sensor_data" else ReliabilityPolicy.RELIABLE
@@ -135,33 +124,6 @@ def encoding_for_x(array: np.ndarray) -> str:
     base = {np.dtype(np.uint8): "8U", np.dtype(np.uint16): "16U", np.dtype(np.int16): "16S",
             np.dtype(np.float32): "32F", np.dtype(np.float64): "64F"}[array.dtype]
     return f"{base}C{channels}"
-
-
-class _Pairing:
-    """Feeds messages to message_filters' ApproximateTimeSynchronizer or to our ApproximateTimePairer."""
-
-    def __init__(self, num_streams: int, settings: node_params.NodeSettings, callback: Callable[..., None]) -> None:
-        self.uses_message_filters = message_filters is not None and settings.synchronizer != "builtin"
-        if self.uses_message_filters:
-            self._filters = [message_filters.SimpleFilter() for _ in range(num_streams)]
-            self._sync = message_filters.ApproximateTimeSynchronizer(
-                self._filters, settings.queue_size, settings.slop)
-            self._sync.registerCallback(callback)
-        else:
-            bound = int(settings.inter_message_lower_bound * 1e9)
-            self._pairer = ApproximateTimePairer(
-                num_streams, settings.queue_size, int(settings.slop * 1e9), callback,
-                inter_message_lower_bounds_ns=[bound] * num_streams)
-
-    @property
-    def name(self) -> str:
-        return "message_filters" if self.uses_message_filters else "builtin ApproximateTime"
-
-    def add(self, index: int, stamp: int, msg: Any) -> None:
-        if self.uses_message_filters:
-            self._filters[index].signalMessage(msg)
-        else:
-            self._pairer.add(index, stamp, msg)
 
 
 class SegmentationMixin:
@@ -180,7 +142,7 @@ class SegmentationMixin:
         self._pub: dict[str, Any] = {}
         self._timers: list[Any] = []
         self._worker: InferenceWorker | None = None
-        self._pairing: _Pairing | None = None
+        self._pairing: PairingFilter | None = None
         self._tf_buffer: Any = None
         self._overlay_alpha = 0.5
         self._shown_classes: list[int] | None = None
@@ -210,9 +172,6 @@ class SegmentationMixin:
         except node_params.ParameterError as error:
             raise NodeConfigError(str(error)) from None
         self._throttle.period_s = settings.log_throttle_period
-        if settings.synchronizer == "message_filters" and message_filters is None:
-            raise NodeConfigError("parameter 'synchronizer': 'message_filters' is not installed here; install "
-                                  "ros-<distro>-message-filters or set synchronizer:=builtin (same pairing rule)")
         segmenter = self._load_segmenter(settings)
         modality = segmenter.preprocess_config.modality
         if settings.modality is not None and settings.modality != modality:
@@ -308,7 +267,10 @@ class SegmentationMixin:
 
         self._worker = InferenceWorker(self._process, self._on_worker_error).start()
         needs_info = self.aligner.needs_camera_info
-        self._pairing = _Pairing(3 if needs_info else 2, settings, self._on_pair)
+        # the one pairing rule, as `rxssnet bag eval` applies it (rxssnet_ros.synchronizer)
+        self._pairing = PairingFilter(PairingRule(settings.slop, settings.queue_size,
+                                                  settings.inter_message_lower_bound), 3 if needs_info else 2)
+        self._pairing.registerCallback(self._on_pair)
         self._last_stamp.clear()
         in_qos = qos_profile(settings.input_qos)
         inputs = [("rgb", *self._image_input("~/rgb/image", settings.rgb_transport), self._on_rgb),
@@ -325,7 +287,7 @@ class SegmentationMixin:
         self._active = True
         self.get_logger().info(
             f"segmenting {self._subs['rgb'].topic_name} + {self._subs['x'].topic_name} -> "
-            f"{self._pub['labels'].topic_name} (pairing: {self._pairing.name}, slop {settings.slop} s, "
+            f"{self._pub['labels'].topic_name} (pairing: {self._pairing.rule.describe()}, "
             f"input_qos {settings.input_qos})")
 
     def _image_input(self, base: str, transport: str) -> tuple[type, str]:
@@ -448,9 +410,11 @@ class SegmentationMixin:
                 monitor.update(now)
             causes = [describe(name, m.state) for name, m in self._monitors.items() if not m.state.healthy]
         mode = self._serving_mode()
-        if not self._monitors and mode != "fused":
-            causes = [f"x: silent for {self._meters['x'].silent_for(now):.1f} s (x_timeout "
-                      f"{self.settings.x_timeout} s)"]
+        if not self._monitors and mode != "fused":  # without detection only a silent X switches: say what follows
+            action = ("segmenting RGB only with a neutral X" if mode == "rgb_only" else
+                      "RGB frames are dropped (x_missing_policy: drop)")
+            causes = [f"X stream {self._topic('x')} silent for {self._meters['x'].silent_for(now):.1f} s "
+                      f"(x_timeout {self.settings.x_timeout} s): {action}"]
         if mode == self._mode:
             return
         previous, self._mode, self._mode_cause = self._mode, mode, "; ".join(causes)
@@ -482,7 +446,7 @@ class SegmentationMixin:
             return
         if self._monitors and self._failed("x"):
             return  # x_missing_policy drop: a pair with a failed X would be served as if fused
-        self._pairing.add(0, stamp, msg)
+        self._pairing.add(msg, 0)
 
     def _on_x(self, msg: Image) -> None:
         stamp = self._admit("x", msg, "X image", X_ENCODINGS)
@@ -498,12 +462,12 @@ class SegmentationMixin:
                 self._submit(Job(missing_rgb(height, width), msg, None, degraded=True, mode="x_only",
                                  header=header))
             return
-        self._pairing.add(1, stamp, msg)
+        self._pairing.add(msg, 1)
 
     def _on_x_info(self, msg: CameraInfo) -> None:
         stamp = self._admit("x_info", msg, "X camera_info", None)
         if stamp is not None and self._active:
-            self._pairing.add(2, stamp, msg)
+            self._pairing.add(msg, 2)
 
     def _on_rgb_info(self, msg: CameraInfo) -> None:
         self._meters["rgb_info"].tick()
@@ -645,7 +609,7 @@ class SegmentationMixin:
         report.add_values({
             "backend": self.segmenter.backend_name, "model": self.segmenter.model_name,
             "checkpoint": settings.checkpoint, "modality": self.segmenter.preprocess_config.modality,
-            "pairing": self._pairing.name if self._pairing else "none",
+            "pairing": self._pairing.rule.describe() if self._pairing else "none",
             "rgb_rate_hz": meters["rgb"].rate(now), "x_rate_hz": meters["x"].rate(now),
             "pair_rate_hz": meters["pairs"].rate(now), "output_rate_hz": meters["outputs"].rate(now),
             "outputs": meters["outputs"].count, "pairs": meters["pairs"].count,
