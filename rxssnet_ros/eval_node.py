@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rxssnet_ros.synchronizer import stamp_ns
+
 NODE_NAME = "rxssnet_eval"
 EXIT_CONFIG_ERROR = 2
 LABEL_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
@@ -191,7 +193,7 @@ def _make_node_class() -> Any:
             try:
                 return image_to_array(msg, role=f"{what} on {topic}", allowed=LABEL_ENCODINGS)
             except ImageConversionError as error:
-                stamp = self._format_stamp(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+                stamp = self._format_stamp(stamp_ns(msg.header.stamp))
                 if error.cause in ("encoding", "channels"):
                     self.issues.add("unsupported_encoding", topic, repr(str(msg.encoding)), stamp)
                 else:
@@ -214,7 +216,7 @@ def _make_node_class() -> Any:
             array = self._decode(msg, topic, "labels" if side == "labels" else "ground truth")
             if array is None:
                 return
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            stamp = stamp_ns(msg.header.stamp)
             before = self.scorer.scored
             if side == "labels":
                 self.scorer.add_prediction(stamp, array)

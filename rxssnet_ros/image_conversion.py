@@ -550,3 +550,11 @@ def array_to_image(array_: np.ndarray, encoding: str, header: Any = None) -> Any
     if header is not None:
         msg.header = header
     return msg
+
+
+def message_image_size(msg: Any, array: np.ndarray | None) -> tuple[int, int] | None:
+    """(height, width) of an image message: its fields (raw) or its decoded pixels (compressed; None when
+    it could not be decoded)."""
+    if not is_compressed(msg):
+        return int(msg.height), int(msg.width)
+    return None if array is None else (int(array.shape[0]), int(array.shape[1]))

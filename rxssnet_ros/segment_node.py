@@ -27,7 +27,6 @@ the model, activate creates the topics, deactivate removes them (the model stays
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
 import time
@@ -49,18 +48,16 @@ from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError
 from rxssnet_core.degradation import missing_rgb
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
-from rxssnet_core.input_health import InputMonitor, degraded_mode, describe
+from rxssnet_core.input_health import InputMonitor
 from rxssnet_ros import node_params
 from rxssnet_ros.bag_tools.tf_from_bag import rotation_from_quaternion
 from rxssnet_ros.compat import SubscriptionEventCallbacks
+from rxssnet_ros.degraded_modes import DegradedModesMixin
 from rxssnet_ros.diagnostics import (
     CauseCounter,
-    HealthReport,
     LatencyStats,
     RateMeter,
     ThrottledLog,
-    latency_values,
-    to_diagnostic_array,
 )
 from rxssnet_ros.image_conversion import (
     RGB_ENCODINGS,
@@ -69,20 +66,18 @@ from rxssnet_ros.image_conversion import (
     array_to_image,
     check_image_layout,
     cv_bridge_in_use,
-    is_compressed,
+    message_image_size,
     rgb_from_image,
     x_from_image,
 )
 from rxssnet_ros.inference_worker import InferenceWorker
+from rxssnet_ros.node_health import NodeHealthMixin
 from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
 from rxssnet_ros.pointcloud_msg import make_pointcloud2
-from rxssnet_ros.qos_doctor import explain_incompatible_event, explain_silent_input
+from rxssnet_ros.qos_doctor import explain_incompatible_event, qos_profile
 from rxssnet_ros.synchronizer import PairingFilter, PairingRule, stamp_ns
 
 NODE_NAME = "segment_node"
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 EXIT_CONFIG_ERROR = 2
 
 
@@ -111,13 +106,6 @@ class Job:
     header: Any = None  # the output header in mode x_only (the X image's stamp, the RGB camera's frame)
 
 
-def qos_profile(choice: str, depth: int = 5) -> QoSProfile:
-    """sensor_data: best effort, volatile (what camera drivers offer); reliable: reliable, volatile."""
-    reliability = ReliabilityPolicy.BEST_EFFORT if choice == "sensor_data" else ReliabilityPolicy.RELIABLE
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=reliability,
-                      durability=DurabilityPolicy.VOLATILE)
-
-
 def encoding_for_x(array: np.ndarray) -> str:
     """The Image encoding that carries a registered X array unchanged (for ~/x_aligned)."""
     channels = 1 if array.ndim == 2 else array.shape[2]
@@ -126,7 +114,7 @@ def encoding_for_x(array: np.ndarray) -> str:
     return f"{base}C{channels}"
 
 
-class SegmentationMixin:
+class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
     """Everything the plain and the lifecycle node share. Stages: declare -> configure -> activate."""
 
     # -- stage 0: parameters and bookkeeping (constructor) ------------------------------------------------------
@@ -361,78 +349,6 @@ class SegmentationMixin:
     def _x_silent(self, now: float | None = None) -> bool:
         return self._meters["x"].silent_for(now) > self.settings.x_timeout
 
-    # -- failure detection and degraded modes (rxssnet_core.input_health) ---------------------------------------
-    def _observe(self, stream: str, msg: Image, stamp: int) -> np.ndarray | None:
-        """Feed one admitted image to its input's monitor (detect_input_failures); returns its pixels (None
-        without a monitor or when it cannot be decoded)."""
-        monitor = self._monitors.get(stream)
-        if monitor is None:
-            return None
-        try:
-            array = rgb_from_image(msg, stream) if stream == "rgb" else x_from_image(msg, stream)
-        except ImageConversionError:
-            array = None  # the worker reports the bad message; its arrival still counts
-        with self._health_lock:
-            monitor.observe(array, stamp, time.monotonic())
-        if stream == "rgb":
-            size = _image_size(msg, array)
-            if size is not None:
-                self._rgb_geometry = (size, msg.header.frame_id)
-        return array
-
-    def _failed(self, stream: str) -> bool:
-        """Whether `stream` has failed: its monitor says so, or (without detection) X is silent."""
-        monitor = self._monitors.get(stream)
-        if monitor is not None:
-            return not monitor.state.healthy
-        return stream == "x" and self._x_silent()
-
-    def _serving_mode(self) -> str:
-        """fused | rgb_only | x_only | none: what the inputs' health and the policies allow right now."""
-        settings = self.settings
-        if self._monitors:
-            with self._health_lock:
-                mode = degraded_mode(self._monitors["rgb"].state, self._monitors["x"].state)
-        else:
-            mode = "rgb_only" if self._x_silent() else "fused"
-        if (mode == "rgb_only" and settings.x_missing_policy == "drop") or \
-                (mode == "x_only" and settings.rgb_missing_policy == "drop"):
-            return "none"
-        return mode
-
-    def _check_mode(self) -> None:
-        """Timer: detect silence, and announce a mode change once (log, ~/mode)."""
-        if not self._active or not (self._meters["rgb"].count or self._meters["x"].count):
-            return  # nothing has arrived yet: nothing to serve, and input_timeout explains silent inputs
-        now = time.monotonic()
-        with self._health_lock:
-            for monitor in self._monitors.values():
-                monitor.update(now)
-            causes = [describe(name, m.state) for name, m in self._monitors.items() if not m.state.healthy]
-        mode = self._serving_mode()
-        if not self._monitors and mode != "fused":  # without detection only a silent X switches: say what follows
-            action = ("segmenting RGB only with a neutral X" if mode == "rgb_only" else
-                      "RGB frames are dropped (x_missing_policy: drop)")
-            causes = [f"X stream {self._topic('x')} silent for {self._meters['x'].silent_for(now):.1f} s "
-                      f"(x_timeout {self.settings.x_timeout} s): {action}"]
-        if mode == self._mode:
-            return
-        previous, self._mode, self._mode_cause = self._mode, mode, "; ".join(causes)
-        self._mode_switches += 1
-        if mode == "fused":
-            self.get_logger().info(f"mode {previous} -> fused: both inputs healthy again")
-        else:
-            self.get_logger().warning(f"mode {previous} -> {mode}: {self._mode_cause}")
-        self._publish_mode()
-
-    def _publish_mode(self) -> None:
-        publisher = self._pub.get("mode")
-        if publisher is None:
-            return
-        with self._health_lock:
-            health = {name: ("ok" if m.state.healthy else m.state.cause) for name, m in self._monitors.items()}
-        publisher.publish(String(data=json.dumps({"mode": self._mode, "cause": self._mode_cause, **health})))
-
     def _on_rgb(self, msg: Image) -> None:
         stamp = self._admit("rgb", msg, "RGB image", RGB_ENCODINGS)
         if stamp is None or not self._active:
@@ -454,7 +370,7 @@ class SegmentationMixin:
             return
         x_array = self._observe("x", msg, stamp)
         if self._monitors and self._failed("rgb"):
-            x_size = _image_size(msg, x_array)
+            x_size = message_image_size(msg, x_array)
             if self._serving_mode() == "x_only" and (self._rgb_geometry or x_size):
                 self._meters["pairs"].tick()
                 (height, width), frame_id = self._rgb_geometry or (x_size, msg.header.frame_id)
@@ -590,91 +506,6 @@ class SegmentationMixin:
             elif parameter.name == "shown_classes":
                 self._shown_classes = [int(c) for c in parameter.value] or None
         return SetParametersResult(successful=True)
-
-    # -- diagnostics --------------------------------------------------------------------------------------------
-    def _publish_diagnostics(self) -> None:
-        if not self._active:
-            return
-        now = time.monotonic()
-        report = self.health_report(now)
-        array = to_diagnostic_array(f"{self.get_fully_qualified_name()}: segmentation",
-                                    self.get_fully_qualified_name(), [report], self.get_clock().now().to_msg())
-        self._pub["diagnostics"].publish(array)
-
-    def health_report(self, now: float | None = None) -> HealthReport:
-        """The node's state as a HealthReport (what /diagnostics publishes)."""
-        now = time.monotonic() if now is None else now
-        settings, worker, report = self.settings, self._worker, HealthReport()
-        meters = self._meters
-        report.add_values({
-            "backend": self.segmenter.backend_name, "model": self.segmenter.model_name,
-            "checkpoint": settings.checkpoint, "modality": self.segmenter.preprocess_config.modality,
-            "pairing": self._pairing.rule.describe() if self._pairing else "none",
-            "rgb_rate_hz": meters["rgb"].rate(now), "x_rate_hz": meters["x"].rate(now),
-            "pair_rate_hz": meters["pairs"].rate(now), "output_rate_hz": meters["outputs"].rate(now),
-            "outputs": meters["outputs"].count, "pairs": meters["pairs"].count,
-            "dropped_while_busy": worker.dropped if worker else 0,
-            "bad_inputs": self._bad_inputs.total(), "bad_input_causes": self._bad_inputs.snapshot(),
-            "degraded": self._last_output_degraded, "degraded_outputs": self._degraded_outputs,
-            "x_missing_policy": settings.x_missing_policy,
-            "mode": self._mode, "last_output_mode": self._last_output_mode, "mode_switches": self._mode_switches,
-        })
-        if self._monitors:
-            with self._health_lock:
-                report.add_values({f"{name}_health": describe(name, m.state) for name, m in self._monitors.items()})
-        if self._mode != "fused":
-            report.warn(f"mode {self._mode} (degraded): {self._mode_cause}")
-        report.add_values(latency_values("latency", self._latency.summary()))
-        report.add_values(latency_values("segment", self._segment_ms.summary()))
-        rgb_flowing = meters["rgb"].age(now) is not None and meters["rgb"].age(now) < settings.x_timeout
-        if rgb_flowing and self._x_silent(now):
-            silent = meters["x"].silent_for(now)
-            action = ("segmenting RGB only with a neutral X: output DEGRADED" if settings.x_missing_policy ==
-                      "rgb_only" else "RGB frames are dropped (x_missing_policy: drop)")
-            problem = f"X stream {self._topic('x')} silent for {silent:.1f} s (x_timeout {settings.x_timeout} s): " \
-                      f"{action}"
-            report.warn(problem)
-            self._report("x", "silent", problem)
-        for name in self._subs:
-            if name == "rgb_info":
-                continue  # optional input
-            silent = meters[name].silent_for(now)
-            if silent > settings.input_timeout:
-                explanation = self._explain_silence(name, silent)
-                report.warn(explanation)
-                report.values[f"{name}_silent"] = explanation
-                self._report(name, "silent_input", explanation)
-        for when, message in list(self._qos_problems.values()):
-            if now - when < 3 * settings.input_timeout:
-                report.error(message)
-        if worker is not None and worker.failed:
-            report.values["failed_frames"] = str(worker.failed)
-        return report
-
-    def _explain_silence(self, name: str, silent: float) -> str:
-        sub = self._subs[name]
-        topic = sub.topic_name
-        transport = {"rgb": self.settings.rgb_transport, "x": self.settings.x_transport}.get(name, "raw")
-        expected = CAMERA_INFO_TYPE if name.endswith("info") else IMAGE_TYPE if transport == "raw" else \
-            COMPRESSED_IMAGE_TYPE
-        hints = {"rgb": "remap ~/rgb/image, launch argument rgb_topic", "x": "remap ~/x/image, launch argument "
-                 "x_topic", "x_info": "remap ~/x/camera_info"}
-        try:
-            publishers = self.get_publishers_info_by_topic(topic)
-            topics = self.get_topic_names_and_types()
-        except Exception as error:  # graph queries can fail while the context shuts down
-            return f"no message on {topic} for {silent:.1f} s (graph query failed: {error})"
-        return explain_silent_input(topic, expected, qos_profile(self.settings.input_qos), publishers, topics,
-                                    silent, remap_hint=hints.get(name, ""),
-                                    exclude_prefix=self.get_fully_qualified_name() + "/")
-
-
-def _image_size(msg: Any, array: np.ndarray | None) -> tuple[int, int] | None:
-    """(height, width) of an image message: its fields (raw) or its decoded pixels (compressed; None when
-    it could not be decoded)."""
-    if not is_compressed(msg):
-        return int(msg.height), int(msg.width)
-    return None if array is None else (int(array.shape[0]), int(array.shape[1]))
 
 
 def _camera_info_with_header(info: CameraInfo, header: Any) -> CameraInfo:

@@ -16,11 +16,11 @@ from rxssnet_ros.bag_tools.convert import (
     label_encoding,
     pinhole_camera_info,
     read_dataset_info,
-    stamp_to_ns,
     x_encoding,
 )
 from rxssnet_ros.cli import main as rxssnet_main
 from rxssnet_ros.image_conversion import array_to_image_fields, image_to_array, rgb_from_image, x_from_image
+from rxssnet_ros.synchronizer import stamp_ns
 
 SIZE = (64, 80)
 COUNT = 5
@@ -64,13 +64,13 @@ def test_convert_round_trip_mcap(synthetic_root: Path, tmp_path: Path) -> None:
     rgb_info = by_topic(messages, "/camera/rgb/camera_info")
     x_info = by_topic(messages, "/camera/x/camera_info")
     assert len(rgb_msgs) == len(x_msgs) == len(gt_msgs) == len(rgb_info) == len(x_info) == COUNT
-    stamps = [stamp_to_ns(m.header.stamp) for m in rgb_msgs]
+    stamps = [stamp_ns(m.header.stamp) for m in rgb_msgs]
     assert np.all(np.diff(stamps) == 100_000_000)  # default --rate 10
     for index in range(COUNT):
         raw = ds.read_raw(index)
         rgb, x, gt = rgb_msgs[index], x_msgs[index], gt_msgs[index]
         # RGB, X and GT of one frame share the stamp (no jitter), and each decodes to the dataset's array.
-        assert stamp_to_ns(x.header.stamp) == stamp_to_ns(gt.header.stamp) == stamps[index]
+        assert stamp_ns(x.header.stamp) == stamp_ns(gt.header.stamp) == stamps[index]
         assert (rgb.encoding, x.encoding, gt.encoding) == ("rgb8", "mono8", "mono8")
         assert rgb.header.frame_id == gt.header.frame_id == "camera_rgb_optical_frame"
         assert x.header.frame_id == "camera_x_optical_frame"
@@ -78,7 +78,7 @@ def test_convert_round_trip_mcap(synthetic_root: Path, tmp_path: Path) -> None:
         np.testing.assert_array_equal(x_from_image(x), raw.x)
         np.testing.assert_array_equal(image_to_array(gt), raw.label)
         info = rgb_info[index]
-        assert (info.height, info.width) == SIZE and stamp_to_ns(info.header.stamp) == stamps[index]
+        assert (info.height, info.width) == SIZE and stamp_ns(info.header.stamp) == stamps[index]
     expected_k = pinhole_camera_info(*SIZE)["k"]
     np.testing.assert_allclose(rgb_info[0].k, expected_k)
     assert expected_k[2] == pytest.approx((SIZE[1] - 1) / 2) and expected_k[0] == pytest.approx(
@@ -95,7 +95,7 @@ def test_convert_jitter_rate_and_sqlite(synthetic_root: Path, tmp_path: Path) ->
         convert_dataset_to_bag("synthetic_fusion", synthetic_root, "test", out, storage="sqlite3", rate=5.0,
                                jitter_ms=20.0, seed=seed, progress=False)
         messages = read_bag(out)
-        return tuple(np.array([stamp_to_ns(m.header.stamp) for m in by_topic(messages, topic)])
+        return tuple(np.array([stamp_ns(m.header.stamp) for m in by_topic(messages, topic)])
                      for topic in ("/camera/rgb/image", "/camera/x/image", "/camera/labels_gt"))
 
     rgb, x, gt = x_and_rgb_stamps(tmp_path / "a", seed=1)

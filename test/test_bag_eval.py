@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rxssnet_ros.bag_tools.convert import BagError, BagWriter, get_typestore, stamp_to_ns
+from rxssnet_ros.bag_tools.convert import BagError, BagWriter, get_typestore
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
 from rxssnet_ros.bag_tools.report_plots import write_eval_report
 from rxssnet_ros.cli import main as rxssnet_main
+from rxssnet_ros.synchronizer import stamp_ns
 
 SIZE = (64, 80)
 FRAMES = 6
@@ -120,7 +121,7 @@ def test_bag_eval_equals_rxssnet_eval(offline_case: dict[str, Any]) -> None:
     overlays = read_topic(offline_case["predictions"], "/segment_node/overlay")
     assert len(rgb) == len(labels) == len(overlays) == FRAMES
     assert len(read_topic(offline_case["predictions"], "/camera/x/camera_info")) == FRAMES
-    assert [stamp_to_ns(m.header.stamp) for m in labels] == [stamp_to_ns(m.header.stamp) for m in rgb]
+    assert [stamp_ns(m.header.stamp) for m in labels] == [stamp_ns(m.header.stamp) for m in rgb]
     assert labels[0].encoding == "mono8" and overlays[0].encoding == "rgb8"
     from rxssnet_core.evaluation.metrics import ConfusionMatrix
 
@@ -238,3 +239,163 @@ def test_bag_eval_cli_errors_name_the_input(offline_case: dict[str, Any], tmp_pa
     with pytest.raises(SystemExit) as exit_info:
         rxssnet_main(["bag", "eval", "--help"])
     assert exit_info.value.code == 0 and "--write-predictions" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recordings without labels
+
+
+def _write_unlabelled_recording(path: Path) -> None:
+    """10 frames at 10 Hz, 48x64, no ground truth: X of frame 3 lost, RGB frame 6 lost (a 200 ms gap)."""
+    rng = np.random.default_rng(7)
+    with BagWriter(path) as bag:
+        for index in range(10):
+            stamp = 1_800_000_000 * 10**9 + index * 100_000_000
+            if index != 6:
+                bag.write_image("/robot/rgb", rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), "rgb8", stamp, "rgb")
+            if index != 3:
+                bag.write_image("/robot/x", rng.integers(0, 255, (48, 64), dtype=np.uint8), "mono8",
+                                stamp + 4_000_000, "x")
+
+
+@pytest.mark.slow
+def test_no_labels_reports_pairing_throughput_and_class_shares(offline_case: dict[str, Any], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from rxssnet_ros.image_conversion import image_to_array
+
+    _write_unlabelled_recording(tmp_path / "run")
+    base = ["bag", "eval", str(tmp_path / "run"), "--checkpoint", offline_case["checkpoint"], "--rgb-topic",
+            "/robot/rgb", "--x-topic", "/robot/x", "--out", str(tmp_path / "report")]
+    assert rxssnet_main(base) == 2  # without --no-labels the missing ground truth is named, with the way out
+    assert "--gt-topic /camera/labels_gt is not in bag" in capsys.readouterr().err
+    previous = _one_thread()
+    try:
+        assert rxssnet_main([*base, "--no-labels", "--write-predictions", str(tmp_path / "copy")]) == 0
+    finally:
+        import torch
+
+        torch.set_num_threads(previous)
+    out = capsys.readouterr().out
+    assert "8 frames segmented (no labels: nothing scored)" in out
+    assert "pairing: 8 pairs from 9 RGB and 9 X images; 1 RGB without X, 1 X unpaired" in out
+    recording = json.loads((tmp_path / "report" / "metrics.json").read_text())["run"]["recording"]
+    pairing, gaps = recording["pairing"], recording["stamp_gaps"]
+    assert (pairing["pairs"], pairing["rgb_without_x"], pairing["x_unpaired"]) == (8, 1, 1)
+    assert pairing["offset_ms_max"] == pytest.approx(4.0)
+    assert gaps["rgb"]["period_ms"] == pytest.approx(100.0) and gaps["rgb"]["max_gap_ms"] == pytest.approx(200.0)
+    assert gaps["rgb"]["long_gaps"] == 1 and gaps["x"]["long_gaps"] == 1
+    assert recording["throughput"]["processing_hz"] > 0 and recording["throughput"]["recording_hz"] > 0
+    # The class shares are those of the predictions written into the copy of the bag.
+    labels = np.concatenate([image_to_array(m).reshape(-1) for m in read_topic(tmp_path / "copy",
+                                                                               "/segment_node/labels")])
+    assert labels.size == 8 * 48 * 64
+    names = ["background", "painted_marker", "warm_person", "vehicle"]
+    expected = {name: float(np.count_nonzero(labels == k)) / labels.size for k, name in enumerate(names)}
+    assert recording["class_shares"] == pytest.approx(expected)
+    assert len(read_topic(tmp_path / "copy", "/robot/rgb")) == 9
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# README: a typical robot recording, end to end
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def readme_robot_commands() -> list[list[str]]:
+    """The `rxssnet bag ... robot_run ...` commands of README's bag-evaluation section, as argv (verbatim)."""
+    import re
+    import shlex
+
+    section = (REPO / "README.md").read_text().split("### Evaluate on your recordings", 1)[1]
+    section = re.split(r"\n##+ ", section, maxsplit=1)[0]
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            argv = shlex.split(line, comments=True)
+            if argv[:1] == ["rxssnet"] and "robot_run" in argv:
+                commands.append(argv)
+    return commands
+
+
+def write_robot_recording(path: Path, frames: int = 6) -> None:
+    """What a robot records: JPEG colour and PNG thermal over image_transport (at other sizes), both
+    camera_infos, and /tf_static from robot_state_publisher (base_link -> each optical frame), no labels."""
+    from rxssnet_ros.bag_tools.tf_from_bag import rotation_from_quaternion, write_tf_static
+
+    rng = np.random.default_rng(17)
+    optical = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    start = 1_800_000_000 * 10**9
+    with BagWriter(path) as bag:
+        write_tf_static(bag, [("base_link", "camera_color_optical_frame", optical, [0.2, 0.0, 0.6]),
+                              ("base_link", "thermal_optical_frame", rotation_from_quaternion(0.0, 0.0, 0.02, 1.0)
+                               @ optical, [0.2, -0.08, 0.6])], start - 1)
+        for index in range(frames):
+            stamp = start + index * 100_000_000
+            bag.write_camera_info("/camera/color/camera_info", 64, 80, stamp, "camera_color_optical_frame")
+            bag.write_compressed("/camera/color/image_raw/compressed",
+                                 rng.integers(0, 256, (64, 80, 3), dtype=np.uint8), "rgb8", "jpeg", stamp,
+                                 "camera_color_optical_frame")
+            bag.write_camera_info("/thermal/camera_info", 48, 60, stamp + 7_000_000, "thermal_optical_frame")
+            bag.write_compressed("/thermal/image_raw/compressed", rng.integers(0, 256, (48, 60), dtype=np.uint8),
+                                 "mono8", "png", stamp + 7_000_000, "thermal_optical_frame")
+
+
+@pytest.mark.slow
+def test_readme_robot_recording_commands_run_verbatim(offline_case: dict[str, Any], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    commands = readme_robot_commands()
+    assert commands, "README's bag-evaluation section shows no robot-recording command"
+    monkeypatch.chdir(tmp_path)
+    write_robot_recording(tmp_path / "robot_run")
+    shutil.copy(offline_case["checkpoint"], tmp_path / "model.safetensors")
+    previous = _one_thread()
+    try:
+        for argv in commands:
+            assert rxssnet_main(argv[1:]) == 0, argv
+    finally:
+        import torch
+
+        torch.set_num_threads(previous)
+    report = json.loads((tmp_path / "robot_report" / "metrics.json").read_text())
+    assert report["bag_eval"]["issues"] == []  # the extrinsic came from /tf_static: every pair registered
+    recording = report["run"]["recording"]
+    assert recording["topics"] == {"rgb": "/camera/color/image_raw/compressed", "x": "/thermal/image_raw/compressed"}
+    assert recording["pairing"]["pairs"] == report["bag_eval"]["counts"]["segmented"] == 6
+    assert len(read_topic(tmp_path / "robot_run_segmented", "/segment_node/labels")) == 6
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Degraded modes
+
+
+@pytest.mark.slow
+def test_degraded_modes_table_beside_the_fused_score(offline_case: dict[str, Any], segmenter: Any, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from rxssnet_core.evaluation.metrics import ConfusionMatrix
+    from rxssnet_ros.image_conversion import image_to_array, rgb_from_image, x_from_image
+
+    out = tmp_path / "report"
+    assert rxssnet_main(["bag", "eval", offline_case["bag"], "--checkpoint", offline_case["checkpoint"], "--out",
+                         str(out), "--degraded-modes", "--shift-px", "6"]) == 0
+    printed = capsys.readouterr().out
+    assert "degraded modes (noise std 0.5, shift 6 px):" in printed and "| x_shift |" in printed
+    table = json.loads((out / "degraded_modes.json").read_text())
+    assert list(table["modes"]) == ["fused", "x_missing", "x_blank", "x_noise", "x_shift", "rgb_missing"]
+    fused = json.loads((out / "metrics.json").read_text())
+    assert table["modes"]["fused"]["miou"] == fused["miou"]
+    # x_missing is what the node feeds without X (neutral X), rgb_missing a black RGB image: score both by hand.
+    rgbs = [rgb_from_image(m) for m in read_topic(offline_case["bag"], "/camera/rgb/image")]
+    xs = [x_from_image(m) for m in read_topic(offline_case["bag"], "/camera/x/image")]
+    gts = [image_to_array(m) for m in read_topic(offline_case["bag"], "/camera/labels_gt")]
+    by_hand = {"x_missing": ConfusionMatrix(4), "rgb_missing": ConfusionMatrix(4)}
+    for rgb, x, gt in zip(rgbs, xs, gts):
+        by_hand["x_missing"].update(segmenter.segment(rgb, None).labels, gt)
+        by_hand["rgb_missing"].update(segmenter.segment(np.zeros_like(rgb), x).labels, gt)
+    for mode, matrix in by_hand.items():
+        assert table["modes"][mode]["confusion_matrix"] == np.asarray(matrix.compute().confusion_matrix).tolist()
+    assert table["modes"]["x_shift"]["confusion_matrix"] != fused["confusion_matrix"]
+    assert (out / "degraded_modes.md").read_text().count("\n| ") >= 6
+    assert rxssnet_main(["bag", "eval", offline_case["bag"], "--checkpoint", offline_case["checkpoint"], "--out",
+                         str(tmp_path / "r2"), "--degraded-modes", "--no-labels"]) == 2
+    assert "cannot be combined with --no-labels" in capsys.readouterr().err

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from test_bag_eval import offline_case  # noqa: F401 - the session fixture (built once, cached on disk)
 
-from rxssnet_ros.bag_tools.convert import get_typestore, stamp_to_ns
+from rxssnet_ros.bag_tools.convert import get_typestore
 from rxssnet_ros.eval_node import EvalConfigError, resolve_class_names
+from rxssnet_ros.synchronizer import stamp_ns
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LABELS_TOPIC = "/segment_node/labels"
@@ -34,7 +35,7 @@ def _bag_messages(bag: str, topics: tuple[str, ...]) -> list[tuple[int, str, Any
     store = get_typestore()
     with Reader(bag) as reader:
         conns = [c for c in reader.connections if c.topic in topics]
-        out = [(stamp_to_ns(m.header.stamp), c.topic, m)
+        out = [(stamp_ns(m.header.stamp), c.topic, m)
                for c, _, d in reader.messages(conns) for m in [store.deserialize_cdr(d, c.msgtype)]]
     return sorted(out, key=lambda item: (item[0], item[1]))
 

@@ -16,8 +16,6 @@ from ros_harness import Harness, NodeProcess, image_msg, image_to_numpy, make_st
 
 from rxssnet_ros.image_conversion import array_to_compressed_fields, decode_compressed
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
-
 H, W = 64, 80
 MS = 1_000_000
 PAIRS = 5
@@ -91,6 +89,21 @@ def _ready(harness, publishers, topic, node):
     assert harness.wait_for_publishers([topic], 30), f"node never advertised {topic}:\n{node.output}"
 
 
+def test_transport_parameters_are_checked(tmp_path):
+    from rxssnet_ros.node_params import ParameterError, validate_values
+
+    checkpoint = tmp_path / "m.safetensors"
+    checkpoint.write_bytes(b"x")
+    settings = validate_values({"checkpoint": str(checkpoint), "x_transport": "compressedDepth"})
+    assert (settings.rgb_transport, settings.x_transport) == ("raw", "compressedDepth")
+    with pytest.raises(ParameterError, match=r"rgb_transport.*compressedDepth carries depth images, not RGB"):
+        validate_values({"checkpoint": str(checkpoint), "rgb_transport": "compressedDepth"})
+    with pytest.raises(ParameterError, match="'theora' is not one of"):
+        validate_values({"checkpoint": str(checkpoint), "x_transport": "theora"})
+
+
+@pytest.mark.ros
+@pytest.mark.slow
 def test_jpeg_rgb_and_png_thermal_are_answered(graph):
     from sensor_msgs.msg import CompressedImage
 
@@ -133,6 +146,8 @@ def test_jpeg_rgb_and_png_thermal_are_answered(graph):
     assert labels.wait_for(lambda m: stamp in labels.by_stamp(), 30), node.output[-3000:]
 
 
+@pytest.mark.ros
+@pytest.mark.slow
 def test_raw_rgb_and_compressed_depth_are_answered(graph):
     from sensor_msgs.msg import CompressedImage, Image
 

@@ -1,10 +1,14 @@
 """Offline rosbag2 tools (no ROS needed): dataset splits to bags, and bag replay scoring.
 
-- `convert`: a labelled dataset split -> rosbag2 (mcap or sqlite3) with RGB, X and ground-truth Image topics,
+- `convert`: a labelled dataset split -> rosbag2 (mcap or sqlite3) with RGB, X and ground-truth Image topics
+  (or the cameras as image_transport's CompressedImage),
   optional CameraInfo, and the dataset's class names and stems on `/rxssnet/dataset_info`.
 - `replay_eval`: replays a bag through the node's own pairing rule and frame pipeline, and scores it against
   the ground-truth topic.
-- `bag_source`: reading a bag in log-time order, salvaging a truncated MCAP file.
+- `bag_source`: reading a bag (rosbag2, or ROS 1 through rosbags) in log-time order, salvaging a truncated MCAP.
+- `tf_from_bag`: the bag's /tf_static and /tf as a transform tree (the extrinsic X -> RGB for `x_alignment`).
+- `recording_stats`: pairing, stamp gaps, throughput and predicted class shares (recordings without labels).
+- `degraded_replay`: the bag scored in every degraded mode (`rxssnet_core.degradation`) beside the fused score.
 - `scoring`: the exact-stamp scorer, shared by `replay_eval` and the live `eval_node`; `issues`: the problem log.
 - `report_plots`: the evaluation report (metrics.json, metrics.md, per-class IoU and latency plots).
 

@@ -1,8 +1,13 @@
-"""Reading a rosbag2 in log-time order, and salvaging every complete message of a truncated MCAP file.
+"""Reading a rosbag2 (or a ROS 1 bag) in log-time order, and salvaging every complete message of a truncated MCAP.
 
 `BagSource(path, issues).messages(topics)` yields (topic, msgtype, log_time_ns, cdr_bytes); `.topics` maps each
 topic to its `TopicInfo`. A file that `rosbags` cannot open because it is cut short is scanned record by record
 (MCAP framing: opcode, length, body; chunks decompressed with zstd or lz4) and the damage is named in `issues`.
+
+A ROS 1 `.bag` file is read with `rosbags.highlevel.AnyReader`, and every message is turned into ROS 2 CDR as
+`rosbags-convert` does (the bag's own ROS 1 definitions, with the ROS 2 std_msgs/Header: `seq` dropped), so
+that the rest of the tools see one format. Topics whose type has no ROS 2 definition here are left out (named in
+`issues` when asked for); a ROS 1 bag rosbags cannot read is refused with the `rosbags-convert` command.
 """
 
 from __future__ import annotations
@@ -28,6 +33,22 @@ class TopicInfo:
     count: int | None = None
 
 
+ROS1_MAGIC = b"#ROSBAG V2.0"
+
+
+def is_ros1_bag(path: Path) -> bool:
+    """Whether `path` is a ROS 1 bag file (its magic line, whatever its name)."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        return handle.read(len(ROS1_MAGIC)) == ROS1_MAGIC
+
+
+def ros1_convert_command(path: Path) -> str:
+    """The exact command that turns a ROS 1 bag into a rosbag2 next to it."""
+    return f"rosbags-convert --src {path} --dst {path.with_suffix('')}_ros2"
+
+
 class BagSource:
     """Messages of a rosbag2 (a directory, or a bare .mcap / .db3 file) in log-time order, as
     (topic, msgtype, log_time_ns, raw CDR bytes). A truncated or corrupt file does not raise: reading stops, the
@@ -43,6 +64,13 @@ class BagSource:
         self._reader: Any = None
         if not self.path.exists():
             raise FileNotFoundError(f"bag {str(self.path)!r} does not exist")
+        self._ros1: Any = None
+        if is_ros1_bag(self.path):
+            self._open_ros1()
+            return
+        if self.path.suffix == ".bag":
+            raise BagError(f"{str(self.path)!r} is named like a ROS 1 bag but does not start with {ROS1_MAGIC!r}; "
+                           "it is damaged or not a bag")
         target = self.path
         if self.path.is_dir() and not (self.path / "metadata.yaml").exists():
             files = sorted(self.path.glob("*.mcap")) + sorted(self.path.glob("*.db3"))
@@ -74,6 +102,9 @@ class BagSource:
 
     def messages(self, topics: set[str] | None = None) -> Iterator[tuple[str, str, int, bytes]]:
         """Yields (topic, msgtype, log_time_ns, data) of `topics` (all when None) in log-time order."""
+        if self._ros1 is not None:
+            yield from self._ros1_messages(topics)
+            return
         if self._reader is None:
             yield from self._salvage_messages(topics)
             return
@@ -95,6 +126,9 @@ class BagSource:
             yield conn.topic, conn.msgtype, int(log_time), bytes(data)
 
     def close(self) -> None:
+        if self._ros1 is not None:
+            self._ros1[0].close()
+            self._ros1 = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -104,6 +138,63 @@ class BagSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- ROS 1 bags -------------------------------------------------------------------------------------------
+
+    def _open_ros1(self) -> None:
+        from rosbags.highlevel import AnyReader, AnyReaderError
+        from rosbags.typesys import Stores, get_typestore
+
+        from rxssnet_ros.bag_tools.convert import get_typestore as ros2_typestore
+
+        reader = AnyReader([self.path])
+        try:
+            reader.open()
+        except (AnyReaderError, OSError, ValueError, KeyError) as error:
+            raise BagError(f"cannot read ROS 1 bag {str(self.path)!r}: {error}. Convert it to a rosbag2 with "
+                           f"`{ros1_convert_command(self.path)}` and evaluate that") from error
+        ros2 = ros2_typestore()
+        # The bag's own (ROS 1) definitions with the ROS 2 header: ros1_to_cdr then drops `seq`, as
+        # rosbags-convert does, and the CDR reads with the ROS 2 type store.
+        convert = get_typestore(Stores.EMPTY)
+        convert.register({**reader.typestore.fielddefs, "std_msgs/msg/Header": ros2.fielddefs["std_msgs/msg/Header"]})
+        self._ros1 = (reader, convert)
+        self.skipped_types: dict[str, str] = {}
+        for conn in reader.connections:
+            if conn.msgtype not in ros2.fielddefs:
+                self.skipped_types[conn.topic] = conn.msgtype
+            if conn.topic in self.topics:
+                continue
+            self.topics[conn.topic] = TopicInfo(conn.topic, conn.msgtype, "", "", conn.msgcount)
+        # counts of several connections of one topic add up
+        for topic, info in self.topics.items():
+            info.count = sum(c.msgcount for c in reader.connections if c.topic == topic)
+
+    def _ros1_messages(self, topics: set[str] | None) -> Iterator[tuple[str, str, int, bytes]]:
+        reader, convert = self._ros1
+        skipped = sorted(t for t in self.skipped_types if topics is None or t in topics)
+        if skipped:
+            self.issues.add("ros1_type", None, "ROS 1 topics without a ROS 2 message type were left out: " + ", ".join(
+                f"{t} ({self.skipped_types[t]})" for t in skipped))
+        connections = [c for c in reader.connections if (topics is None or c.topic in topics)
+                       and c.topic not in self.skipped_types]
+        if not connections:
+            return
+        read = 0
+        iterator = reader.messages(connections)
+        while True:
+            try:
+                conn, log_time, data = next(iterator)
+                cdr = convert.ros1_to_cdr(data, conn.msgtype)
+            except StopIteration:
+                return
+            except Exception as error:  # rosbags raises assorted errors for damaged chunks and records
+                self.issues.add("truncated", None, f"ROS 1 bag {self.path} is damaged: reading stopped after {read} "
+                                f"messages ({type(error).__name__}: {error}); convert what is readable with "
+                                f"`{ros1_convert_command(self.path)}`")
+                return
+            read += 1
+            yield conn.topic, conn.msgtype, int(log_time), bytes(cdr)
 
     # -- MCAP salvage -----------------------------------------------------------------------------------------
 

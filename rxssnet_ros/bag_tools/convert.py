@@ -199,11 +199,6 @@ def get_typestore() -> Any:
     return _get(store)
 
 
-def stamp_to_ns(stamp: Any) -> int:
-    """builtin_interfaces/Time (sec, nanosec) -> int nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def _looks_like_bag(path: Path) -> bool:
     if path.is_file():
         return path.suffix in (".mcap", ".db3")

@@ -36,6 +36,9 @@ _TEMPLATES: dict[str, str] = {
                        "({detail}); those pixels are not counted",
     "prediction_out_of_range": "{n} prediction{s} held class ids outside [0, K): {detail}",
     "pending_overflow": "{n} unmatched {detail} message{s} {was} discarded (more than max_pending waiting)",
+    "tf": "{n} pair{s} had no extrinsic from the bag's tf: {detail}",
+    "ros1_type": "{detail}",
+    "topic_transport": "{detail}",
     "dataset_info": "{detail}",
     "class_names": "{detail}",
 }

@@ -1,12 +1,19 @@
 """Score a perception model on a rosbag2 offline, the way the live node would see the bag (no ROS needed).
 
 Replay: messages are read in bag (log) time order; RGB and X images go, with their header stamps, into the node's
-own pairing rule (`ApproximateTimePairer`, message_filters' ApproximateTime policy with the node's `slop` and
+own pairing rule (`synchronizer.PairingRule`, message_filters' ApproximateTime policy with the node's `slop` and
 `queue_size`); every pair goes through the node's frame pipeline (`rxssnet_core.frame_pipeline`: validate,
 register X, segment) and is scored against the ground-truth image whose stamp equals the RGB stamp EXACTLY
 (`bag_tools.scoring.ExactStampScorer`, shared with the live `eval_node`). At the end of the bag, a set the rule
 still holds back (it waits for a later message to prove the set optimal) is released as if the cameras kept
 publishing.
+
+Real recordings: image topics may be sensor_msgs/CompressedImage (image_transport's compressed / compressedDepth;
+a topic given by its base name is found at `<topic>/compressed|compressedDepth`), decoded by `image_conversion`;
+the extrinsic X -> RGB may come from the bag's /tf_static and /tf (`extrinsic_source`, `bag_tools.tf_from_bag`,
+looked up by the two images' frame ids as tf2 would on the robot); a ROS 1 bag is read by `BagSource`. Without
+labels (`labels=False`) the replay reports what it can: latency, throughput, pairing statistics and the predicted
+class shares (`bag_tools.recording_stats`).
 
 Bad input never stops the replay: undecodable messages, unsupported encodings, out-of-order stamps, RGB frames
 without an X within slop, ground truth without a frame, and a truncated file are counted and named in the report
@@ -16,6 +23,7 @@ before the damage is used.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,17 +37,21 @@ from rxssnet_core.preprocessing import PreprocessError
 from rxssnet_ros.bag_tools.bag_source import BagSource
 from rxssnet_ros.bag_tools.convert import (
     DATASET_INFO_TOPIC,
-    IMAGE_TYPE,
+    IMAGE_TYPES,
     BagError,
     camera_info_topic,
     check_topic_name,
     parse_dataset_info,
-    stamp_to_ns,
 )
 from rxssnet_ros.bag_tools.issues import IssueLog, format_stamp
+from rxssnet_ros.bag_tools.recording_stats import RecordingStats
 from rxssnet_ros.bag_tools.scoring import ExactStampScorer
+from rxssnet_ros.bag_tools.tf_from_bag import TF_TOPICS, TransformError, TransformTree, tree_from_bag
+from rxssnet_ros.image_conversion import TRANSPORTS
+from rxssnet_ros.synchronizer import PairingRule, stamp_ns
 
 GT_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
+EXTRINSIC_SOURCES = ("auto", "parameters", "tf")
 # Far beyond any real stamp: fed to both streams after the last message so that the pairing rule releases the
 # set it holds back (as the next frames of still-running cameras would).
 _FLUSH_OFFSET_NS = 10**15
@@ -58,6 +70,9 @@ class BagEvalConfig:
     x_info_topic: CameraInfo for alignments that need it (default: next to the image topics). write_predictions:
     a bag to write with every input message plus `<prediction_ns>/labels` (mono8/mono16) and
     `<prediction_ns>/overlay` (rgb8). warmup: untimed segmentations before the first frame.
+    extrinsic_source [x_extrinsic_source]: parameters (the alignment's own), tf (the bag's /tf_static and /tf,
+    looked up from the X image's frame id to the RGB image's) or auto (tf when the alignment needs an extrinsic,
+    has none and the bag records tf). labels: False for a recording without ground truth (no gt topic needed).
     """
 
     rgb_topic: str = "/camera/rgb/image"
@@ -77,6 +92,8 @@ class BagEvalConfig:
     warmup: int = 1
     max_pending: int | None = None
     progress: bool = True
+    extrinsic_source: str = "auto"
+    labels: bool = True
 
     def __post_init__(self) -> None:
         for option, value in (("--rgb-topic", self.rgb_topic), ("--x-topic", self.x_topic),
@@ -95,6 +112,9 @@ class BagEvalConfig:
             raise BagError(f"--overlay-alpha={self.overlay_alpha!r} must be in [0, 1]")
         if self.warmup < 0:
             raise BagError(f"--warmup={self.warmup!r} must be >= 0")
+        if self.extrinsic_source not in EXTRINSIC_SOURCES:
+            raise BagError(f"--x-extrinsic-source={self.extrinsic_source!r} is unknown; choose one of "
+                           f"{', '.join(EXTRINSIC_SOURCES)}")
         self.rgb_info_topic = self.rgb_info_topic or camera_info_topic(self.rgb_topic)
         self.x_info_topic = self.x_info_topic or camera_info_topic(self.x_topic)
 
@@ -121,6 +141,7 @@ class BagEvalResult:
     counts: dict[str, Any]
     dataset_info: dict[str, Any] | None = None
     predictions_bag: Path | None = None
+    recording: dict[str, Any] | None = None
 
     @property
     def miou(self) -> float:
@@ -138,20 +159,20 @@ class _Frame:
 class _Replay:
     """State of one replay: decoders, pairing rule, scorer, optional predictions writer."""
 
-    def __init__(self, source: BagSource, segmenter: Any, config: BagEvalConfig, writer: Any) -> None:
-        from rxssnet_ros.synchronizer import ApproximateTimePairer
-
+    def __init__(self, source: BagSource, segmenter: Any, config: BagEvalConfig, writer: Any,
+                 tf_tree: TransformTree | None = None) -> None:
         self.source, self.segmenter, self.config, self.writer = source, segmenter, config, writer
         self.issues = source.issues
         self.typestore = _typestore()
         self.scorer = ExactStampScorer(segmenter.num_classes, class_names=list(segmenter.class_names),
                                        issues=self.issues, max_pending=config.max_pending,
                                        gt_topic=config.gt_topic, prediction_topic=config.labels_topic)
-        bound = round(config.inter_message_lower_bound_s * 1e9)
-        self.pairer = ApproximateTimePairer(num_streams=2, queue_size=config.queue_size,
-                                            slop_ns=round(config.slop_s * 1e9), callback=self._on_pair,
-                                            inter_message_lower_bounds_ns=[bound, bound])
+        # the live node's rule, from the same parameters (rxssnet_ros.synchronizer)
+        self.pairer = PairingRule(config.slop_s, config.queue_size, config.inter_message_lower_bound_s).pairer(
+            2, self._on_pair)
         self.pipeline = FramePipeline(segmenter, make_aligner(config.alignment, segmenter.preprocess_config))
+        self.tf_tree = tf_tree
+        self.stats = RecordingStats(segmenter.num_classes)
         self.ready: list[tuple[_Frame, _Frame]] = []
         self.camera_info: dict[str, Any] = {}
         self.latencies: list[float] = []
@@ -182,7 +203,7 @@ class _Replay:
                 self.camera_info[topic] = msg
             return
         role = {config.rgb_topic: "rgb", config.x_topic: "x", config.gt_topic: "gt"}.get(topic)
-        if role is None:
+        if role is None or (role == "gt" and not config.labels):
             return
         self.counts[f"{role}_messages"] += 1
         msg = self._deserialize(topic, msgtype, data)
@@ -200,6 +221,7 @@ class _Replay:
         index = 0 if role == "rgb" else 1
         if self.pairer.add(index, frame.stamp_ns, frame):
             self.counts[f"{role}_fed"] += 1
+            self.stats.stream(role, frame.stamp_ns)
         else:
             self.issues.add("out_of_order", topic, "", format_stamp(frame.stamp_ns))
         self._run_ready()
@@ -214,7 +236,7 @@ class _Replay:
     def _decode(self, role: str, topic: str, msg: Any, log_time: int) -> _Frame | None:
         from rxssnet_ros.image_conversion import ImageConversionError, image_to_array, rgb_from_image, x_from_image
 
-        stamp = stamp_to_ns(msg.header.stamp)
+        stamp = stamp_ns(msg.header.stamp)
         what = {"rgb": "RGB image", "x": "X image", "gt": "ground truth"}[role]
         try:
             if role == "rgb":
@@ -225,7 +247,8 @@ class _Replay:
                 array = image_to_array(msg, role=f"{what} on {topic}", allowed=GT_ENCODINGS)
         except ImageConversionError as error:
             if error.cause == "encoding" or error.cause == "channels":
-                self.issues.add("unsupported_encoding", topic, repr(str(msg.encoding)), format_stamp(stamp))
+                encoding = getattr(msg, "encoding", None) or getattr(msg, "format", "")
+                self.issues.add("unsupported_encoding", topic, repr(str(encoding)), format_stamp(stamp))
             else:
                 self.issues.add("bad_image", topic, error.cause, f"{format_stamp(stamp)}: {error}")
             return None
@@ -247,6 +270,14 @@ class _Replay:
         """One pair through the frame pipeline (the node's own per-frame path), then scored and written."""
         x_info = self.camera_info.get(self.config.x_info_topic)
         rgb_info = self.camera_info.get(self.config.rgb_info_topic)
+        if self.tf_tree is not None:
+            try:
+                rotation, translation = self.tf_tree.lookup(str(rgb.header.frame_id), str(x.header.frame_id),
+                                                            rgb.stamp_ns)
+            except TransformError as error:
+                self.issues.add("tf", None, str(error), format_stamp(rgb.stamp_ns))
+                return
+            self.pipeline.aligner.set_extrinsic(rotation, translation)
         try:
             if not self.warmed:
                 for _ in range(self.config.warmup):
@@ -269,7 +300,9 @@ class _Replay:
         for key, value in output.timing.items():
             self.stage_ms.setdefault(key, []).append(float(value))
         self.frames.append({"stamp_ns": rgb.stamp_ns, "x_stamp_ns": x.stamp_ns, "latency_ms": total})
-        self.scorer.add_prediction(rgb.stamp_ns, output.labels)
+        self.stats.pair(rgb.stamp_ns, x.stamp_ns, output.labels)
+        if self.config.labels:
+            self.scorer.add_prediction(rgb.stamp_ns, output.labels)
         if self.writer is not None:
             self._write_prediction(rgb, output)
 
@@ -299,7 +332,8 @@ class _Replay:
         unused_x = self.counts["x_fed"] - paired - queue_drops[1]
         if unused_x > 0:
             self.issues.add("x_unused", config.x_topic, "", count=unused_x)
-        self.scorer.finish(self.rgb_stamps)
+        if config.labels:
+            self.scorer.finish(self.rgb_stamps)
 
 
 def _typestore() -> Any:
@@ -308,17 +342,50 @@ def _typestore() -> Any:
     return get_typestore()
 
 
-def _check_topics(source: BagSource, config: BagEvalConfig) -> None:
+def _resolve_topics(source: BagSource, config: BagEvalConfig) -> BagEvalConfig:
+    """The config with each image topic as recorded: the topic itself, or (given by its image_transport base
+    name) the one `<topic>/compressed|compressedDepth` the bag has; BagError for a missing topic or a type that
+    is no image."""
     listing = ", ".join(f"{t.topic} ({t.msgtype})" for t in source.topics.values()) or "none"
-    for option, topic in (("--rgb-topic", config.rgb_topic), ("--x-topic", config.x_topic),
-                          ("--gt-topic", config.gt_topic)):
+    resolved = {}
+    options = [("--rgb-topic", "rgb_topic"), ("--x-topic", "x_topic")] + \
+        ([("--gt-topic", "gt_topic")] if config.labels else [])
+    for option, name in options:
+        topic = getattr(config, name)
+        if topic not in source.topics:
+            found = [f"{topic}/{t}" for t in TRANSPORTS[1:] if f"{topic}/{t}" in source.topics]
+            if len(found) == 1:
+                topic = found[0]
         info = source.topics.get(topic)
         if info is None:
+            hint = " (or --no-labels for a recording without ground truth)" if option == "--gt-topic" else ""
             raise BagError(f"{option} {topic} is not in bag {source.path}; its topics are: {listing}. Pass the "
-                           f"right {option}")
-        if info.msgtype != IMAGE_TYPE:
-            raise BagError(f"{option} {topic} in bag {source.path} has type {info.msgtype}; bag eval needs raw "
-                           f"{IMAGE_TYPE} (republish compressed images as raw ones first)")
+                           f"right {option}{hint}")
+        if info.msgtype not in IMAGE_TYPES:
+            raise BagError(f"{option} {topic} in bag {source.path} has type {info.msgtype}; bag eval needs "
+                           f"{' or '.join(IMAGE_TYPES)}")
+        resolved[name] = topic
+    return dataclasses.replace(config, **resolved)
+
+
+def _tf_tree(source: BagSource, config: BagEvalConfig, issues: IssueLog) -> TransformTree | None:
+    """The bag's tf tree when the extrinsic comes from it (extrinsic_source tf, or auto and it is needed)."""
+    alignment = config.alignment
+    needs = alignment is not None and (alignment.mode == "depth" or (alignment.mode == "homography"
+                                                                     and alignment.homography is None))
+    recorded = any(topic in source.topics for topic in TF_TOPICS)
+    if config.extrinsic_source == "parameters" or not needs:
+        return None
+    given = alignment.extrinsic_rotation is not None or alignment.extrinsic_translation is not None
+    if config.extrinsic_source == "auto" and (given or not recorded):
+        return None
+    if not recorded:
+        raise BagError(f"--x-extrinsic-source tf: bag {source.path} has no {' or '.join(TF_TOPICS)}; record "
+                       "them with the cameras, or pass --x-extrinsic-rotation/--x-extrinsic-translation")
+    tree = tree_from_bag(source, _typestore())
+    if not len(tree):
+        issues.add("tf", None, f"{' and '.join(TF_TOPICS)} in the bag hold no transform")
+    return tree
 
 
 def _class_names(segmenter: Any, dataset_info: dict[str, Any] | None, issues: IssueLog) -> list[str]:
@@ -352,7 +419,8 @@ def evaluate_bag(bag: str | Path, segmenter: Any, config: BagEvalConfig | None =
     issues = IssueLog()
     bag_path = Path(bag)
     with BagSource(bag_path, issues) as source:
-        _check_topics(source, config)
+        config = _resolve_topics(source, config)
+        tf_tree = _tf_tree(source, config, issues)
         out = None
         if config.write_predictions is not None:
             if Path(config.write_predictions).resolve() == bag_path.resolve():
@@ -365,7 +433,7 @@ def evaluate_bag(bag: str | Path, segmenter: Any, config: BagEvalConfig | None =
         writer_context = BagWriter(out, config.predictions_storage) if out is not None else None
         writer = writer_context.__enter__() if writer_context is not None else None
         try:
-            replay = _Replay(source, segmenter, config, writer)
+            replay = _Replay(source, segmenter, config, writer, tf_tree)
             for index, (topic, msgtype, log_time, data) in enumerate(tqdm(
                     source.messages(wanted), total=total, desc=f"replaying {bag_path.name}", unit="msg",
                     disable=not config.progress, dynamic_ncols=True)):
@@ -392,5 +460,7 @@ def evaluate_bag(bag: str | Path, segmenter: Any, config: BagEvalConfig | None =
         frame["scored"] = score is not None
         frame["pixel_accuracy"] = score.pixel_accuracy if score is not None else None
     counts = dict(replay.counts, scored=replay.scorer.scored)
+    recording = replay.stats.summary(class_names, replay.latencies, replay.pairer.dropped_queue_full,
+                                     {"rgb": config.rgb_topic, "x": config.x_topic})
     return BagEvalResult(bag_path, replay.scorer.compute(), class_names, replay.latencies, replay.stage_ms,
-                         replay.frames, issues, counts, replay.dataset_info, out)
+                         replay.frames, issues, counts, replay.dataset_info, out, recording)

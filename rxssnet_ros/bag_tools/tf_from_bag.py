@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_ros.synchronizer import stamp_ns
+
 TF_TOPIC = "/tf"
 TF_STATIC_TOPIC = "/tf_static"
 TF_TOPICS = (TF_STATIC_TOPIC, TF_TOPIC)
@@ -143,12 +145,11 @@ class TransformTree:
 
 def add_tf_message(tree: TransformTree, msg: Any, static: bool) -> int:
     """Adds every transform of a tf2_msgs/TFMessage (rosbags or rclpy); returns how many."""
-    from rxssnet_ros.bag_tools.convert import stamp_to_ns
 
     for item in msg.transforms:
         q, t = item.transform.rotation, item.transform.translation
         tree.add(str(item.header.frame_id), str(item.child_frame_id), rotation_from_quaternion(q.x, q.y, q.z, q.w),
-                 (t.x, t.y, t.z), stamp_to_ns(item.header.stamp), static)
+                 (t.x, t.y, t.z), stamp_ns(item.header.stamp), static)
     return len(msg.transforms)
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rxssnet_core.percentiles import percentile
+from rxssnet_ros.synchronizer import stamp_ns
 
 OVERHEAD_TARGET_MS = 15.0
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
@@ -137,7 +138,7 @@ class Probe:
 
     def _on_labels(self, msg: Any) -> None:
         now = time.perf_counter()
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = stamp_ns(msg.header.stamp)
         with self._lock:
             self.received[stamp] = now
 

@@ -4,6 +4,11 @@ No ROS installation is needed: bags are read and written with the pure-Python `r
 
     rxssnet bag convert --dataset mfnet --root /data/ir_seg_dataset --split test --out mfnet_test_bag
     rxssnet bag eval mfnet_test_bag --checkpoint model.safetensors --out reports/ --write-predictions pred_bag
+    rxssnet bag eval robot_run --checkpoint model.safetensors --no-labels --rgb-topic /camera/color/image_raw \
+        --x-topic /thermal/image_raw --x-alignment homography --alignment-plane-m 5
+
+Robot recordings work as recorded: CompressedImage topics (found from the base topic name), the extrinsic from
+/tf_static, ROS 1 `.bag` files.
 """
 
 from __future__ import annotations
@@ -45,10 +50,14 @@ def _add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--x-frame", default="camera_x_optical_frame", help="frame id of X")
     parser.add_argument("--max-frames", type=int, default=None, help="convert only the first N samples")
     parser.add_argument("--overwrite", action="store_true", help="replace --out when it is an existing bag")
+    parser.add_argument("--compress", default=None, choices=("jpeg", "png"),
+                        help="write the cameras as image_transport records them: CompressedImage on "
+                             "<topic>/compressed (8-bit X in jpeg too with jpeg, else png) and depth as "
+                             "compressedDepth on <x topic>/compressedDepth; ground truth stays raw")
 
 
 def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", metavar="BAG", help="rosbag2 directory, or a bare .mcap / .db3 file")
+    parser.add_argument("bag", metavar="BAG", help="rosbag2 directory, a bare .mcap / .db3 file, or a ROS 1 .bag")
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model file (.safetensors or .pt)")
     _add_topic_arguments(parser)
     parser.add_argument("--slop", type=float, default=0.05,
@@ -66,6 +75,10 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", default=None, metavar="HxW",
                         help="run the network at this size (default: each image's size)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the first frame (default 1)")
+    parser.add_argument("--no-labels", action="store_true",
+                        help="the recording has no ground truth: report latency, throughput, pairing statistics "
+                             "and predicted class shares instead of scores (with --write-predictions for a copy "
+                             "of the bag with the predictions)")
     parser.add_argument("--write-predictions", default=None, metavar="OUT_BAG",
                         help="write a bag with every input message plus <prediction-ns>/labels and "
                              "<prediction-ns>/overlay (for rviz or Foxglove)")
@@ -74,6 +87,7 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlay-alpha", type=float, default=0.5, help="colour weight of the overlay (0.5)")
     parser.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"),
                         help="storage plugin of --write-predictions (default mcap)")
+    add_degraded_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace --write-predictions when it exists")
     align = parser.add_argument_group("X registration (the node's x_alignment parameters)")
     align.add_argument("--x-alignment", default="none", choices=("none", "resize", "homography", "depth"),
@@ -84,6 +98,10 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                        help="row-major rotation X optical frame -> RGB optical frame")
     align.add_argument("--x-extrinsic-translation", type=float, nargs=3, default=None, metavar="T",
                        help="translation X optical frame -> RGB optical frame, metres")
+    align.add_argument("--x-extrinsic-source", default="auto", choices=("auto", "parameters", "tf"),
+                       help="extrinsic X -> RGB: the --x-extrinsic-* options, or the bag's /tf_static and /tf "
+                            "looked up by the images' frame ids (tf); auto (default): tf when the alignment needs "
+                            "an extrinsic, none is given and the bag records tf")
     align.add_argument("--alignment-plane-m", type=float, default=None,
                        help="scene distance for a homography computed from the camera_infos, metres")
     align.add_argument("--x-interpolation", default=None, choices=("nearest", "linear", "cubic", "area"),
@@ -92,17 +110,28 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     align.add_argument("--x-info-topic", default=None, help="X CameraInfo (default <x namespace>/camera_info)")
 
 
+def add_degraded_arguments(parser: argparse.ArgumentParser) -> None:
+    """--degraded-modes, --noise-std, --shift-px: the same flags as `rxssnet eval`."""
+    from rxssnet_core.commands.evaluate import add_degraded_arguments as add_core
+
+    add_core(parser)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bag_command", metavar="{convert,eval}")
     convert = sub.add_parser("convert", help="write a dataset split as a rosbag2 (RGB, X, ground truth, info)",
                              description="Write a dataset split as a rosbag2 with RGB (rgb8), X (its own encoding) "
                                          "and ground-truth (mono8/mono16) sensor_msgs/Image topics sharing one "
-                                         "stamp per frame, and the class names on /rxssnet/dataset_info.")
+                                         "stamp per frame, and the class names on /rxssnet/dataset_info "
+                                         "(--compress: the cameras as CompressedImage, as image_transport "
+                                         "records them).")
     _add_convert_arguments(convert)
     evaluate = sub.add_parser("eval", help="replay a bag offline: pair, segment, score against ground truth",
                               description="Replay a bag offline with the node's pairing rule, segment every pair "
                                           "and score it against the ground truth with the exact RGB stamp. "
-                                          "Writes metrics.json, metrics.md and plots (IoU, latency).")
+                                          "Writes metrics.json, metrics.md and plots (IoU, latency). Reads "
+                                          "rosbag2 and ROS 1 bags, raw and compressed image topics (a base topic "
+                                          "name finds <topic>/compressed), and the extrinsic from /tf_static.")
     _add_eval_arguments(evaluate)
     parser.set_defaults(_bag_parser=parser)
 
@@ -117,7 +146,8 @@ def run_convert(args: argparse.Namespace) -> int:
     summary = convert_dataset_to_bag(
         args.dataset, args.root, args.split, args.out, storage=args.storage, rate=args.rate,
         jitter_ms=args.jitter_ms, camera_info=args.camera_info, seed=args.seed, topics=topics,
-        rgb_frame=args.rgb_frame, x_frame=args.x_frame, max_frames=args.max_frames, overwrite=args.overwrite)
+        rgb_frame=args.rgb_frame, x_frame=args.x_frame, max_frames=args.max_frames, overwrite=args.overwrite,
+        compress=args.compress)
     print(summary.describe())
     return 0
 
@@ -139,11 +169,26 @@ def run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rxssnet_core import Segmenter
+    from rxssnet_ros.bag_tools.convert import BagError
+    from rxssnet_ros.bag_tools.recording_stats import describe
     from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
     from rxssnet_ros.bag_tools.report_plots import latency_stats, write_eval_report
 
     if not Path(args.bag).exists():
-        raise FileNotFoundError(f"bag {args.bag!r} does not exist; give a rosbag2 directory or a .mcap/.db3 file")
+        raise FileNotFoundError(f"bag {args.bag!r} does not exist; give a rosbag2 directory, a .mcap/.db3 file "
+                                "or a ROS 1 .bag")
+    if args.degraded_modes and args.no_labels:
+        raise BagError("--degraded-modes scores each mode against the labels; it cannot be combined with "
+                       "--no-labels")
+    params = None
+    if args.degraded_modes:
+        from rxssnet_core.degradation import DegradationParams
+        from rxssnet_core.preprocessing import PreprocessError
+
+        try:
+            params = DegradationParams(noise_std=args.noise_std, shift_px=args.shift_px)
+        except PreprocessError as error:
+            raise BagError(f"--noise-std / --shift-px: {error}") from None
     # Options first (a typo must not cost a model load), then the model, then the alignment (it needs the
     # checkpoint's modality).
     config = BagEvalConfig(
@@ -152,7 +197,8 @@ def run_eval(args: argparse.Namespace) -> int:
         rgb_info_topic=args.rgb_info_topic, x_info_topic=args.x_info_topic,
         write_predictions=Path(args.write_predictions) if args.write_predictions else None,
         predictions_storage=args.storage, overwrite=args.overwrite, prediction_ns=args.prediction_ns,
-        overlay_alpha=args.overlay_alpha, warmup=args.warmup)
+        overlay_alpha=args.overlay_alpha, warmup=args.warmup, extrinsic_source=args.x_extrinsic_source,
+        labels=not args.no_labels)
     segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, device=args.device,
                                           precision=args.precision, input_size=args.input_size)
     config.alignment = _alignment(args, segmenter.preprocess_config.modality)
@@ -162,7 +208,7 @@ def run_eval(args: argparse.Namespace) -> int:
              "device": segmenter.device, "precision": segmenter.precision,
              "dataset": info.get("dataset", "unknown"), "split": info.get("split", "unknown"),
              "frames_scored": result.counts["scored"], "slop_s": args.slop, "queue_size": args.queue_size,
-             "x_alignment": args.x_alignment}
+             "x_alignment": args.x_alignment, "labels": not args.no_labels, "recording": result.recording}
     if result.predictions_bag is not None:
         extra["predictions_bag"] = str(result.predictions_bag)
     paths = write_eval_report(result.metrics, args.out, result.class_names, section="bag_eval",
@@ -175,10 +221,15 @@ def run_eval(args: argparse.Namespace) -> int:
     def pct(value: float) -> str:
         return "n/a" if value != value else f"{value * 100:.2f}%"
 
-    print(f"{result.bag}: {result.counts['scored']} frames scored, mIoU {pct(metrics.miou)}  "
-          f"pixel acc {pct(metrics.pixel_accuracy)}  mean acc {pct(metrics.mean_accuracy)}")
-    for name, iou in zip(result.class_names, metrics.iou):
-        print(f"  {name:>20s}: {pct(iou)}")
+    if args.no_labels:
+        print(f"{result.bag}: {result.counts['segmented']} frames segmented (no labels: nothing scored)")
+    else:
+        print(f"{result.bag}: {result.counts['scored']} frames scored, mIoU {pct(metrics.miou)}  "
+              f"pixel acc {pct(metrics.pixel_accuracy)}  mean acc {pct(metrics.mean_accuracy)}")
+        for name, iou in zip(result.class_names, metrics.iou):
+            print(f"  {name:>20s}: {pct(iou)}")
+    for line in describe(result.recording):
+        print(line)
     if latency["count"]:
         print(f"latency ms: mean {latency['mean']:.1f}  median {latency['median']:.1f}  p90 {latency['p90']:.1f}  "
               f"p99 {latency['p99']:.1f}")
@@ -188,12 +239,30 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"  - {text}")
     if result.predictions_bag is not None:
         print(f"predictions: {result.predictions_bag} ({config.labels_topic}, {config.overlay_topic})")
+    if params is not None and result.counts["scored"]:
+        paths.update(_run_degraded(args, segmenter, config, result, params, extra))
     print(f"reports: {', '.join(str(p) for p in paths.values())}")
-    if result.counts["scored"] == 0:
-        print("rxssnet bag eval: no frame was scored; see the problems above (topics, --slop, --x-alignment)",
+    done, what = (result.counts["segmented"], "segmented") if args.no_labels else (result.counts["scored"], "scored")
+    if done == 0:
+        print(f"rxssnet bag eval: no frame was {what}; see the problems above (topics, --slop, --x-alignment)",
               file=sys.stderr)
         return 1
     return 0
+
+
+def _run_degraded(args: argparse.Namespace, segmenter: Any, config: Any, fused: Any, params: Any,
+                  extra: dict[str, Any]) -> dict[str, Any]:
+    """The bag replayed in every degraded mode; the table printed and written beside the report."""
+    from rxssnet_core.evaluation.degraded import degraded_table, write_degraded_report
+    from rxssnet_ros.bag_tools.degraded_replay import evaluate_bag_degraded
+
+    results = evaluate_bag_degraded(args.bag, segmenter, config, params, fused=fused)
+    metrics = {mode: result.metrics for mode, result in results.items()}
+    print(f"degraded modes (noise std {params.noise_std:g}, shift {params.shift_px} px):")
+    print(degraded_table(metrics, fused.class_names, params), end="")
+    paths = write_degraded_report(metrics, args.out, fused.class_names, params,
+                                  extra={key: extra[key] for key in ("bag", "checkpoint", "backend", "dataset")})
+    return {f"degraded_{name}": path for name, path in paths.items()}
 
 
 def run(args: argparse.Namespace) -> int:
