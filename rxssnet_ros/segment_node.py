@@ -7,10 +7,12 @@ Topics (relative, so namespaces and remapping apply):
          ~/x/camera_info (only when x_alignment needs it; then synchronized with the images)
     out  ~/labels (mono8, mono16 beyond 256 classes), ~/colored (rgb8), ~/overlay (rgb8), ~/confidence (32FC1,
          publish_confidence), ~/camera_info, ~/points (PointCloud2, publish_points), ~/x_aligned (debug_outputs),
-         /diagnostics (about once a second), ~/mode (std_msgs/String JSON, latched: transient local)
+         /diagnostics (about once a second), ~/mode (std_msgs/String JSON, latched: transient local),
+         ~/frame_timing (std_msgs/String JSON per output while subscribed: pairing and queue wait, the pipeline's
+         steps and the backend call of that frame; `frame_timing`)
 
 Data path: subscription callbacks (executor thread) check each message's layout and stamp order and pair RGB
-with X (message_filters' ApproximateTimeSynchronizer when installed, else `ApproximateTimePairer`, same rule);
+with X (the one rule of `synchronizer.PairingRule`, as `rxssnet bag eval` pairs);
 pairs go to one worker thread with a latest-only slot (`InferenceWorker`), which decodes, registers X
 (`XAligner`), segments and publishes with the RGB image's header. Bad input is logged once per cause and
 throttle period (`ThrottledLog`), counted in /diagnostics, and never stops the node.
@@ -27,9 +29,11 @@ the model, activate creates the topics, deactivate removes them (the model stays
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -101,9 +105,30 @@ class Job:
     x: Any = None
     x_info: Any = None
     degraded: bool = False
-    received: float = field(default_factory=time.monotonic)
+    received: float = field(default_factory=time.monotonic)  # when the pair was formed
     mode: str = "fused"
     header: Any = None  # the output header in mode x_only (the X image's stamp, the RGB camera's frame)
+    rgb_arrival: float | None = None  # when the RGB message was admitted (pairing wait = received - this)
+    started: float | None = None  # when the worker took it (queue wait = started - received)
+
+
+def frame_timing(job: Job, output: FrameOutput, header: Any) -> dict[str, Any]:
+    """What ~/frame_timing says about one output (milliseconds): where the frame's time went inside the node.
+
+    pair_wait: RGB admitted -> pair formed (waiting for the X image); queue_wait: pair formed -> worker takes it
+    (the previous frame still running); the pipeline's own steps (align, preprocess, inference = the backend call,
+    postprocess, render); node_total: RGB admitted -> published. A benchmark subtracts `inference_ms` of the
+    same frame from its publish -> receive time to get what the node adds.
+    """
+    now = time.monotonic()
+    arrival = job.rgb_arrival if job.rgb_arrival is not None else job.received
+    started = job.started if job.started is not None else job.received
+    timing = {"stamp_ns": stamp_ns(header.stamp),
+              "x_stamp_ns": stamp_ns(job.x.header.stamp) if getattr(job.x, "header", None) is not None else None,
+              "mode": job.mode, "pair_wait_ms": (job.received - arrival) * 1e3,
+              "queue_wait_ms": (started - job.received) * 1e3, "node_total_ms": (now - arrival) * 1e3}
+    timing.update({key: float(value) for key, value in output.timing.items()})
+    return timing
 
 
 def encoding_for_x(array: np.ndarray) -> str:
@@ -131,6 +156,7 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
         self._timers: list[Any] = []
         self._worker: InferenceWorker | None = None
         self._pairing: PairingFilter | None = None
+        self._rgb_arrivals: OrderedDict[int, float] = OrderedDict()  # RGB stamp -> admitted (monotonic)
         self._tf_buffer: Any = None
         self._overlay_alpha = 0.5
         self._shown_classes: list[int] | None = None
@@ -238,6 +264,8 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
         latched = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._pub["mode"] = self.create_publisher(String, "~/mode", latched)
+        # per output frame, only while someone listens (benchmarks, debugging): rxssnet_ros.segment_node.frame_timing
+        self._pub["frame_timing"] = self.create_publisher(String, "~/frame_timing", 10)
         self._monitors = {}
         if settings.detect_input_failures:
             now = time.monotonic()
@@ -362,6 +390,9 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
             return
         if self._monitors and self._failed("x"):
             return  # x_missing_policy drop: a pair with a failed X would be served as if fused
+        self._rgb_arrivals[stamp] = time.monotonic()
+        while len(self._rgb_arrivals) > self.settings.queue_size + 2:  # never more than the pairing rule holds
+            self._rgb_arrivals.popitem(last=False)
         self._pairing.add(msg, 0)
 
     def _on_x(self, msg: Image) -> None:
@@ -391,7 +422,7 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
 
     def _on_pair(self, rgb: Image, x: Image, x_info: CameraInfo | None = None) -> None:
         self._meters["pairs"].tick()
-        self._submit(Job(rgb, x, x_info))
+        self._submit(Job(rgb, x, x_info, rgb_arrival=self._rgb_arrivals.pop(stamp_ns(rgb.header.stamp), None)))
 
     def _submit(self, job: Job) -> None:
         """Hand a pair to the worker; a waiting pair it replaces is counted in worker.dropped."""
@@ -412,6 +443,7 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
         settings, pipeline = self.settings, self.pipeline
         if settings is None or pipeline is None:
             return
+        job.started = time.monotonic()
         try:
             rgb = job.rgb if job.mode == "x_only" else rgb_from_image(
                 job.rgb, f"RGB image on {self._topic('rgb')}", settings.max_image_pixels)
@@ -475,6 +507,8 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
         if output.points is not None:
             pub["points"].publish(make_pointcloud2(header, output.points))
         self._meters["outputs"].tick()
+        if pub["frame_timing"].get_subscription_count() > 0:
+            pub["frame_timing"].publish(String(data=json.dumps(frame_timing(job, output, header))))
         self._latency.add((time.monotonic() - job.received) * 1e3)
         self._segment_ms.add(output.timing.get("total_ms", 0.0))
         self._last_output_degraded = job.degraded

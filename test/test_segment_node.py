@@ -9,6 +9,7 @@ publishes the labelled ~/points.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import signal
 import time
@@ -95,6 +96,7 @@ def _ready(harness, publishers, topics, node):
 @pytest.mark.slow
 def test_100_jittered_pairs_give_the_segmenters_labels(graph, segmenter):
     from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import String
 
     from rxssnet_core.visualization import colorize
 
@@ -107,11 +109,12 @@ def test_100_jittered_pairs_give_the_segmenters_labels(graph, segmenter):
     overlay = harness.collect("/seg_a/segment_node/overlay")
     confidence = harness.collect("/seg_a/segment_node/confidence")
     infos = harness.collect("/seg_a/segment_node/camera_info", CameraInfo)
+    timings = harness.collect("/seg_a/segment_node/frame_timing", String)
     _ready(harness, [rgb_pub, x_pub, info_pub], ["/seg_a/segment_node/labels"], node)
     info_pub.publish(CameraInfo(height=H, width=W, distortion_model="plumb_bob", k=[50.0, 0, 40, 0, 50, 32, 0, 0, 1]))
 
     rng = random.Random(6)
-    pairs, stamps = {}, []
+    pairs, stamps, x_stamps = {}, [], {}
     for k in range(FRAMES):
         rgb, x = _pair(k)
         stamp = START_NS + k * 100 * MS
@@ -124,6 +127,7 @@ def test_100_jittered_pairs_give_the_segmenters_labels(graph, segmenter):
             x_pub.publish(x_msg)
             rgb_pub.publish(rgb_msg)
         pairs[stamp] = (rgb, x)
+        x_stamps[stamp] = stamp + jitter
         stamps.append(stamp)
         # Closed loop (the next pair after this one's labels): the worker never has to drop a pair.
         assert labels.wait_for(lambda msgs, s=stamp: any(
@@ -158,6 +162,12 @@ def test_100_jittered_pairs_give_the_segmenters_labels(graph, segmenter):
     conf_array = image_to_numpy(conf)
     assert conf_array.shape == (H, W) and np.all((conf_array >= 1.0 / 5 - 1e-6) & (conf_array <= 1.0 + 1e-6))
     assert isinstance(overlay.by_stamp()[last], Image) and overlay.by_stamp()[last].encoding == "rgb8"
+    # ~/frame_timing: one JSON per output while subscribed, naming the pair and where its time went
+    assert timings.wait_for(lambda m: len(m) >= FRAMES - 10, 10)
+    for record in (json.loads(m.data) for m in timings.messages):
+        assert record["x_stamp_ns"] == x_stamps[record["stamp_ns"]]  # the X image it was paired with
+        assert record["inference_ms"] > 0 and record["pair_wait_ms"] >= 0 and record["queue_wait_ms"] >= 0
+        assert record["node_total_ms"] >= record["pair_wait_ms"] + record["inference_ms"]
     assert infos.wait_for(lambda m: last in infos.by_stamp(), 10), "camera_info must follow the labels"
     info = infos.by_stamp()[last]
     assert (info.height, info.width) == (H, W) and info.k[0] == 50.0

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import signal
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from rxssnet_core.benchmarks import machine_line
 from rxssnet_core.percentiles import percentile
 from rxssnet_ros.synchronizer import stamp_ns
 
@@ -115,6 +115,7 @@ class Probe:
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image
+        from std_msgs.msg import String
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
@@ -124,11 +125,13 @@ class Probe:
         self.x_pub = self.node.create_publisher(Image, f"{node_topic}/x/image", qos_profile_sensor_data)
         self.sent: dict[int, float] = {}
         self.received: dict[int, float] = {}
+        self.timings: dict[int, dict[str, Any]] = {}  # ~/frame_timing per output, by RGB stamp
         self.diagnostics: dict[str, str] = {}
         self._lock = threading.Lock()
         self._keep = [
             self.node.create_subscription(Image, f"{node_topic}/labels", self._on_labels, 10),
             self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10),
+            self.node.create_subscription(String, f"{node_topic}/frame_timing", self._on_timing, 50),
         ]
         self._name = node_topic
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -141,6 +144,23 @@ class Probe:
         stamp = stamp_ns(msg.header.stamp)
         with self._lock:
             self.received[stamp] = now
+
+    def _on_timing(self, msg: Any) -> None:
+        record = json.loads(msg.data)
+        with self._lock:
+            self.timings[int(record["stamp_ns"])] = record
+
+    def publish_one(self, which: str, msg: Any, stamp: int) -> None:
+        """Publish one image of one camera ("rgb" | "x") stamped `stamp`; RGB send times are recorded."""
+        from builtin_interfaces.msg import Time
+
+        msg.header.stamp = Time(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000)
+        if which == "rgb":
+            with self._lock:
+                self.sent[stamp] = time.perf_counter()
+            self.rgb_pub.publish(msg)
+        else:
+            self.x_pub.publish(msg)
 
     def _on_diagnostics(self, msg: Any) -> None:
         for status in msg.status:
@@ -190,12 +210,14 @@ def _frames(height: int, width: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
     return rgb_msg, x_msg, rgb, x
 
 
-def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int) -> list[float]:
+def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int) -> tuple[list[float], list[float]]:
+    """(Segmenter.segment total ms, its backend call ms) per run, in this process."""
     from rxssnet_core import Segmenter
 
     segmenter = Segmenter.from_checkpoint(checkpoint)
     segmenter.segment(rgb, x)  # warm-up
-    return [segmenter.segment(rgb, x).timing["total_ms"] for _ in tqdm(range(runs), desc="Segmenter in-process")]
+    timings = [segmenter.segment(rgb, x).timing for _ in tqdm(range(runs), desc="Segmenter in-process")]
+    return [t["total_ms"] for t in timings], [t["inference_ms"] for t in timings]
 
 
 def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, frames: int,
@@ -227,6 +249,71 @@ def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, 
             "e2e_p90_ms": percentile(latencies, 90), "e2e_max_ms": max(latencies, default=float("nan")),
             "node_segment_p50_ms": float(diagnostics.get("segment_p50_ms", "nan")),
             "node_latency_p50_ms": float(diagnostics.get("latency_p50_ms", "nan"))}
+
+
+def camera_schedule(seconds: float, rgb_rate: float, x_rate: float, x_offset_ms: float, jitter_ms: float,
+                    seed: int = 0) -> list[tuple[float, str]]:
+    """(send time in s from the start, camera) of two free-running cameras: RGB at rgb_rate, X at x_rate shifted by
+    x_offset_ms, each frame moved by a uniform +-jitter_ms (driver and transport jitter); in send order."""
+    rng = np.random.default_rng(seed)
+    events = [(k / rgb_rate + rng.uniform(-jitter_ms, jitter_ms) / 1e3, "rgb") for k in range(int(seconds * rgb_rate))]
+    events += [(k / x_rate + (x_offset_ms + rng.uniform(-jitter_ms, jitter_ms)) / 1e3, "x")
+               for k in range(int(seconds * x_rate))]
+    return sorted((max(t, 0.0), which) for t, which in events)
+
+
+def per_frame_split(sent: dict[int, float], received: dict[int, float], timings: dict[int, dict[str, Any]]
+                    ) -> dict[str, list[float]]:
+    """Per output frame (ms): latency (RGB published -> labels received; the age of the frame the output came
+    from), the pairing wait and queue wait inside the node, the backend call, and what the node adds besides:
+    latency - pairing wait - queue wait - backend (conversion, pre/post-processing, publishing, DDS both ways)."""
+    split: dict[str, list[float]] = {"latency": [], "pair_wait": [], "queue_wait": [], "backend": [], "node_adds": []}
+    for stamp, record in timings.items():
+        if stamp not in sent or stamp not in received:
+            continue
+        latency = (received[stamp] - sent[stamp]) * 1e3
+        split["latency"].append(latency)
+        split["pair_wait"].append(record["pair_wait_ms"])
+        split["queue_wait"].append(record["queue_wait_ms"])
+        split["backend"].append(record.get("inference_ms", float("nan")))
+        split["node_adds"].append(latency - record["pair_wait_ms"] - record["queue_wait_ms"]
+                                  - record.get("inference_ms", 0.0))
+    return split
+
+
+def streams_run(checkpoint: str, env: dict[str, str], height: int, width: int, seconds: float,
+                rgb_rate: float = 30.0, x_rate: float = 9.0, x_offset_ms: float = 11.0, jitter_ms: float = 4.0
+                ) -> dict[str, Any]:
+    """Part 3: free-running RGB (30 Hz) and X (9 Hz) cameras with an offset and jitter, as on a robot; every
+    output is split per frame with the node's own ~/frame_timing of that frame."""
+    namespace = "/latency_streams"
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, "diagnostics_period": 1.0,
+                                     "max_image_pixels": height * width, "input_timeout": 3600.0}, env)
+    probe = Probe(namespace)
+    try:
+        if not probe.wait_connected(120):
+            raise RuntimeError(f"segment_node did not come up:\n{node.output()}")
+        deadline = time.monotonic() + 30
+        while not probe.node.count_subscribers(f"{namespace}/segment_node/frame_timing") and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        rgb_msg, x_msg, _, _ = _frames(height, width)
+        schedule = camera_schedule(seconds, rgb_rate, x_rate, x_offset_ms, jitter_ms)
+        start_wall, start_ns = time.perf_counter(), time.time_ns()
+        for offset, which in tqdm(schedule, desc="camera streams"):
+            delay = start_wall + offset - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            probe.publish_one(which, rgb_msg if which == "rgb" else x_msg, start_ns + int(offset * 1e9))
+        time.sleep(3.0)
+        with probe._lock:
+            split = per_frame_split(dict(probe.sent), dict(probe.received), dict(probe.timings))
+            sent_rgb = len(probe.sent)
+    finally:
+        probe.close()
+        node.stop()
+    return {"rgb_sent": sent_rgb, "outputs": len(split["latency"]),
+            **{f"{key}_p{q}_ms": percentile(values, q) for key, values in split.items() for q in (50, 90, 99)}}
 
 
 def overload_run(checkpoint: str, env: dict[str, str], height: int, width: int, duration: float,
@@ -292,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=20, help="pairs in the overhead run (default 20)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of overload input (default 60)")
     parser.add_argument("--rate", type=float, default=30.0, help="input rate of the overload run in Hz")
+    parser.add_argument("--streams-seconds", type=float, default=20.0,
+                        help="seconds of free-running 30 Hz RGB + 9 Hz X cameras, split per frame (default 20)")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: derived from pid)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args(argv)
@@ -305,15 +394,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = args.checkpoint or _random_checkpoint(directory)
         _, _, rgb, x = _frames(args.height, args.width)
-        in_process = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2))
+        in_process, in_process_backend = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2))
         segment_p50 = percentile(in_process, 50)
         overhead = overhead_run(checkpoint, env, args.height, args.width, args.frames, segment_p50)
         overload = overload_run(checkpoint, env, args.height, args.width, args.duration, args.rate)
+        streams = streams_run(checkpoint, env, args.height, args.width, args.streams_seconds)
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nsegment_node latency, {args.width}x{args.height} rgb8 + mono8, sensor-data QoS, shared-memory "
-          f"profile; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-          f"{load:.1f}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}\n")
+          f"profile; {machine_line()}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}\n")
     overhead_ms = overhead["e2e_p50_ms"] - overhead["node_segment_p50_ms"]
     print("| measurement | p50 ms | p90 ms | max ms |")
     print("|---|---:|---:|---:|")
@@ -339,8 +427,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p99 = [row["p99_ms"] for row in overload]
     print(f"\nRSS {min(rss):.0f}-{max(rss):.0f} MiB over {len(rss)} windows (last - first: {rss[-1] - rss[0]:+.1f} "
           f"MiB); latency p99 {min(p99):.0f}-{max(p99):.0f} ms.")
+    print(f"\nPer frame: free-running RGB 30 Hz and X 9 Hz (X 11 ms after RGB, +-4 ms jitter) for "
+          f"{args.streams_seconds:g} s: {streams['outputs']} outputs from {streams['rgb_sent']} RGB frames, each split "
+          "with the node's ~/frame_timing of that same frame\n")
+    print("| per output frame | p50 ms | p90 ms | p99 ms |")
+    print("|---|---:|---:|---:|")
+    names = {"latency": "age of the frame at output (RGB published -> labels received)",
+             "pair_wait": "pairing wait (RGB in -> its X arrives)", "queue_wait": "queue wait (previous frame running)",
+             "backend": "backend call (the model) in the node", "node_adds": "**what the node adds** (the rest)"}
+    for key, name in names.items():
+        print(f"| {name} | {streams[key + '_p50_ms']:.1f} | {streams[key + '_p90_ms']:.1f} | "
+              f"{streams[key + '_p99_ms']:.1f} |")
+    backend_ratio = streams["backend_p50_ms"] / percentile(in_process_backend, 50)
+    print(f"\nBackend call in the node / in this process (p50): {streams['backend_p50_ms']:.1f} / "
+          f"{percentile(in_process_backend, 50):.1f} ms = {backend_ratio:.2f}")
     if args.json:
-        print(json.dumps({"in_process_ms": in_process, "overhead": overhead, "overload": overload}, indent=1))
+        print(json.dumps({"in_process_ms": in_process, "in_process_backend_ms": in_process_backend,
+                          "overhead": overhead, "overload": overload, "streams": streams}, indent=1))
     return 0
 
 
