@@ -1,0 +1,75 @@
+"""What one frame carries through segment_node, and what the node reports about it.
+
+`Job`: one RGB-X pair from the pairing rule to the worker (with the times that split its latency); `frame_timing`:
+the ~/frame_timing record of an output; `InputProblem`: a pair that cannot be segmented (its cause keys the
+throttled log and the diagnostics counter); the encodings and headers of what the node republishes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo
+
+from rxssnet_core.frame_pipeline import FrameOutput
+from rxssnet_ros.synchronizer import stamp_ns
+
+
+class InputProblem(ValueError):  # noqa: N818 - a problem with the input, not a node error
+    """A message pair that cannot be segmented; `cause` keys the throttled log and the diagnostics counter."""
+
+    def __init__(self, cause: str, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass
+class Job:
+    """One pair on its way through the worker."""
+
+    rgb: Any  # the RGB Image message; in mode x_only the black RGB array (missing_rgb) the X images drive
+    x: Any = None
+    x_info: Any = None
+    degraded: bool = False
+    received: float = field(default_factory=time.monotonic)  # when the pair was formed
+    mode: str = "fused"
+    header: Any = None  # the output header in mode x_only (the X image's stamp, the RGB camera's frame)
+    rgb_arrival: float | None = None  # when the RGB message was admitted (pairing wait = received - this)
+    started: float | None = None  # when the worker took it (queue wait = started - received)
+
+
+def frame_timing(job: Job, output: FrameOutput, header: Any) -> dict[str, Any]:
+    """What ~/frame_timing says about one output (milliseconds): where the frame's time went inside the node.
+
+    pair_wait: RGB admitted -> pair formed (waiting for the X image); queue_wait: pair formed -> worker takes it
+    (the previous frame still running); the pipeline's own steps (align, preprocess, inference = the backend call,
+    postprocess, render); node_total: RGB admitted -> published. A benchmark subtracts `inference_ms` of the
+    same frame from its publish -> receive time to get what the node adds.
+    """
+    now = time.monotonic()
+    arrival = job.rgb_arrival if job.rgb_arrival is not None else job.received
+    started = job.started if job.started is not None else job.received
+    timing = {"stamp_ns": stamp_ns(header.stamp),
+              "x_stamp_ns": stamp_ns(job.x.header.stamp) if getattr(job.x, "header", None) is not None else None,
+              "mode": job.mode, "pair_wait_ms": (job.received - arrival) * 1e3,
+              "queue_wait_ms": (started - job.received) * 1e3, "node_total_ms": (now - arrival) * 1e3}
+    timing.update({key: float(value) for key, value in output.timing.items()})
+    return timing
+
+
+def encoding_for_x(array: np.ndarray) -> str:
+    """The Image encoding that carries a registered X array unchanged (for ~/x_aligned)."""
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    base = {np.dtype(np.uint8): "8U", np.dtype(np.uint16): "16U", np.dtype(np.int16): "16S",
+            np.dtype(np.float32): "32F", np.dtype(np.float64): "64F"}[array.dtype]
+    return f"{base}C{channels}"
+
+
+def camera_info_with_header(info: CameraInfo, header: Any) -> CameraInfo:
+    """A copy of `info` stamped with `header` (the cached message is shared with the executor thread)."""
+    return CameraInfo(header=header, height=info.height, width=info.width, distortion_model=info.distortion_model,
+                      d=info.d, k=info.k, r=info.r, p=info.p, binning_x=info.binning_x, binning_y=info.binning_y,
+                      roi=info.roi)

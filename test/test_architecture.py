@@ -1,0 +1,81 @@
+"""The layering of docs/ARCHITECTURE.md: rxssnet_core never imports rxssnet_ros or rclpy, and no module-level
+import cycle exists between the package's modules (read with Python's ast, nothing imported)."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("rxssnet_core", "rxssnet_ros")
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def top_level_imports(path: pathlib.Path) -> set[str]:
+    """Modules imported at module level (not inside functions, not under TYPE_CHECKING)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for child in ast.walk(node) if isinstance(node, (ast.Try, ast.If)) else [node]:
+            if isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found.add(child.module)
+                found.update(f"{child.module}.{alias.name}" for alias in child.names)
+    return found
+
+
+def package_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")}
+    return {name: {m for m in top_level_imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def test_core_never_imports_ros():
+    for path in (REPO / "rxssnet_core").rglob("*.py"):
+        source = path.read_text()
+        imports = {n for node in ast.walk(ast.parse(source)) for n in (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])}
+        assert not {m for m in imports if m.split(".")[0] in ("rxssnet_ros", "rclpy")}, path
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target):], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_module_level_import_cycle():
+    graph = package_graph()
+    assert len(graph) > 60 and "rxssnet_ros.segment_node" in graph
+    assert "rxssnet_core.frame_pipeline" in graph["rxssnet_ros.segment_node"]
+    # __init__ re-exports import their own submodules by design; a cycle through a package's __init__ only
+    # is not a real one
+    graph = {n: {t for t in targets if not n.startswith(t + ".")} for n, targets in graph.items()}
+    assert find_cycle(graph) is None, find_cycle(graph)
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
