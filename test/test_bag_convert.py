@@ -151,7 +151,19 @@ def test_cli_convert_overwrite_refusal_and_bad_options(synthetic_root: Path, tmp
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
     assert rxssnet_main([*base[:-4], "--out", str(precious), "--overwrite"]) == 2
-    assert "not a rosbag2 directory" in capsys.readouterr().err and (precious / "notes.txt").exists()
+    assert "not a rosbag2 that this tool recognises" in capsys.readouterr().err and (precious / "notes.txt").exists()
+    # nor a bag folder into which someone put their own file (it is not deleted with the bag's files)
+    (out / "my_notes.txt").write_text("keep me too")
+    assert rxssnet_main([*base, "--overwrite"]) == 2
+    capsys.readouterr()
+    assert (out / "my_notes.txt").exists() and (out / "metadata.yaml").exists()
+    # nor a metadata.yaml that is not a bag's
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "metadata.yaml").write_text("just: a config\n")
+    assert rxssnet_main([*base[:-4], "--out", str(fake), "--overwrite"]) == 2
+    assert (fake / "metadata.yaml").read_text() == "just: a config\n"
+    capsys.readouterr()
     assert rxssnet_main([*base[:-4], "--out", str(tmp_path / "x"), "--rate", "10", "--jitter-ms", "60"]) == 2
     assert "--jitter-ms" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert rxssnet_main([*base[:-4], "--out", str(tmp_path / "y"), "--x-topic", "camera x"]) == 2

@@ -27,15 +27,16 @@ file would not. `read_dataset_info(bag)` reads it back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 DATASET_INFO_TOPIC = "/rxssnet/dataset_info"
 DATASET_INFO_FORMAT = "rxssnet/dataset_info/1"
@@ -199,13 +200,45 @@ def get_typestore() -> Any:
     return _get(store)
 
 
-def _looks_like_bag(path: Path) -> bool:
+BAG_FILE_SUFFIXES = (".mcap", ".db3")
+
+
+def bag_files(path: Path) -> list[Path] | None:
+    """The files of the rosbag2 at `path`, or None when `path` is not one we recognise: a .mcap/.db3 file, or a
+    directory whose metadata.yaml lists its storage files and which holds nothing else (an empty directory
+    counts, as does one holding only storage files and no metadata.yaml: a bag whose writing was cut off)."""
+    if path.is_symlink():
+        return None
     if path.is_file():
-        return path.suffix in (".mcap", ".db3")
-    entries = list(path.iterdir())
-    return not entries or (path / "metadata.yaml").exists() or all(
-        e.is_file() and (e.suffix in (".mcap", ".db3", ".yaml", ".zstd") or e.name.endswith(".tmp"))
-        for e in entries)
+        return [path] if path.suffix in BAG_FILE_SUFFIXES else None
+    if not path.is_dir():
+        return None
+    entries = sorted(path.iterdir())
+    if any(not entry.is_file() or entry.is_symlink() for entry in entries):
+        return None
+    metadata = path / "metadata.yaml"
+    if metadata.is_file():
+        try:
+            info = yaml.safe_load(metadata.read_text(encoding="utf-8")) or {}
+            listed = {str(name) for name in info["rosbag2_bagfile_information"].get("relative_file_paths") or []}
+        except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+            return None
+        expected = {metadata.name} | listed
+        return entries if {entry.name for entry in entries} <= expected else None
+    return entries if all(entry.suffix in BAG_FILE_SUFFIXES for entry in entries) else None
+
+
+def remove_bag(path: Path, option: str = "--out") -> None:
+    """Deletes the rosbag2 at `path` file by file (`bag_files`); refuses anything it does not recognise."""
+    files = bag_files(path)
+    if files is None:
+        raise BagError(f"{option} {str(path)!r} exists and is not a rosbag2 that this tool recognises (a .mcap/.db3 "
+                       "file, or a folder holding only metadata.yaml and the storage files it lists); refusing to "
+                       f"delete it even with --overwrite. Choose another {option}")
+    for file in files:
+        file.unlink()
+    if path.is_dir():
+        path.rmdir()
 
 
 def prepare_output(path: str | Path, overwrite: bool, option: str = "--out") -> Path:
@@ -216,13 +249,7 @@ def prepare_output(path: str | Path, overwrite: bool, option: str = "--out") -> 
         if not overwrite:
             raise BagError(f"output bag {str(out)!r} already exists; choose another {option} or pass --overwrite "
                            "to replace it")
-        if not _looks_like_bag(out):
-            raise BagError(f"{option} {str(out)!r} exists and is not a rosbag2 directory; refusing to delete it "
-                           f"even with --overwrite. Choose another {option}")
-        if out.is_dir():
-            shutil.rmtree(out)
-        else:
-            out.unlink()
+        remove_bag(out, option)
     if not out.parent.exists():
         raise BagError(f"cannot write bag {str(out)!r}: folder {str(out.parent)!r} does not exist; create it first")
     return out
@@ -260,7 +287,8 @@ class BagWriter:
             self.writer.close()
             return
         self.writer.abort()
-        shutil.rmtree(self.path, ignore_errors=True)  # a half-written bag is worse than none
+        with contextlib.suppress(BagError, OSError):  # a half-written bag is worse than none; other files stay
+            remove_bag(self.path)
 
     def connection(self, topic: str, msgtype: str, *, msgdef: str | None = None, digest: str | None = None,
                    latched: bool = False) -> Any:
