@@ -3,9 +3,11 @@
 1. generate synthetic RGB-thermal scenes (some classes visible only in thermal, others only in RGB);
 2. train the small variant on the CPU for a few minutes (or take CHECKPOINT=...);
 3. convert the held-out split to a rosbag2 (mcap) with RGB, thermal and ground-truth topics;
-4. run `segment_node` and `eval_node` as separate ROS 2 processes, play the bag into them, and collect the
-   node's overlays from the graph;
-5. write an overlay strip (PNG) and video, the evaluation report, and the RGB-only versus RGB-X comparison;
+4. run `segment_node` (with failure detection) and `eval_node` as separate ROS 2 processes, play the bag into
+   them with the X camera dropping out for the middle third of the frames and coming back, and collect the
+   node's overlays, labels and announced modes (~/mode) from the graph;
+5. write an overlay strip (PNG) and video with the node's mode drawn on each overlay, the evaluation report, the
+   mIoU per mode from the live graph (fused / rgb_only), and the RGB-only versus RGB-X comparison;
 6. print where every output is.
 
     python -m rxssnet_ros.demo [--out demo_output] [--checkpoint CKPT] [--quick]
@@ -28,10 +30,17 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_ros.demo_dropout import ModeTimeline, XDropout, draw_mode, score_modes
+
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config"
 SEGMENT_NODE = "segment_node"
 EVAL_NODE = "eval_node"
 PLAY_RATE_HZ = 4.0
+# Failure detection in the demo: X counts as failed after 0.5 s of silence (2 frames at PLAY_RATE_HZ) and as
+# recovered after 0.5 s of good images; the node checks every 20 ms, so ~/mode follows the switch closely.
+DETECTION_PARAMS = ("detect_input_failures:=true", "x_missing_policy:=rgb_only", "x_timeout:=0.5",
+                    "failure_exit_time:=0.5", "health_check_period:=0.02")
+LABELS_SETTLED_S = 2.0  # after playback, labels have stopped once none came for this long
 
 
 @dataclass
@@ -44,7 +53,8 @@ class DemoSize:
 
 
 FULL = DemoSize(image_size=(128, 160), counts={"train": 64, "val": 16, "test": 24}, epochs=None)
-QUICK = DemoSize(image_size=(64, 80), counts={"train": 24, "val": 4, "test": 6}, epochs=2)
+# 18 frames: 6 fused, 6 without X (the first 2 lost while the node notices), 6 after X comes back.
+QUICK = DemoSize(image_size=(64, 80), counts={"train": 24, "val": 4, "test": 18}, epochs=2)
 
 
 @dataclass
@@ -61,6 +71,11 @@ class DemoOutputs:
     comparison_md: Path
     comparison_png: Path
     ros_miou: float | None
+    ros_miou_per_mode: dict[str, float]
+    frames_per_mode: dict[str, int]
+    modes_announced: list[str]
+    x_dropped_frames: list[int]
+    per_mode_md: Path
     offline_miou: float
     rgb_only_miou: float
     frames_segmented: int
@@ -170,16 +185,39 @@ class RosProcess:
         return self.proc.returncode
 
 
-def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: dict[str, str]
-                  ) -> tuple[dict[int, np.ndarray], Path]:
-    """Runs segment_node and eval_node, plays the bag into them, returns (overlays by stamp, report dir)."""
+def wait_until_settled(count: Any, quiet_s: float, timeout: float) -> None:
+    """Returns once `count()` has not changed for `quiet_s` seconds (or after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    last, since = count(), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        time.sleep(0.1)
+        if count() != last:
+            last, since = count(), time.monotonic()
+
+
+@dataclass
+class GraphRun:
+    """What the live graph produced: overlays and labels by stamp, the announced modes, eval_node's report."""
+
+    overlays: dict[int, np.ndarray]
+    timeline: ModeTimeline
+    dropout: XDropout
+    dropped_stamps: list[int]
+    report_dir: Path
+
+
+def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: dict[str, str]) -> GraphRun:
+    """Runs segment_node and eval_node, plays the bag into them with the X camera dropping out for the middle
+    third of the frames, and collects overlays, labels and ~/mode from the graph."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
+    from std_msgs.msg import String
 
     from rxssnet_ros.bag_player import play_bag
-    from rxssnet_ros.bag_tools.convert import BagTopics
+    from rxssnet_ros.bag_tools.convert import BagTopics, read_dataset_info
+    from rxssnet_ros.demo_dropout import DropoutNode
     from rxssnet_ros.image_conversion import image_to_array
 
     topics = BagTopics()
@@ -187,33 +225,44 @@ def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: 
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     python = sys.executable
+    detection = [arg for param in DETECTION_PARAMS for arg in ("-p", param)]
     segment = RosProcess(SEGMENT_NODE, [
         python, "-m", "rxssnet_ros.segment_node", "--ros-args", "-r", f"__node:={SEGMENT_NODE}",
         "-p", f"checkpoint:={checkpoint}", "-p", "input_qos:=reliable", "-p", "slop:=0.05",
         # Frames come at PLAY_RATE_HZ: telling the pairing rule so lets it release each pair at once.
-        "-p", f"inter_message_lower_bound:={0.8 / PLAY_RATE_HZ}",
+        "-p", f"inter_message_lower_bound:={0.8 / PLAY_RATE_HZ}", *detection,
         "-r", f"~/rgb/image:={topics.rgb}", "-r", f"~/x/image:={topics.x}",
         "-r", f"~/rgb/camera_info:={topics.rgb_info}"], env, logs / "segment_node.log")
+    # Frames lost while the node notices the drop-out get no label, so eval_node cannot count to the end: it is
+    # stopped (and writes its report) once the labels have stopped.
     evaluator = RosProcess(EVAL_NODE, [
         python, "-m", "rxssnet_ros.eval_node", "--ros-args", "-r", f"__node:={EVAL_NODE}",
-        "-p", f"dataset_info:={bag}", "-p", f"output_dir:={report_dir}", "-p", f"expected_frames:={frames}",
+        "-p", f"dataset_info:={bag}", "-p", f"output_dir:={report_dir}",
         "-r", f"~/labels:=/{SEGMENT_NODE}/labels", "-r", f"~/gt:={topics.gt}"], env, logs / "eval_node.log")
     rclpy.init()
     node = rclpy.create_node("rxssnet_demo")
     overlays: dict[int, np.ndarray] = {}
-    received = threading.Event()
+    timeline = ModeTimeline()
+    dropout = XDropout.middle_third(frames)
+
+    def stamp_of(msg: Any) -> int:
+        return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
     def on_overlay(msg: Image) -> None:
-        overlays[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = image_to_array(msg, "overlay")
-        if len(overlays) >= frames:
-            received.set()
+        overlays[stamp_of(msg)] = image_to_array(msg, "overlay")
+        timeline.on_overlay(stamp_of(msg))
 
-    node.create_subscription(Image, f"/{SEGMENT_NODE}/overlay", on_overlay,
-                             QoSProfile(depth=frames + 10, reliability=ReliabilityPolicy.RELIABLE))
+    reliable = QoSProfile(depth=frames + 10, reliability=ReliabilityPolicy.RELIABLE)
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(Image, f"/{SEGMENT_NODE}/overlay", on_overlay, reliable)
+    node.create_subscription(Image, f"/{SEGMENT_NODE}/labels",
+                             lambda msg: timeline.on_labels(stamp_of(msg), image_to_array(msg, "labels")), reliable)
+    node.create_subscription(String, f"/{SEGMENT_NODE}/mode", lambda msg: timeline.on_mode(msg.data), latched)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
+    gated = DropoutNode(node, topics.x, dropout)
     try:
         deadline = time.monotonic() + 120
         # Play only once both nodes listen, so that no frame is lost to discovery.
@@ -228,12 +277,11 @@ def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: 
         else:
             raise RuntimeError(f"the nodes did not come up within 120 s; see {logs}")
         time.sleep(1.0)
-        log(f"playing {bag.name} ({frames} frames at {PLAY_RATE_HZ:g} Hz) into segment_node")
-        play_bag(node, bag, topics=[topics.rgb, topics.x, topics.gt, topics.rgb_info, topics.x_info])
-        if not received.wait(timeout=60 + frames * 5):
-            log(f"only {len(overlays)} of {frames} overlays came back (the node drops frames when busy)")
-        if evaluator.wait(timeout=60) is None:
-            log("eval_node did not finish by itself; stopping it so that it writes its report")
+        log(f"playing {bag.name} ({frames} frames at {PLAY_RATE_HZ:g} Hz) into segment_node; the X camera "
+            f"drops out for frames {dropout.first}..{dropout.first + dropout.count - 1}")
+        play_bag(gated, bag, topics=[topics.rgb, topics.x, topics.gt, topics.rgb_info, topics.x_info])
+        timeline.end_of_input()  # one flag, read by the executor's callbacks: no lock needed
+        wait_until_settled(lambda: len(timeline.labels), LABELS_SETTLED_S, timeout=60 + frames * 5)
     finally:
         evaluator.stop()
         segment.stop()
@@ -241,7 +289,12 @@ def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: 
         spinner.join(timeout=5)
         node.destroy_node()
         rclpy.shutdown()
-    return overlays, report_dir
+    bag_frames = (read_dataset_info(bag) or {}).get("frames", [])
+    dropped = gated.x_publisher.dropped if gated.x_publisher is not None else []
+    dropped_stamps = [bag_frames[index]["stamp_ns"] for index in dropped if index < len(bag_frames)]
+    log(f"modes announced on ~/mode: {' -> '.join(timeline.switches)}; labels per mode "
+        f"{timeline.frames_per_mode()}")
+    return GraphRun(overlays, timeline, dropout, dropped_stamps, report_dir)
 
 
 # ---------------------------------------------------------------------------------------------------- pictures
@@ -252,9 +305,15 @@ def _thermal_rgb(x: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
-def write_pictures(dataset_root: Path, bag: Path, overlays: dict[int, np.ndarray], out_dir: Path,
-                   max_columns: int = 6) -> tuple[Path, Path | None]:
-    """An overlay strip (rows: RGB, thermal, ground truth, node overlay) and a short video of the overlays."""
+def _picked_columns(count: int, max_columns: int) -> set[int]:
+    """Indices of the frames shown in the strip: spread over the whole run, so the drop-out is in it."""
+    return {round(i) for i in np.linspace(0, count - 1, num=min(count, max_columns))} if count else set()
+
+
+def write_pictures(dataset_root: Path, bag: Path, graph: GraphRun, out_dir: Path,
+                   max_columns: int = 8) -> tuple[Path, Path | None]:
+    """An overlay strip (rows: RGB, thermal, ground truth, node overlay with its mode) and a video of the
+    overlays; a frame whose X was withheld shows a black thermal tile."""
     import cv2
 
     from rxssnet_core.data import build_dataset
@@ -269,16 +328,18 @@ def write_pictures(dataset_root: Path, bag: Path, overlays: dict[int, np.ndarray
     index_of_stamp = {frame["stamp_ns"]: index_of_stem[frame["stem"]] for frame in info.get("frames", [])}
     columns = []
     frames = []
-    for stamp in sorted(overlays):
-        if stamp not in index_of_stamp:
-            continue
-        overlay = overlays[stamp]
+    stamps = [stamp for stamp in sorted(graph.overlays) if stamp in index_of_stamp]
+    shown = _picked_columns(len(stamps), max_columns)
+    dropped = set(graph.dropped_stamps)
+    for position, stamp in enumerate(stamps):
+        overlay = draw_mode(graph.overlays[stamp], graph.timeline.overlay_modes.get(stamp, "?"))
         raw = dataset.read_raw(index_of_stamp[stamp])
-        tiles = [raw.rgb, _thermal_rgb(raw.x), colorize(raw.label, palette), overlay]
-        if len(columns) < max_columns:
+        thermal = _thermal_rgb(raw.x) if stamp not in dropped else draw_mode(np.zeros_like(raw.rgb), "X lost")
+        tiles = [raw.rgb, thermal, colorize(raw.label, palette), overlay]
+        if position in shown:
             columns.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255)
                                            for t in tiles], axis=0))
-        frames.append(np.concatenate([raw.rgb, _thermal_rgb(raw.x), overlay], axis=1))
+        frames.append(np.concatenate([raw.rgb, thermal, overlay], axis=1))
     strip_path = out_dir / "overlay_strip.png"
     if columns:
         strip = np.concatenate(columns, axis=1)
@@ -367,16 +428,20 @@ def run_demo(out_dir: str | Path, checkpoint: str | Path | None = None, quick: b
             raise FileNotFoundError(f"CHECKPOINT={model_path} does not exist")
         log(f"using the given checkpoint {model_path}")
     bag, frames = convert_test_split(dataset_root, out_dir, seed)
-    overlays, report_dir = run_ros_graph(model_path, bag, frames, out_dir, env)
-    strip, video = write_pictures(dataset_root, bag, overlays, out_dir)
+    graph = run_ros_graph(model_path, bag, frames, out_dir, env)
+    strip, video = write_pictures(dataset_root, bag, graph, out_dir)
+    per_mode, per_mode_md = score_modes(dataset_root, bag, graph.timeline, graph.dropout, graph.dropped_stamps,
+                                        out_dir)
     rgbx_miou, rgb_only_miou, comparison_md, comparison_png = compare_rgb_only(model_path, dataset_root, out_dir)
     ros_miou = None
-    metrics_json = report_dir / "metrics.json"
+    metrics_json = graph.report_dir / "metrics.json"
     if metrics_json.is_file():
         ros_miou = json.loads(metrics_json.read_text()).get("miou")
-    outputs = DemoOutputs(out_dir, dataset_root, model_path, bag, report_dir, strip, video, comparison_md,
-                          comparison_png, ros_miou, rgbx_miou, rgb_only_miou, len(overlays),
-                          {"seconds": time.monotonic() - started})
+    dropped = [index for index in range(frames) if graph.dropout.drops(index)]
+    outputs = DemoOutputs(out_dir, dataset_root, model_path, bag, graph.report_dir, strip, video, comparison_md,
+                          comparison_png, ros_miou, {mode: m.miou for mode, m in per_mode.items()},
+                          graph.timeline.frames_per_mode(), list(graph.timeline.switches), dropped, per_mode_md,
+                          rgbx_miou, rgb_only_miou, len(graph.overlays), {"seconds": time.monotonic() - started})
     summary = {key: str(value) if isinstance(value, Path) else value
                for key, value in outputs.__dict__.items()}
     summary["frames_in_bag"] = frames
@@ -396,6 +461,7 @@ def print_summary(outputs: DemoOutputs) -> None:
         ("test split as a rosbag2", outputs.bag),
         ("ROS evaluation report (eval_node)", outputs.ros_report_dir / "metrics.md"),
         ("per-class IoU plot", outputs.ros_report_dir / "per_class_iou.png"),
+        ("mIoU per mode from the ROS graph (X drop-out)", outputs.per_mode_md),
         ("overlay strip (RGB / thermal / truth / node overlay)", outputs.overlay_strip),
         ("overlay video", outputs.overlay_video or "not written"),
         ("RGB-only versus RGB-X", outputs.comparison_md),
@@ -406,6 +472,10 @@ def print_summary(outputs: DemoOutputs) -> None:
     print(f"Demo finished in {outputs.extra.get('seconds', 0):.0f} s. segment_node answered "
           f"{outputs.frames_segmented} frames in a real ROS 2 graph.")
     print(f"  mIoU from the ROS graph (eval_node): {_percent(outputs.ros_miou)}")
+    print(f"  X camera dropped for frames {outputs.x_dropped_frames[0]}..{outputs.x_dropped_frames[-1]}; modes "
+          f"announced {' -> '.join(outputs.modes_announced)}; mIoU per mode from the graph: "
+          + ", ".join(f"{mode} {_percent(value)} ({outputs.frames_per_mode.get(mode, '-')} frames)"
+                      for mode, value in outputs.ros_miou_per_mode.items() if mode != "all"))
     print(f"  mIoU offline, RGB-X: {_percent(outputs.offline_miou)}; same model with an uninformative X: "
           f"{_percent(outputs.rgb_only_miou)}")
     print("Outputs:")

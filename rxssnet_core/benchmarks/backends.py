@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="accuracy table: evaluated split (default test)")
     parser.add_argument("--calibration-split", default="train", help="accuracy table: int8 calibration split")
     parser.add_argument("--train-fusion", default=None, metavar="DIR",
-                        help="accuracy table: train the synthetic fusion model into DIR first (about 75 s on 2 "
+                        help="accuracy table: train the synthetic fusion model into DIR first (about 4 minutes on 2 "
                              "cores; reused when DIR already holds it)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the tables")
 
