@@ -81,7 +81,7 @@ class FusionModel:
 
 @pytest.fixture(scope="session")
 def fusion_model(tmp_path_factory: pytest.TempPathFactory) -> FusionModel:
-    """Trains config/train/synthetic_fusion.yaml once per test session (about 4 minutes on the 2-core development machine).
+    """Trains config/train/synthetic_fusion.yaml once per test session (about 4 minutes on 2 cores).
 
     Every test that needs realistic (trained) activations shares this one model: the fusion proof, the
     half-precision parity tests and the reduced-precision backend checks.
