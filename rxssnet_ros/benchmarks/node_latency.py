@@ -41,7 +41,7 @@ OVERHEAD_TARGET_MS = 15.0
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
 
 
-def _rss_mib(pid: int) -> float:
+def rss_mib(pid: int) -> float:
     """Resident memory of a process in MiB (Linux /proc), NaN elsewhere."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as stream:
@@ -53,7 +53,7 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _ros_environment(domain_id: int | None) -> dict[str, str]:
+def ros_environment(domain_id: int | None) -> dict[str, str]:
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # never leave this machine
     env["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None else 100 + os.getpid() % 100)
@@ -64,16 +64,18 @@ def _ros_environment(domain_id: int | None) -> dict[str, str]:
     return env
 
 
-def _random_checkpoint(directory: str) -> str:
-    import torch
+def random_checkpoint(directory: str, modality: str = "thermal") -> str:
+    """A random RXSSNet-atto (9 classes, decoder 32) for `modality`: the node's model when --checkpoint is absent
+    (its speed, not its accuracy, matters)."""
+    import torch  # only to build the stand-in model
 
     from rxssnet_core import ModelConfig, build_model, save_model
     from rxssnet_core.preprocessing import PreprocessConfig
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(variant="atto", num_classes=9, decoder_dim=32)).eval()
-    path = os.path.join(directory, "rxssnet-atto-random.safetensors")
-    save_model(model, path, metadata={"preprocess": PreprocessConfig(modality="thermal").to_dict(),
+    path = os.path.join(directory, f"rxssnet-atto-{modality}-random.safetensors")
+    save_model(model, path, metadata={"preprocess": PreprocessConfig(modality=modality).to_dict(),
                                       "class_names": [f"class_{i}" for i in range(9)], "palette": None,
                                       "dataset": "random"})
     return path
@@ -364,7 +366,7 @@ def _window_row(probe: Probe, node: NodeUnderTest, index: int, stamps: list[int]
     latencies = probe.latencies_ms(stamps)
     return {"window": index, "seconds": seconds, "published": len(stamps), "labels": len(latencies),
             "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-            "max_ms": max(latencies, default=float("nan")), "rss_mib": _rss_mib(node.proc.pid),
+            "max_ms": max(latencies, default=float("nan")), "rss_mib": rss_mib(node.proc.pid),
             "node_segment_p50_ms": float(probe.diagnostics.get("segment_p50_ms", "nan")),
             "dropped_while_busy": probe.diagnostics.get("dropped_while_busy", "?")}
 
@@ -388,11 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--frames, --duration and --rate must be positive, --height/--width at least 16")
     if args.checkpoint and not os.path.isfile(args.checkpoint):
         parser.error(f"--checkpoint {args.checkpoint!r} does not exist")
-    env = _ros_environment(args.domain_id)
+    env = ros_environment(args.domain_id)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID",
                                             "FASTDDS_DEFAULT_PROFILES_FILE") if k in env})
     with tempfile.TemporaryDirectory() as directory:
-        checkpoint = args.checkpoint or _random_checkpoint(directory)
+        checkpoint = args.checkpoint or random_checkpoint(directory)
         _, _, rgb, x = _frames(args.height, args.width)
         in_process, in_process_backend = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2))
         segment_p50 = percentile(in_process, 50)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from rxssnet_core.benchmarks import machine_line
-from rxssnet_ros.benchmarks.node_latency import NodeUnderTest, _ros_environment, _rss_mib
+from rxssnet_ros.benchmarks.node_latency import NodeUnderTest, random_checkpoint, ros_environment, rss_mib
 
 # kind -> (the input that fails, the mode the node must switch to, the node parameter that sets the switch time)
 FAILURES = {
@@ -206,22 +206,6 @@ class Feeder:
         rclpy.try_shutdown(context=self.context)
 
 
-def random_depth_checkpoint(directory: str) -> str:
-    """A random RXSSNet-atto for depth (9 classes, decoder 32): what the node loads when --checkpoint is absent."""
-    import torch
-
-    from rxssnet_core import ModelConfig, build_model, save_model
-    from rxssnet_core.preprocessing import PreprocessConfig
-
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(variant="atto", num_classes=9, decoder_dim=32)).eval()
-    path = os.path.join(directory, "rxssnet-atto-depth-random.safetensors")
-    save_model(model, path, metadata={"preprocess": PreprocessConfig(modality="depth").to_dict(),
-                                      "class_names": [f"class_{i}" for i in range(9)], "palette": None,
-                                      "dataset": "random"})
-    return path
-
-
 def soak(checkpoint: str, env: dict[str, str], duration_s: float, period_s: float, rate: float, height: int,
          width: int, progress: bool = True) -> dict[str, Any]:
     """Runs the node for `duration_s` with the failure schedule; returns measurements (see `report_rows`)."""
@@ -242,14 +226,14 @@ def soak(checkpoint: str, env: dict[str, str], duration_s: float, period_s: floa
             feeder.publish(frame, start_ns + int(frame / rate * 1e9), active_failure(schedule, elapsed))
             frame += 1
             if elapsed >= next_rss:
-                rss.append((elapsed, _rss_mib(node.proc.pid)))
+                rss.append((elapsed, rss_mib(node.proc.pid)))
                 next_rss += 2.0
             if progress and int(elapsed // 10) != last_print:
                 last_print = int(elapsed // 10)
                 print(f"soak: {elapsed:.0f}/{duration_s:.0f} s, {len(feeder.label_times)} labels", file=sys.stderr,
                       flush=True)
             time.sleep(max(0.0, start + frame / rate - time.perf_counter()))
-        rss.append((time.perf_counter() - start, _rss_mib(node.proc.pid)))
+        rss.append((time.perf_counter() - start, rss_mib(node.proc.pid)))
         time.sleep(1.0)
         labels = [t - start for t in feeder.label_times]
         modes = [(t - start, mode) for t, mode in feeder.modes]
@@ -336,12 +320,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if args.checkpoint and not os.path.isfile(args.checkpoint):
         parser.error(f"--checkpoint {args.checkpoint!r} does not exist")
-    env = _ros_environment(args.domain_id)
+    env = ros_environment(args.domain_id)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID",
                                             "FASTDDS_DEFAULT_PROFILES_FILE") if k in env})
     command = "python -m rxssnet_ros.benchmarks.soak " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     with tempfile.TemporaryDirectory() as directory:
-        checkpoint = args.checkpoint or random_depth_checkpoint(directory)
+        checkpoint = args.checkpoint or random_checkpoint(directory, "depth")
         result = soak(checkpoint, env, args.minutes * 60.0, args.period, args.rate, args.height, args.width)
     rows = report_rows(result, {key: float(NODE_PARAMS[key]) for key in ("x_timeout", "rgb_timeout",
                                                                          "frozen_timeout", "failure_enter_time")})
