@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from rxssnet_ros.demo_dropout import ModeTimeline, XDropout, draw_mode, score_modes
+from rxssnet_ros.synchronizer import stamp_ns
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config"
 SEGMENT_NODE = "segment_node"
@@ -246,7 +247,7 @@ def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: 
     dropout = XDropout.middle_third(frames)
 
     def stamp_of(msg: Any) -> int:
-        return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        return stamp_ns(msg.header.stamp)
 
     def on_overlay(msg: Image) -> None:
         overlays[stamp_of(msg)] = image_to_array(msg, "overlay")

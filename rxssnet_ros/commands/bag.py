@@ -17,6 +17,8 @@ import argparse
 import sys
 from typing import Any
 
+from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
+
 NAME = "bag"
 HELP = "rosbag2 tools: convert a dataset split to a bag, evaluate a checkpoint on a bag (no ROS needed)"
 
@@ -67,10 +69,10 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inter-message-lower-bound", type=float, default=0.0,
                         help="least time between two frames of one camera, s (the node's parameter, default 0)")
     parser.add_argument("--out", default="bag_eval", metavar="DIR", help="report folder (default ./bag_eval)")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt"),
-                        help="inference backend (default torch)")
+    parser.add_argument("--backend", default="torch", choices=BACKEND_CHOICES,
+                        help="inference backend, as the node's `backend` (default torch; auto: the fastest installed)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
                         help="backend precision (default fp32)")
     parser.add_argument("--input-size", default=None, metavar="HxW",
                         help="run the network at this size (default: each image's size)")
