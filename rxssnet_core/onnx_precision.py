@@ -52,13 +52,12 @@ def _float_outputs(model: Any) -> set[str]:
     # Inference on a copy without initializer payloads: types need no weights, and the copy stays small.
     skeleton = onnx.ModelProto()
     skeleton.CopyFrom(model)
+    # Only float weights lose their payload: integer tensors (axes, shapes) are values inference reads, and an
+    # emptied axes constant leaves a reduction's output untyped.
     for tensor in skeleton.graph.initializer:
-        tensor.ClearField("raw_data")
-        tensor.ClearField("float_data")
-    for node in skeleton.graph.node:
-        if node.op_type == "Constant":
-            for attribute in node.attribute:
-                attribute.t.ClearField("raw_data")
+        if tensor.data_type in _FLOAT_TYPES:
+            tensor.ClearField("raw_data")
+            tensor.ClearField("float_data")
     inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=False)
     graph = inferred.graph
     typed = [*graph.value_info, *graph.output, *graph.input]

@@ -109,8 +109,9 @@ def test_fp32_sensitive_nodes_are_the_overflow_prone_reductions(fixed_onnx):
     assert by_type("MatMul", "channel_context") and by_type("MatMul", "channel_context") <= listed  # LAM k^T v
     assert by_type("MatMul", "attn") and by_type("MatMul", "attn") <= listed  # CGPI linear attention
     assert {scope for scope in FP32_SCOPES if any(f"/{scope}" in name for name in listed)} == set(FP32_SCOPES)
-    # the bulk of the network (convolutions, the MLPs' matrix products) stays free to run in fp16
-    assert not any(n.name in listed for n in nodes if n.op_type == "Conv")
+    # the bulk of the network (convolutions, the MLPs' matrix products) stays free to run in fp16; only the
+    # linear attention's small depthwise LePE convolution rides along in the fp32 `attn` scope
+    assert not any(n.name in listed for n in nodes if n.op_type == "Conv" and "/attn/" not in n.name)
     assert all(in_fp32_scope(name) or name in layer_norms for name in listed)
     assert len(listed) < len(nodes) / 3
 
