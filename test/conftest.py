@@ -29,7 +29,15 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+# The first test that asks for the session's fusion model also pays for its training (4-5 minutes on a 2-core
+# machine, more when the cores are shared): pytest-timeout counts fixture setup in the test's 600 s.
+FUSION_MODEL_TIMEOUT_S = 1800
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "fusion_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(FUSION_MODEL_TIMEOUT_S))
     if _cuda_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs CUDA (no GPU on this machine)")
