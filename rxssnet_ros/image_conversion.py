@@ -416,7 +416,7 @@ class _Bridge:
             return None
         try:
             bridge = CvBridge()
-        except Exception:
+        except Exception:  # a broken cv_bridge install: our converter (same rules) is used; cv_bridge_in_use() says so
             return None
         return bridge if bridge_decodes_like_ours(bridge, Image) else None
 
