@@ -18,6 +18,10 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export ROS_DOMAIN_ID ?= 37
 export FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds_large_images.xml
 PYTEST_ARGS ?=
+# Two pytest-xdist workers: about half the suite waits on DDS, subprocesses and sleeps (test/conftest.py gives each
+# worker its own ROS domain and keeps a file's tests, and the fusion model's, on one worker). PYTEST_WORKERS=0 runs
+# it in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: venv ros-tools test test-jazzy lint demo bench clean help
 
@@ -47,7 +51,7 @@ lint: $(STAMP)
 
 test: $(STAMP) ros-tools
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup,) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-jazzy
 
 # Jazzy's python sets up its own LD_LIBRARY_PATH (ros-wheels bootstrapper): nothing of .venv's may be inherited.

@@ -34,14 +34,6 @@ from rxssnet_core.camera_geometry import AlignmentError, CameraModel
 from rxssnet_core.pointcloud import labeled_points
 from rxssnet_core.visualization import colorize, overlay
 
-# Label images hold class ids 0..K-1 in 8 bits up to this many classes, in 16 bits beyond (mono8 / mono16).
-MAX_CLASSES_8BIT = 256
-
-
-def label_dtype(num_classes: int) -> np.dtype:
-    """The integer type of a label image for a model with `num_classes` classes."""
-    return np.dtype(np.uint8) if num_classes <= MAX_CLASSES_8BIT else np.dtype(np.uint16)
-
 
 class FrameProblem(ValueError):  # noqa: N818 - a problem with the frame's input, not a library error
     """A frame that cannot be segmented. `cause` keys counters and throttled logs; the message says the fix."""
@@ -68,7 +60,7 @@ class FrameWants:
 class FrameOutput:
     """Everything one frame gives. Arrays are at the RGB image's size (H, W)."""
 
-    labels: np.ndarray  # (H, W) uint8, or uint16 past MAX_CLASSES_8BIT classes
+    labels: np.ndarray  # (H, W) uint8, or uint16 past artifacts.MAX_UINT8_CLASSES classes
     confidence: np.ndarray | None = None  # (H, W) float32 max softmax probability
     colors: np.ndarray | None = None  # (H, W, 3) uint8
     overlay: np.ndarray | None = None  # (H, W, 3) uint8

@@ -16,6 +16,14 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 # DDS discovery must never multicast off this machine, and parallel runs must not see each other.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+# `make test` runs the suite in pytest-xdist workers ("gw0", "gw1", ...): each gets a domain of its own, so that
+# one worker's nodes never answer another worker's test, and an even share of the cores for torch and OpenMP
+# (two workers with two threads each on two cores would spin against each other).
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST_WORKER.startswith("gw"):
+    os.environ["ROS_DOMAIN_ID"] = str((int(os.environ["ROS_DOMAIN_ID"]) + 1 + int(_XDIST_WORKER[2:])) % 100)
+    _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_large_images.xml"))
 # Exported ONNX files and engines of test models must not pile up in the user's ~/.cache.
 os.environ.setdefault("RXSSNET_CACHE_DIR", tempfile.mkdtemp(prefix="rxssnet-test-cache-"))
@@ -36,8 +44,14 @@ FUSION_MODEL_TIMEOUT_S = 1800
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        # Under `--dist loadgroup` (make test) a group runs on one worker: one worker trains the fusion model and
+        # runs every test that uses it; the other tests stay with their file, whose module fixtures (node
+        # graphs, datasets) are then built once.
         if "fusion_model" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(FUSION_MODEL_TIMEOUT_S))
+            item.add_marker(pytest.mark.xdist_group("fusion_model"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     if _cuda_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs CUDA (no GPU on this machine)")

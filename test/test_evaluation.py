@@ -216,3 +216,41 @@ def test_label_png_is_uint16_above_255_classes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read, labels)
     small = save_prediction(tmp_path, "small", labels % 9, rgb, voc_palette(9), num_classes=9)
     assert cv2.imread(str(small["label"]), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
+def test_eval_and_predict_score_the_deployed_backend_through_the_frame_pipeline(
+        synthetic: Path, synthetic_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`--backend onnxruntime` scores the exported graph (argmax inside it) the way the node runs it; on the same
+    images it must agree with the torch model's labels, and the test-time modes refuse a non-torch backend."""
+    import cv2
+
+    pytest.importorskip("onnxruntime")
+    args = ["--checkpoint", str(synthetic_checkpoint), "--dataset", "synthetic_fusion", "--root", str(synthetic)]
+    code = main(["eval", *args, "--out", str(tmp_path / "torch")], COMMANDS)
+    assert code == 0, capsys.readouterr().err
+    code = main(["eval", *args, "--backend", "onnxruntime", "--out", str(tmp_path / "ort")], COMMANDS)
+    assert code == 0, capsys.readouterr().err
+    torch_run = json.loads((tmp_path / "torch" / "metrics.json").read_text())
+    ort_run = json.loads((tmp_path / "ort" / "metrics.json").read_text())
+    assert ort_run["run"]["backend"] == "onnxruntime" and torch_run["run"]["backend"] == "torch"
+    assert ort_run["num_pixels"] == torch_run["num_pixels"] == 3 * 64 * 64
+    assert abs(ort_run["miou"] - torch_run["miou"]) < 0.01
+
+    code = main(["predict", *args, "--backend", "onnxruntime", "--out", str(tmp_path / "pred")], COMMANDS)
+    assert code == 0, capsys.readouterr().err
+    from rxssnet_core import load_model
+    from rxssnet_core.data import build_dataset
+
+    ds, model = build_dataset("synthetic_fusion", synthetic, "test"), load_model(synthetic_checkpoint).eval()
+    agree = []
+    for index in range(len(ds)):
+        sample = ds[index]
+        expected = predict_single(model, sample["rgb"][None], sample["x"][None]).argmax(1)[0].numpy()
+        written = cv2.imread(str(tmp_path / "pred" / f"{sample['stem']}_label.png"), cv2.IMREAD_UNCHANGED)
+        agree.append(np.mean(written == expected))
+    assert min(agree) >= 0.99
+
+    code = main(["eval", *args, "--mode", "sliding", "--backend", "onnxruntime", "--out", str(tmp_path / "x")],
+                COMMANDS)
+    err = capsys.readouterr().err
+    assert code == 2 and "--mode single" in err and "Traceback" not in err

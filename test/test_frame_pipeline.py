@@ -7,7 +7,8 @@ import pytest
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import CameraModel
-from rxssnet_core.frame_pipeline import FramePipeline, FrameProblem, FrameWants, label_dtype
+from rxssnet_core.frame_pipeline import FramePipeline, FrameProblem, FrameWants
+from rxssnet_core.inference.artifacts import label_dtype
 
 HEIGHT, WIDTH = 64, 96
 
@@ -26,9 +27,10 @@ def _pair(seed: int = 0, x_shape: tuple[int, int] = (HEIGHT, WIDTH)) -> tuple[np
     return rgb, x
 
 
-def test_label_dtype_switches_past_256_classes() -> None:
-    assert label_dtype(2) == np.uint8 and label_dtype(256) == np.uint8  # ids 0..255 fit in mono8
-    assert label_dtype(257) == np.uint16
+def test_label_dtype_keeps_255_free_for_ignore() -> None:
+    # ids 0..254 in mono8; a 256th class would be id 255, which a label PNG read back as ground truth ignores
+    assert label_dtype(2) == np.uint8 and label_dtype(255) == np.uint8
+    assert label_dtype(256) == np.uint16 and label_dtype(1000) == np.uint16
 
 
 def test_registered_pair_gives_the_segmenters_labels_and_only_the_outputs_asked_for(segmenter) -> None:

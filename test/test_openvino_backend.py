@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -92,3 +94,29 @@ def test_auto_picks_openvino_on_an_x86_cpu_and_says_why(tiny_checkpoint, tmp_pat
     assert any("backend auto -> openvino" in record.getMessage() for record in caplog.records)
     monkeypatch.setattr("platform.machine", lambda: "aarch64")
     assert choose_backend("cpu", "fp32")[0] == "torch"  # OpenVINO's CPU plugin targets x86
+
+
+# Run in a child: without the fix the child dies of SIGSEGV, which would take the test process with it.
+RELEASE_OUT_OF_ORDER = r'''
+import os, signal, sys, time
+from rxssnet_core.inference.backends.openvino_backend import OpenVinoBackend
+from rxssnet_core.inference.signal_stack import current_signal_stack
+
+first, second = OpenVinoBackend(sys.argv[1]), OpenVinoBackend(sys.argv[1])
+first.close()
+second.close()  # the plugin puts back the signal stack it found when `second` was compiled: first's, freed
+handled = []
+signal.signal(signal.SIGUSR1, lambda *_: handled.append(True))  # CPython: SA_ONSTACK, runs on that stack
+os.kill(os.getpid(), signal.SIGUSR1)
+time.sleep(0.1)
+print("handled", handled, current_signal_stack())
+'''
+
+
+def test_signal_after_out_of_order_release_does_not_kill_the_process(tiny_checkpoint, tmp_path):
+    Segmenter.from_checkpoint(tiny_checkpoint, backend="openvino", cache_dir=tmp_path, input_size=(32, 32)).close()
+    (ir,) = tmp_path.rglob("*.xml")
+    done = subprocess.run([sys.executable, "-c", RELEASE_OUT_OF_ORDER, str(ir)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert "handled [True]" in done.stdout

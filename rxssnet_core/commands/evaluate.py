@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
+
 NAME = "eval"
 HELP = "evaluate a checkpoint on a dataset split: metrics.json, metrics.md, confusion-matrix and IoU plots"
 DEGRADED_HELP = ("also score the model with X missing, X blank, X noisy (--noise-std), X shifted (--shift-px) and "
@@ -32,11 +34,49 @@ def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, choices=("cpu", "cuda"), help="default: cuda when available")
 
 
+def add_backend_arguments(parser: argparse.ArgumentParser, what: str = "--mode single") -> None:
+    """--backend, --precision, --input-size, --calibration-dir: what the node's `backend`, `precision` and
+    `input_size` parameters choose, for `rxssnet eval`, `predict` and `bag eval`."""
+    parser.add_argument("--backend", default="torch", choices=BACKEND_CHOICES,
+                        help=f"inference backend of {what}, as the node's `backend` (default torch; auto: the "
+                             "fastest installed)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="backend precision (default fp32)")
+    parser.add_argument("--input-size", default=None, metavar="HxW",
+                        help="run the network at this size (default: each image's size; openvino and tensorrt "
+                             "build for the first image's size)")
+    parser.add_argument("--calibration-dir", default=None, metavar="DIR",
+                        help="--precision int8: a folder of RGB/X pairs from the robot's cameras to quantize on "
+                             "(never the split being scored)")
+
+
+def check_backend_arguments(args: argparse.Namespace) -> None:
+    """The test-time modes need the torch model's logits: other backends only serve --mode single."""
+    if args.mode != "single" and (args.backend != "torch" or args.precision != "fp32" or args.input_size):
+        raise ValueError(f"--mode {args.mode} averages the torch model's logits; --backend/--precision/"
+                         "--input-size apply to --mode single (the node's path). Drop them, or use --mode single")
+
+
+def pipeline_segmenter(model: Any, dataset: Any, args: argparse.Namespace, device: Any) -> Any:
+    """The Segmenter that `--mode single` scores through the frame pipeline: the loaded model with the dataset's
+    preprocessing, on --backend / --precision (fixed-size backends: --input-size or the first image's size)."""
+    from rxssnet_core.inference import Segmenter
+
+    size = args.input_size
+    if size is None and args.backend in ("openvino", "tensorrt") and len(dataset):
+        size = tuple(dataset.read_raw(0).rgb.shape[:2])
+    metadata = {**(getattr(model, "metadata", None) or {}), "preprocess": dataset.preprocess.to_dict()}
+    return Segmenter.from_model(model, backend=args.backend, device=str(device), precision=args.precision,
+                                input_size=size, metadata=metadata, source=args.checkpoint,
+                                calibration_dir=args.calibration_dir)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="CKPT",
                         help="model file (.safetensors or .pt), or a training checkpoint (checkpoints/last.pt)")
     add_dataset_arguments(parser)
     add_mode_arguments(parser)
+    add_backend_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the reports")
     parser.add_argument("--num-workers", type=int, default=0, help="data loading processes (default 0)")
     parser.add_argument("--neutral-x", action="store_true",
@@ -104,19 +144,27 @@ def load_model_and_dataset(checkpoint: str, dataset: str, root: str, split: str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from rxssnet_core.evaluation.evaluator import evaluate_model
+    from rxssnet_core.evaluation.evaluator import evaluate_model, evaluate_pipeline
     from rxssnet_core.evaluation.report import write_reports
+    from rxssnet_core.frame_pipeline import FramePipeline
 
     params = degradation_params(args)
+    check_backend_arguments(args)
     device = pick_device(args.device)
     model, ds = load_model_and_dataset(args.checkpoint, args.dataset, args.root, args.split, device)
-    metrics = evaluate_model(model, ds, mode=args.mode, device=device, neutral_x=args.neutral_x,
-                             num_workers=args.num_workers, progress=True, **mode_options(args))
+    if args.mode == "single" and not args.neutral_x:
+        # the reference protocol is one frame at a time: the node's own path, on the chosen backend
+        with pipeline_segmenter(model, ds, args, device) as segmenter:
+            metrics = evaluate_pipeline(FramePipeline(segmenter), ds, progress=True)
+    else:
+        metrics = evaluate_model(model, ds, mode=args.mode, device=device, neutral_x=args.neutral_x,
+                                 num_workers=args.num_workers, progress=True, **mode_options(args))
     if metrics.num_pixels == 0:
         raise ValueError(f"split {args.split!r} of {args.root} has no labelled pixels (no label files, or all 255): "
                          "nothing to score; use `rxssnet predict` for unlabelled data")
     extra = {"checkpoint": args.checkpoint, "dataset": ds.info.name, "root": args.root, "split": args.split,
-             "images": len(ds), "mode": args.mode, "flip": args.flip, "neutral_x": args.neutral_x}
+             "images": len(ds), "mode": args.mode, "flip": args.flip, "neutral_x": args.neutral_x,
+             "backend": args.backend, "precision": args.precision}
     if args.mode == "multiscale":
         extra["scales"] = list(args.scales)
     if args.mode == "sliding":

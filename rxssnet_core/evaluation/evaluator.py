@@ -14,10 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
 
 from rxssnet_core.degradation import DegradationParams, check_kind, degrade
 from rxssnet_core.evaluation.inference_modes import infer
 from rxssnet_core.evaluation.metrics import ConfusionMatrix, MetricsError, SegmentationMetrics
+from rxssnet_core.frame_pipeline import FramePipeline
 from rxssnet_core.preprocessing import PreprocessConfig
 
 
@@ -110,8 +112,6 @@ def accumulate_confusion(model: nn.Module, dataset: Dataset, num_classes: int | 
     try:
         iterator: Any = loader
         if progress:
-            from tqdm import tqdm
-
             iterator = tqdm(loader, desc=desc, unit="img", dynamic_ncols=True, leave=False)
         for position, batch in enumerate(iterator):
             rgb, x = batch["rgb"], batch["x"]
@@ -149,4 +149,26 @@ def evaluate_model(model: nn.Module, dataset: Dataset, mode: str = "single",
                                   stride=stride, device=device, neutral=neutral_x, num_workers=num_workers,
                                   progress=progress, degradation=degradation,
                                   degradation_params=degradation_params)
+    return matrix.compute()
+
+
+def evaluate_pipeline(pipeline: FramePipeline, dataset: Any, progress: bool = True,
+                      desc: str = "eval") -> SegmentationMetrics:
+    """mIoU etc. of the frame pipeline (the node's per-frame path, on its Segmenter's backend) on every image of
+    `dataset` (a `build_dataset` split): its decoded RGB and X arrays in, labels out, scored against the label
+    image. X must be registered to RGB (datasets are) unless the pipeline has an aligner."""
+    num_classes = int(pipeline.segmenter.num_classes)
+    info = _dataset_info(dataset)
+    if info is not None and info.num_classes != num_classes:
+        raise MetricsError(f"the model predicts {num_classes} classes but the dataset has {info.num_classes}; "
+                           "use a checkpoint trained for this dataset")
+    matrix = ConfusionMatrix(num_classes, class_names=dataset_class_names(dataset, num_classes))
+    indices: Any = range(len(dataset))
+    if progress:
+        indices = tqdm(indices, desc=desc, unit="img", dynamic_ncols=True, leave=False)
+    for index in indices:
+        raw = dataset.read_raw(index)
+        if raw.label is None:
+            continue  # nothing to score; `rxssnet predict` writes its labels
+        matrix.update(pipeline.run(raw.rgb, raw.x).labels, raw.label)
     return matrix.compute()

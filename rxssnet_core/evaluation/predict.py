@@ -1,12 +1,16 @@
 """Write predictions: label PNGs (class ids) and coloured overlays, for a dataset split or one RGB-X pair.
 
-Per input stem: `<stem>_label.png` (uint8 ids, uint16 when K > 255), `<stem>_color.png` (palette colours) and
-`<stem>_overlay.png` (colours blended over the RGB image with `alpha`).
+Per input stem: `<stem>_label.png` (uint8 ids, uint16 past `MAX_UINT8_CLASSES`), `<stem>_color.png` (palette
+colours) and `<stem>_overlay.png` (colours blended over the RGB image with `alpha`).
+
+The reference protocol (one pass at native size) goes through the frame pipeline, so a prediction is what the
+node and `rxssnet bag eval` give for the same images, on any backend (`predict_pairs`). The test-time modes
+(multiscale, sliding windows) need the torch model's logits and run it directly (`predict_dataset`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +18,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from rxssnet_core.data.io import read_rgb, read_x
 from rxssnet_core.evaluation.inference_modes import infer
+from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameWants
+from rxssnet_core.inference.artifacts import label_dtype
 from rxssnet_core.preprocessing import PreprocessConfig, preprocess_pair
 from rxssnet_core.visualization import as_palette, colorize, overlay
 
 
 class PredictError(ValueError):
     """Prediction inputs are unusable; the message names the file or option."""
-
-
-def label_dtype(num_classes: int) -> np.dtype:
-    """uint8 for up to 255 classes, uint16 above (PNG supports both)."""
-    return np.dtype(np.uint16) if num_classes > 255 else np.dtype(np.uint8)
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
@@ -96,18 +98,42 @@ def predict_dataset(model: nn.Module, dataset: Any, out_dir: str | Path, mode: s
     return written
 
 
-def predict_files(model: nn.Module, rgb_path: str | Path, x_path: str | Path, out_dir: str | Path,
-                  preprocess: PreprocessConfig, mode: str = "single", alpha: float = 0.5,
-                  palette: np.ndarray | None = None, **mode_options: Any) -> dict[str, Path]:
-    """Predict one RGB + X file pair (X registered to RGB, same size) and write its PNGs, named after the RGB."""
-    from rxssnet_core.data.io import read_rgb, read_x
-
+def read_file_pair(rgb_path: str | Path, x_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One RGB + X file pair as decoded arrays (X registered to RGB, same size), by the datasets' reading rules."""
     rgb = read_rgb(rgb_path, "RGB image (--rgb)")
     x = read_x(x_path, "X image (--x)")
     if rgb.shape[:2] != x.shape[:2]:
         raise PredictError(
             f"--rgb {rgb_path} is {rgb.shape[1]}x{rgb.shape[0]} but --x {x_path} is {x.shape[1]}x{x.shape[0]} "
             "(WxH); X must be registered to the RGB camera at the same size")
+    return rgb, x
+
+
+def save_frame(out_dir: str | Path, stem: str, frame: FrameOutput, num_classes: int) -> dict[str, Path]:
+    """Write the label, colour and overlay PNGs of one frame-pipeline output (colours and overlay computed)."""
+    out = Path(out_dir)
+    paths = {"label": out / f"{stem}_label.png", "color": out / f"{stem}_color.png"}
+    _write_png(paths["label"], frame.labels.astype(label_dtype(num_classes), copy=False))
+    _write_png(paths["color"], frame.colors)
+    if frame.overlay is not None:
+        paths["overlay"] = out / f"{stem}_overlay.png"
+        _write_png(paths["overlay"], frame.overlay)
+    return paths
+
+
+def predict_pairs(pipeline: FramePipeline, pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
+                  out_dir: str | Path, alpha: float = 0.5) -> list[dict[str, Path]]:
+    """(stem, RGB (H, W, 3) uint8, X registered to it) -> PNGs through the frame pipeline; returns their paths."""
+    wants = FrameWants(colors=True, overlay=True, overlay_alpha=alpha)
+    return [save_frame(out_dir, stem, pipeline.run(rgb, x, wants=wants), pipeline.segmenter.num_classes)
+            for stem, rgb, x in pairs]
+
+
+def predict_files(model: nn.Module, rgb_path: str | Path, x_path: str | Path, out_dir: str | Path,
+                  preprocess: PreprocessConfig, mode: str, alpha: float = 0.5,
+                  palette: np.ndarray | None = None, **mode_options: Any) -> dict[str, Path]:
+    """One RGB + X file pair through the torch model in a test-time `mode` (multiscale, sliding); its PNGs."""
+    rgb, x = read_file_pair(rgb_path, x_path)
     rgb_chw, x_chw = preprocess_pair(rgb, x, preprocess)
     if palette is None:
         palette = model_palette(model)

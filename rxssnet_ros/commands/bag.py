@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Any
 
-from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
+from rxssnet_core.commands.evaluate import add_backend_arguments, add_degraded_arguments
 
 NAME = "bag"
 HELP = "rosbag2 tools: convert a dataset split to a bag, evaluate a checkpoint on a bag (no ROS needed)"
@@ -69,13 +69,8 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inter-message-lower-bound", type=float, default=0.0,
                         help="least time between two frames of one camera, s (the node's parameter, default 0)")
     parser.add_argument("--out", default="bag_eval", metavar="DIR", help="report folder (default ./bag_eval)")
-    parser.add_argument("--backend", default="torch", choices=BACKEND_CHOICES,
-                        help="inference backend, as the node's `backend` (default torch; auto: the fastest installed)")
+    add_backend_arguments(parser, what="every pair")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="backend precision (default fp32)")
-    parser.add_argument("--input-size", default=None, metavar="HxW",
-                        help="run the network at this size (default: each image's size)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the first frame (default 1)")
     parser.add_argument("--no-labels", action="store_true",
                         help="the recording has no ground truth: report latency, throughput, pairing statistics "
@@ -110,13 +105,6 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                        help="resampling of X (default: nearest for depth, linear otherwise)")
     align.add_argument("--rgb-info-topic", default=None, help="RGB CameraInfo (default <rgb namespace>/camera_info)")
     align.add_argument("--x-info-topic", default=None, help="X CameraInfo (default <x namespace>/camera_info)")
-
-
-def add_degraded_arguments(parser: argparse.ArgumentParser) -> None:
-    """--degraded-modes, --noise-std, --shift-px: the same flags as `rxssnet eval`."""
-    from rxssnet_core.commands.evaluate import add_degraded_arguments as add_core
-
-    add_core(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -202,7 +190,8 @@ def run_eval(args: argparse.Namespace) -> int:
         overlay_alpha=args.overlay_alpha, warmup=args.warmup, extrinsic_source=args.x_extrinsic_source,
         labels=not args.no_labels)
     segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, device=args.device,
-                                          precision=args.precision, input_size=args.input_size)
+                                          precision=args.precision, input_size=args.input_size,
+                                          calibration_dir=args.calibration_dir)
     config.alignment = _alignment(args, segmenter.preprocess_config.modality)
     result = evaluate_bag(args.bag, segmenter, config)
     info = result.dataset_info or {}

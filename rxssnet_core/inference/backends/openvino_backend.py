@@ -18,6 +18,7 @@ a key of weights hash, size, precision, OpenVINO version (and calibration folder
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import pathlib
@@ -39,6 +40,7 @@ from rxssnet_core.inference.backends.base import (
     check_choice,
     require_module,
 )
+from rxssnet_core.inference.signal_stack import keep_signal_stack
 from rxssnet_core.preprocessing import PreprocessConfig
 
 # OpenVINO's INFERENCE_PRECISION_HINT per precision; int8 comes from the IR, the other ops stay f32.
@@ -117,8 +119,12 @@ def quantize_ir(fp32_ir: str | pathlib.Path, out: str | pathlib.Path,
     items = [{"rgb": rgb, "x": x} for rgb, x in batches]
     if not items:
         raise BackendError("int8 quantization got no calibration images (calibration_dir)")
-    quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=min(subset_size, len(items)),
-                              model_type=nncf.ModelType.TRANSFORMER, preset=nncf.QuantizationPreset.MIXED)
+    try:
+        quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=min(subset_size, len(items)),
+                                  model_type=nncf.ModelType.TRANSFORMER, preset=nncf.QuantizationPreset.MIXED)
+    finally:
+        gc.collect()  # NNCF's statistics models are compiled and released in its own order
+        keep_signal_stack()
     description.update({"precision": "int8", "calibration_images": len(items)})
     return _save_ir(quantized, pathlib.Path(out), description)
 
@@ -243,6 +249,7 @@ class OpenVinoBackend(InferenceBackend):
                     f"{list(OUTPUTS_LOGITS)} (re-export with `rxssnet export`)")
             shape = ov_model.input("rgb").get_partial_shape()
             self.compiled = core.compile_model(ov_model, "CPU", config)
+            keep_signal_stack()  # the plugin swapped this thread's signal stack (see signal_stack.py)
         except BackendError:
             raise
         except Exception as error:  # OpenVINO raises RuntimeError subclasses for unreadable or invalid files
@@ -265,4 +272,10 @@ class OpenVinoBackend(InferenceBackend):
         return {name: np.array(results[self.compiled.output(name)], copy=True) for name in self.output_names}
 
     def close(self) -> None:
+        had_model = getattr(self, "compiled", None) is not None
         self.request = self.compiled = None
+        if had_model:
+            keep_signal_stack()  # releasing it put back the stack found at compile time, maybe freed since
+
+    def __del__(self) -> None:
+        self.close()
