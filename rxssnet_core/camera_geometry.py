@@ -21,6 +21,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import yaml
 
 DISTORTION_COEFFICIENTS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4, "none": 0}
 
@@ -190,7 +191,6 @@ class CameraModel:
         Either camera_calibration's format (camera_matrix, distortion_coefficients, image_width, image_height)
         or a CameraInfo dump (`ros2 topic echo --once .../camera_info`: k, d, width, height).
         """
-        import yaml
 
         label = name or str(path)
         try:

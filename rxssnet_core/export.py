@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from rxssnet_core.data.io import DatasetError, read_array, read_rgb, read_x
 from rxssnet_core.inference.artifacts import (
@@ -283,7 +284,6 @@ def calibration_batches(pairs: Sequence[tuple[pathlib.Path, pathlib.Path | None]
                         preprocess: PreprocessConfig, size: tuple[int, int], progress: bool = True
                         ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Network inputs ((1,3,H,W), (1,C,H,W)) float32 at `size`, preprocessed exactly like inference."""
-    from tqdm import tqdm
 
     for rgb_path, x_path in tqdm(pairs, desc="INT8 calibration", unit="image", disable=not progress):
         rgb, x = read_image_pair(rgb_path, x_path)

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rxssnet_ros.demo_dropout import ModeTimeline, XDropout, draw_mode, score_modes
+from rxssnet_ros.image_conversion import image_to_array
 from rxssnet_ros.synchronizer import stamp_ns
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config"
@@ -219,7 +221,6 @@ def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: 
     from rxssnet_ros.bag_player import play_bag
     from rxssnet_ros.bag_tools.convert import BagTopics, read_dataset_info
     from rxssnet_ros.demo_dropout import DropoutNode
-    from rxssnet_ros.image_conversion import image_to_array
 
     topics = BagTopics()
     report_dir = out_dir / "ros_eval_report"
@@ -300,8 +301,6 @@ def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: 
 
 # ---------------------------------------------------------------------------------------------------- pictures
 def _thermal_rgb(x: np.ndarray) -> np.ndarray:
-    import cv2
-
     gray = x if x.dtype == np.uint8 else cv2.normalize(x, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     return cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
@@ -315,7 +314,6 @@ def write_pictures(dataset_root: Path, bag: Path, graph: GraphRun, out_dir: Path
                    max_columns: int = 8) -> tuple[Path, Path | None]:
     """An overlay strip (rows: RGB, thermal, ground truth, node overlay with its mode) and a video of the
     overlays; a frame whose X was withheld shows a black thermal tile."""
-    import cv2
 
     from rxssnet_core.data import build_dataset
     from rxssnet_core.visualization import as_palette, colorize

@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from rxssnet_ros.image_conversion import ImageConversionError, image_to_array
 from rxssnet_ros.synchronizer import stamp_ns
 
 NODE_NAME = "rxssnet_eval"
@@ -79,7 +82,6 @@ def _names_from_file(path: Path) -> list[str]:
         return [str(n) for n in info["class_names"]]
     if path.suffix not in (".json", ".yaml", ".yml"):
         raise EvalConfigError(f"parameter 'dataset_info': {path} is neither a bag nor a .json/.yaml file")
-    import yaml
 
     try:
         data = yaml.safe_load(path.read_text())  # JSON is YAML too
@@ -188,8 +190,6 @@ def _make_node_class() -> Any:
         # -- callbacks ----------------------------------------------------------------------------------------
 
         def _decode(self, msg: Any, topic: str, what: str) -> Any:
-            from rxssnet_ros.image_conversion import ImageConversionError, image_to_array
-
             try:
                 return image_to_array(msg, role=f"{what} on {topic}", allowed=LABEL_ENCODINGS)
             except ImageConversionError as error:

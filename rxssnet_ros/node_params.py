@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, DEVICES, PRECISIONS
 from rxssnet_core.input_health import HealthThresholds
 from rxssnet_core.preprocessing import MODALITIES
@@ -342,7 +344,6 @@ def wants_lifecycle(argv: Sequence[str]) -> bool:
 
     Needed before the node exists, since it decides the node's class.
     """
-    import yaml
 
     args = list(argv)
     if "--ros-args" not in args:

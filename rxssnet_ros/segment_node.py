@@ -5,7 +5,7 @@ Topics (relative, so namespaces and remapping apply):
          sensor_msgs/CompressedImage on <resolved name>/compressed|compressedDepth, as image_transport
          subscribes), ~/rgb/camera_info (republished with the labels),
          ~/x/camera_info (only when x_alignment needs it; then synchronized with the images)
-    out  ~/labels (mono8, mono16 beyond 256 classes), ~/colored (rgb8), ~/overlay (rgb8), ~/confidence (32FC1,
+    out  ~/labels (mono8, mono16 beyond 255 classes), ~/colored (rgb8), ~/overlay (rgb8), ~/confidence (32FC1,
          publish_confidence), ~/camera_info, ~/points (PointCloud2, publish_points), ~/x_aligned (debug_outputs),
          /diagnostics (about once a second), ~/mode (std_msgs/String JSON, latched: transient local),
          ~/frame_timing (std_msgs/String JSON per output while subscribed: pairing and queue wait, the pipeline's
@@ -44,7 +44,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
@@ -161,7 +161,7 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
             f"{'cv_bridge' if cv_bridge_in_use() else 'builtin'}")
 
     def _load_segmenter(self, settings: node_params.NodeSettings) -> Any:
-        try:
+        try:  # here, not at the top: a broken install becomes a parameter error that names the fix
             from rxssnet_core.inference import Segmenter
         except ImportError as error:
             raise NodeConfigError(f"parameter 'backend': the inference library cannot be imported ({error}); "
@@ -207,8 +207,6 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
             if enabled:
                 self._pub[name] = self.create_publisher(Image, f"~/{name}", out_qos)
         if settings.publish_points:
-            from sensor_msgs.msg import PointCloud2
-
             self._pub["points"] = self.create_publisher(PointCloud2, "~/points", out_qos)
         self._pub["diagnostics"] = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         latched = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,

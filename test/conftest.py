@@ -7,6 +7,7 @@ import os
 import pathlib
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,7 +43,14 @@ def _cuda_available() -> bool:
 FUSION_MODEL_TIMEOUT_S = 1800
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+# a wrapper, so that the marks are there before pytest-xdist's own hook turns them into groups (--dist loadgroup)
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    _mark_items(items)
+    return (yield)
+
+
+def _mark_items(items: list[pytest.Item]) -> None:
     for item in items:
         # Under `--dist loadgroup` (make test) a group runs on one worker: one worker trains the fusion model and
         # runs every test that uses it; the other tests stay with their file, whose module fixtures (node

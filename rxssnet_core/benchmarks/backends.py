@@ -2,7 +2,6 @@
 
 Per variant and input size, every row is built first and then timed in interleaved rounds (each round runs
 every row once, `--repeat` rounds after `--warmup`), so a change in machine load hits all rows alike:
-
     authors' forward    the transcription of the authors' RXSSNet (`benchmarks.reference_forward`), torch eager
                         fp32, random weights: the denominator of every ratio
     ours                `Segmenter` rows: backends x precisions (torch eager, torch channels_last, ONNX Runtime,
@@ -32,6 +31,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+from tqdm import tqdm
 
 from rxssnet_core.benchmarks import cpu_features, cpu_name, machine_line, percentile
 
@@ -141,7 +143,6 @@ def _authors_row(variant: str, decoder_dim: int, num_classes: int, size: tuple[i
 
 def _segmenter_row(model: Any, backend: str, precision: str, device: str, size: tuple[int, int],
                    cache_dir: str, calibration_dir: str | None, threads: int) -> Row:
-    import numpy as np
 
     from rxssnet_core.inference import Segmenter
     from rxssnet_core.preprocessing import PreprocessConfig
@@ -205,7 +206,6 @@ def _time_rows(rows: list[Row], warmup: int, rounds: int, tick: Callable[[], Non
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """The timing rows of every variant and size, the skipped combinations and the environment."""
     import torch
-    from tqdm import tqdm
 
     from rxssnet_core.config import ModelConfig
     from rxssnet_core.inference.backends.base import BackendError, check_choice
@@ -316,7 +316,6 @@ def _calibration_folder(dataset: Any, directory: pathlib.Path) -> pathlib.Path:
 
 def accuracy_report(args: argparse.Namespace) -> dict[str, Any]:
     """Every run backend/precision against torch fp32 on `args.split`: label agreement and mIoU."""
-    import numpy as np
 
     from rxssnet_core.data.dataset import build_dataset
     from rxssnet_core.evaluation.metrics import ConfusionMatrix

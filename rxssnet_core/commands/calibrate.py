@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import pathlib
 from typing import Any
+
+import numpy as np
+import yaml
 
 NAME = "calibrate"
 HELP = "calibrate a camera rig: the X-to-RGB homography from point pairs (see docs/calibration.md)"
@@ -48,8 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from rxssnet_core.camera_geometry import AlignmentError, CameraModel, fit_homography
 
     if args.calibrate_target != "homography":  # argparse already restricts it; kept for clarity
@@ -127,7 +129,6 @@ def _undistortion_notes(args: argparse.Namespace) -> list[str]:
 
 def _undistort_pixels(camera: Any, points: Any) -> Any:
     """Raw pixels -> undistorted pixels of the same camera matrix."""
-    import numpy as np
 
     x, y = camera.normalize(points[:, 0], points[:, 1])
     K = camera.K
@@ -136,7 +137,6 @@ def _undistort_pixels(camera: Any, points: Any) -> Any:
 
 def load_point_pairs(path: pathlib.Path) -> Any:
     """Read (N, 4) point pairs x_u, x_v, rgb_u, rgb_v from a .csv or .yaml file."""
-    import numpy as np
 
     if not path.is_file():
         raise FileNotFoundError(f"--points {path} does not exist; write one pair per line: x_u,x_v,rgb_u,rgb_v")
@@ -155,8 +155,6 @@ def load_point_pairs(path: pathlib.Path) -> Any:
 
 
 def _numbers(values: Any, where: str) -> list[float]:
-    import math
-
     try:
         numbers = [float(v) for v in values]
     except (TypeError, ValueError):
@@ -202,8 +200,6 @@ def _is_number(text: str) -> bool:
 
 
 def _read_yaml(path: pathlib.Path) -> list[list[float]]:
-    import yaml
-
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

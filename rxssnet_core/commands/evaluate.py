@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
@@ -124,7 +125,6 @@ def pick_device(name: str | None) -> Any:
 
 def load_model_and_dataset(checkpoint: str, dataset: str, root: str, split: str, device: Any) -> tuple[Any, Any]:
     """The checkpoint's model (eval mode) and the split built with the checkpoint's own preprocessing."""
-    from pathlib import Path
 
     from rxssnet_core.data import build_dataset
     from rxssnet_core.evaluation.evaluator import load_eval_model

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from rxssnet_core.data.io import DatasetError
@@ -113,8 +114,6 @@ def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
 
 
 def _resize_chw(image: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    import cv2
-
     if image.shape[1:] == size:
         return image
     resized = cv2.resize(np.ascontiguousarray(image.transpose(1, 2, 0)), (size[1], size[0]),
@@ -140,7 +139,6 @@ def crop_pad(array: np.ndarray, top: int, left: int, size: tuple[int, int], pad_
 def apply_params(rgb: np.ndarray, x: np.ndarray, label: np.ndarray, params: AugmentParams,
                  crop_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Applies one drawn transform to RGB (3, H, W), X (C, H, W) float arrays and the (H, W) integer label."""
-    import cv2
 
     if params.flip:
         rgb, x, label = rgb[:, :, ::-1], x[:, :, ::-1], label[:, ::-1]

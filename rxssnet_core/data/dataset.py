@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from rxssnet_core.data.augmentation import AugmentConfig, augment
 from rxssnet_core.data.io import DatasetError
@@ -112,7 +113,6 @@ class RGBXDataset(torch.utils.data.Dataset):
     def validate(self, progress: bool = True) -> None:
         """Reads every sample; raises one DatasetError listing every bad file (sizes, bit depths, label ids,
         unreadable files). Call it before a long training run; it costs one full pass over the files."""
-        from tqdm import tqdm
 
         problems = Problems()
         for index in tqdm(range(len(self)), desc=f"checking {self.info.name}/{self.split}", unit="sample",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -27,7 +28,6 @@ def _require_file(path: Path, what: str) -> None:
 
 def read_array(path: str | Path, what: str = "image") -> np.ndarray:
     """An image (PNG/JPEG/BMP/TIFF, 8/16-bit or float) or `.npy` as stored: (H, W) or (H, W, C), RGB(A)."""
-    import cv2
 
     path = Path(path)
     _require_file(path, what)
@@ -88,7 +88,6 @@ def read_x(path: str | Path, what: str = "X image") -> np.ndarray:
 
 def to_gray(array: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB -> (H, W) luminance in the input dtype (BT.601 weights); (H, W) passes through."""
-    import cv2
 
     if array.ndim == 2:
         return array
@@ -166,7 +165,6 @@ def decode_color_label(colours: np.ndarray, palette: Sequence[Sequence[int]] | n
 
 def write_image(path: str | Path, array: np.ndarray) -> Path:
     """Writes an (H, W) or (H, W, 3|4) uint8/uint16 RGB(A) array (format from the suffix), or `.npy`."""
-    import cv2
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,10 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
+import cv2
 import numpy as np
+import yaml
+from tqdm import tqdm
 
 from rxssnet_core.data import io
 from rxssnet_core.data.io import DatasetError
@@ -30,7 +33,6 @@ VISIBILITY = {PAINTED_MARKER: (True, False), WARM_PERSON: (False, True), VEHICLE
 def _smooth_noise(rng: np.random.Generator, size: tuple[int, int], cells: tuple[int, int],
                   channels: int = 1) -> np.ndarray:
     """(H, W, channels) float32 low-frequency noise in [-1, 1]: a coarse random grid, upsampled (bicubic)."""
-    import cv2
 
     grid = rng.uniform(-1.0, 1.0, size=(cells[0], cells[1], channels)).astype(np.float32)
     smooth = cv2.resize(grid, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
@@ -118,8 +120,6 @@ def generate_fusion_dataset(root: str | Path, counts: Mapping[str, int] | None =
     x/<stem>.png (8-bit thermal), labels/<stem>.png (P mode with the class palette), splits/<split>.txt,
     dataset.yaml. Stems are `<split>_<index:04d>`. The same seed always gives the same bytes.
     """
-    import yaml
-    from tqdm import tqdm
 
     counts = dict(DEFAULT_COUNTS if counts is None else counts)
     for split, count in counts.items():

@@ -14,9 +14,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from rxssnet_core.data.io import read_rgb, read_x
 from rxssnet_core.evaluation.inference_modes import infer
@@ -31,8 +33,6 @@ class PredictError(ValueError):
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
-    import cv2
-
     path.parent.mkdir(parents=True, exist_ok=True)
     if array.ndim == 3:
         array = np.ascontiguousarray(array[:, :, ::-1])  # OpenCV writes BGR
@@ -85,8 +85,6 @@ def predict_dataset(model: nn.Module, dataset: Any, out_dir: str | Path, mode: s
         palette = model_palette(model, getattr(getattr(dataset, "info", None), "palette", None))
     indices: Any = range(len(dataset))
     if progress:
-        from tqdm import tqdm
-
         indices = tqdm(indices, desc="predict", unit="img", dynamic_ncols=True)
     written = []
     for index in indices:

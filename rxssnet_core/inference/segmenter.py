@@ -26,6 +26,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rxssnet_core.config import ModelConfig
@@ -96,7 +97,6 @@ def outputs_to_labels(outputs: dict[str, Any], num_classes: int, with_confidence
 
 def _resize_outputs(labels: np.ndarray, confidence: np.ndarray | None, size: tuple[int, int]
                     ) -> tuple[np.ndarray, np.ndarray | None]:
-    import cv2
 
     if labels.shape == tuple(size):
         return labels, confidence

@@ -33,7 +33,17 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from tqdm import tqdm
 
+from rxssnet_core.config import ModelConfig
+from rxssnet_core.data import AugmentConfig, build_dataset
+from rxssnet_core.data.augmentation import ModalityDropout
+from rxssnet_core.data.registry import canonical_name
+from rxssnet_core.degradation import DegradationParams
+from rxssnet_core.evaluation.evaluator import accumulate_confusion
+from rxssnet_core.models.checkpoints import load_convnextv2_pretrained, save_model
+from rxssnet_core.models.rxssnet import build_model
+from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_core.training import checkpointing as ckpt
 from rxssnet_core.training.config import TrainConfig, TrainConfigError, check_dataset_root
 from rxssnet_core.training.distributed import (
@@ -261,12 +271,6 @@ class Trainer:
         return path
 
     def _build_data(self) -> None:
-        from rxssnet_core.data import AugmentConfig, build_dataset
-        from rxssnet_core.data.augmentation import ModalityDropout
-        from rxssnet_core.data.registry import canonical_name
-        from rxssnet_core.degradation import DegradationParams
-        from rxssnet_core.preprocessing import PreprocessConfig
-
         cfg = self.config
         root = check_dataset_root(cfg, self.config_path)
         name = canonical_name(cfg.dataset.name)
@@ -315,8 +319,6 @@ class Trainer:
                 f"{cfg.train.grad_accum_steps} x {self.dist.world_size} process(es)")
 
     def _build_model(self) -> None:
-        from rxssnet_core import ModelConfig, build_model
-
         cfg = self.config
         model_cfg = ModelConfig(
             variant=cfg.model.variant, num_classes=self.info.num_classes, x_channels=self.preprocess.x_channels,
@@ -337,8 +339,6 @@ class Trainer:
         self.model = wrap_ddp(self.raw_model, self.dist)
 
     def _load_pretrained(self, model: nn.Module, path: str) -> None:
-        from rxssnet_core.models.checkpoints import load_convnextv2_pretrained
-
         if not Path(path).expanduser().is_file():
             raise TrainConfigError(
                 f"model.pretrained={path!r} does not exist; download the official ConvNeXt V2 ImageNet checkpoint "
@@ -507,7 +507,6 @@ class Trainer:
         """mIoU on the validation data (sharded over ranks, confusion matrices summed); None without it."""
         if self.val_dataset is None:
             return None
-        from rxssnet_core.evaluation.evaluator import accumulate_confusion
 
         indices = list(range(self.dist.rank, len(self.val_dataset), self.dist.world_size))  # type: ignore[arg-type]
         with self._autocast():
@@ -521,8 +520,6 @@ class Trainer:
     def _export(self, name: str) -> Path | None:
         if not self.dist.is_main:
             return None
-        from rxssnet_core import save_model
-
         path = self.output_dir / name
         save_model(self.raw_model, path, metadata=dict(self.metadata))
         return path
@@ -558,8 +555,6 @@ class Trainer:
             micro_batches = (self.steps_per_epoch - self.step_in_epoch) * accum
             progress: Any = None
             if show:
-                from tqdm import tqdm
-
                 progress = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, unit="step",
                                 desc=f"epoch {self.epoch + 1}/{cfg.schedule.epochs}", dynamic_ncols=True)
             losses: list[float] = []

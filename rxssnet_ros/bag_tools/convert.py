@@ -37,6 +37,9 @@ from typing import Any
 
 import numpy as np
 import yaml
+from tqdm import tqdm
+
+from rxssnet_ros.image_conversion import TRANSPORTS, array_to_compressed_fields, array_to_image_fields
 
 DATASET_INFO_TOPIC = "/rxssnet/dataset_info"
 DATASET_INFO_FORMAT = "rxssnet/dataset_info/1"
@@ -64,7 +67,6 @@ class BagError(ValueError):
 
 def base_image_topic(image_topic: str) -> str:
     """`/camera/rgb/image/compressed` -> `/camera/rgb/image`: the image_transport base of a transport topic."""
-    from rxssnet_ros.image_conversion import TRANSPORTS
 
     base, _, last = image_topic.rpartition("/")
     return base if base and last in TRANSPORTS[1:] else image_topic
@@ -331,7 +333,6 @@ class BagWriter:
 
     def write_image(self, topic: str, array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str,
                     log_time_ns: int | None = None) -> None:
-        from rxssnet_ros.image_conversion import array_to_image_fields
 
         msg = self.image(array_to_image_fields(array, encoding), stamp_ns, frame_id)
         self.write_message(topic, msg, stamp_ns if log_time_ns is None else log_time_ns)
@@ -339,7 +340,6 @@ class BagWriter:
     def write_compressed(self, topic: str, array: np.ndarray, encoding: str, compression: str, stamp_ns: int,
                          frame_id: str) -> None:
         """A sensor_msgs/CompressedImage (jpeg | png | compressedDepth, as image_transport encodes it)."""
-        from rxssnet_ros.image_conversion import array_to_compressed_fields
 
         fields = array_to_compressed_fields(array, encoding, compression)
         msg = self.typestore.types[COMPRESSED_IMAGE_TYPE](header=self.header(stamp_ns, frame_id),
@@ -428,7 +428,6 @@ def convert_dataset_to_bag(dataset: str, root: str | Path, split: str, out: str 
     See the module docstring for topics, encodings, stamps and the dataset-info message. Refuses to replace an
     existing `out` unless `overwrite`. Returns a `ConvertSummary`.
     """
-    from tqdm import tqdm
 
     from rxssnet_core.data import build_dataset
 

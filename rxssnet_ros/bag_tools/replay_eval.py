@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_core.preprocessing import PreprocessError
@@ -47,7 +48,7 @@ from rxssnet_ros.bag_tools.issues import IssueLog, format_stamp
 from rxssnet_ros.bag_tools.recording_stats import RecordingStats
 from rxssnet_ros.bag_tools.scoring import ExactStampScorer
 from rxssnet_ros.bag_tools.tf_from_bag import TF_TOPICS, TransformError, TransformTree, tree_from_bag
-from rxssnet_ros.image_conversion import TRANSPORTS
+from rxssnet_ros.image_conversion import TRANSPORTS, ImageConversionError, image_to_array, rgb_from_image, x_from_image
 from rxssnet_ros.synchronizer import PairingRule, stamp_ns
 
 GT_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
@@ -234,8 +235,6 @@ class _Replay:
             return None
 
     def _decode(self, role: str, topic: str, msg: Any, log_time: int) -> _Frame | None:
-        from rxssnet_ros.image_conversion import ImageConversionError, image_to_array, rgb_from_image, x_from_image
-
         stamp = stamp_ns(msg.header.stamp)
         what = {"rgb": "RGB image", "x": "X image", "gt": "ground truth"}[role]
         try:
@@ -411,7 +410,6 @@ def evaluate_bag(bag: str | Path, segmenter: Any, config: BagEvalConfig | None =
     for a missing topic, a wrong message type, an unreadable (not salvageable) file, or a class-count mismatch
     between the bag's dataset and the checkpoint.
     """
-    from tqdm import tqdm
 
     from rxssnet_ros.bag_tools.convert import BagWriter, prepare_output
 

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_core.percentiles import percentile
+from rxssnet_ros.image_conversion import array_to_image
 from rxssnet_ros.synchronizer import stamp_ns
 
 OVERHEAD_TARGET_MS = 15.0
@@ -202,8 +203,6 @@ class Probe:
 
 
 def _frames(height: int, width: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    from rxssnet_ros.image_conversion import array_to_image
-
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     x = rng.integers(0, 256, (height, width), dtype=np.uint8)

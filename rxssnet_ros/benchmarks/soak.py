@@ -37,6 +37,7 @@ import numpy as np
 
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_ros.benchmarks.node_latency import NodeUnderTest, random_checkpoint, ros_environment, rss_mib
+from rxssnet_ros.image_conversion import array_to_image
 
 # kind -> (the input that fails, the mode the node must switch to, the node parameter that sets the switch time)
 FAILURES = {
@@ -135,7 +136,6 @@ class Feeder:
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
-        from rxssnet_ros.image_conversion import array_to_image
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from rxssnet_core.commands.evaluate import add_backend_arguments, add_degraded_arguments
@@ -156,8 +157,6 @@ def _alignment(args: argparse.Namespace, modality: str) -> Any:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rxssnet_core import Segmenter
     from rxssnet_ros.bag_tools.convert import BagError
     from rxssnet_ros.bag_tools.recording_stats import describe

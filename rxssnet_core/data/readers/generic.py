@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from rxssnet_core.data import io
 from rxssnet_core.data.io import DatasetError
@@ -30,7 +31,6 @@ def _yaml_error(path: Path, message: str) -> DatasetError:
 
 def load_dataset_yaml(path: Path) -> dict[str, Any]:
     """dataset.yaml as a checked dict (unknown keys, wrong types and bad values are errors naming the key)."""
-    import yaml
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
