@@ -22,6 +22,7 @@ PYTEST_ARGS ?=
 # worker its own ROS domain and keeps a file's tests, and the fusion model's, on one worker). PYTEST_WORKERS=0 runs
 # it in one process.
 PYTEST_WORKERS ?= 2
+XDIST_ARGS := $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup,)
 
 .PHONY: venv ros-tools test test-jazzy lint demo bench clean help
 
@@ -51,14 +52,14 @@ lint: $(STAMP)
 
 test: $(STAMP) ros-tools
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup,) $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST_ARGS) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-jazzy
 
 # Jazzy's python sets up its own LD_LIBRARY_PATH (ros-wheels bootstrapper): nothing of .venv's may be inherited.
 test-jazzy: $(JAZZY_STAMP)
 	@if [ -x $(JAZZY_VENV)/bin/python ]; then \
 	  env -u LD_LIBRARY_PATH -u _ROS_WHEELS_BOOTSTRAP_COMPLETE -u AMENT_PREFIX_PATH -u PYTHONPATH \
-	    RXSSNET_EXPECT_ROS_DISTRO=jazzy $(JAZZY_VENV)/bin/python -m pytest $(JAZZY_TESTS) $(PYTEST_ARGS); \
+	    RXSSNET_EXPECT_ROS_DISTRO=jazzy $(JAZZY_VENV)/bin/python -m pytest $(XDIST_ARGS) $(JAZZY_TESTS) $(PYTEST_ARGS); \
 	else echo "test-jazzy: skipped (no $(JAZZY_VENV), see above)"; fi
 
 demo: $(STAMP)

@@ -49,10 +49,13 @@ def parse_remaps(remaps: Iterable[str]) -> dict[str, str]:
 
 def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: Mapping[str, str] | None = None,
              rate: float = 1.0, qos_depth: int = 100, reliable: bool = True,
-             stop: threading.Event | None = None, on_message: Callable[[str, int], None] | None = None) -> PlayStats:
+             stop: threading.Event | None = None, on_message: Callable[[str, int], None] | None = None,
+             wait_for_subscribers_s: float = 0.0) -> PlayStats:
     """Publishes the bag's messages from `node` (an rclpy Node); returns per-topic counts.
 
-    Blocks until the bag ends or `stop` is set. Topics default to all in the bag.
+    Blocks until the bag ends or `stop` is set. Topics default to all in the bag. With `wait_for_subscribers_s`
+    the first message waits (up to that long) until every topic's publisher has matched a subscriber: a message
+    published before discovery has matched is lost even over reliable QoS.
     """
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rosbags.rosbag2 import Reader
@@ -79,6 +82,7 @@ def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: 
         publishers = {topic: node.create_publisher(_message_class(available[topic]), remap.get(topic, topic), qos)
                       for topic in wanted}
         connections = [c for c in reader.connections if c.topic in publishers]
+        wait_for_subscribers(publishers.values(), wait_for_subscribers_s, stop)
         start_wall = time.monotonic()
         first_stamp = None
         for connection, timestamp, rawdata in reader.messages(connections=connections):
@@ -102,6 +106,17 @@ def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: 
     return PlayStats(published=counts, duration_s=time.monotonic() - start_wall)
 
 
+def wait_for_subscribers(publishers: Iterable, timeout_s: float, stop: threading.Event | None = None) -> bool:
+    """Waits until every publisher has at least one matched subscriber, at most `timeout_s`; True when they do."""
+    deadline = time.monotonic() + max(timeout_s, 0.0)
+    publishers = list(publishers)
+    while not all(publisher.get_subscription_count() > 0 for publisher in publishers):
+        if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bag", help="rosbag2 folder (mcap or sqlite3)")
@@ -109,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--topics", nargs="*", default=None, help="topics to play (default: all)")
     parser.add_argument("--remap", nargs="*", default=[], help="remaps /recorded:=/published")
     parser.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable")
-    parser.add_argument("--delay", type=float, default=1.0, help="seconds to wait for subscribers before playing")
+    parser.add_argument("--delay", type=float, default=5.0,
+                        help="wait up to this many seconds for every topic to have a subscriber before playing "
+                             "(playing starts as soon as they all have one; default 5)")
     args = parser.parse_args(argv)
 
     import rclpy
@@ -123,9 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     spin.start()
     stop = threading.Event()
     try:
-        time.sleep(max(args.delay, 0.0))
         stats = play_bag(node, args.bag, args.topics, parse_remaps(args.remap), args.rate,
-                         reliable=args.qos == "reliable", stop=stop)
+                         reliable=args.qos == "reliable", stop=stop, wait_for_subscribers_s=args.delay)
         for topic, count in sorted(stats.published.items()):
             print(f"{topic}: {count} messages")
         return 0

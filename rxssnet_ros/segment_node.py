@@ -79,7 +79,12 @@ from rxssnet_ros.node_health import NodeHealthMixin
 from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
 from rxssnet_ros.pointcloud_msg import make_pointcloud2
 from rxssnet_ros.qos_doctor import explain_incompatible_event, qos_profile
-from rxssnet_ros.synchronizer import PairingFilter, PairingRule, stamp_ns
+from rxssnet_ros.synchronizer import GateFilter, PairingFilter, PairingRule, SubscriberFilter, stamp_ns
+
+try:  # message_filters comes with every ROS 2 install; a pip-only install subscribes through SubscriberFilter
+    from message_filters import Subscriber as InputSubscriber
+except ImportError:
+    InputSubscriber = SubscriberFilter
 
 NODE_NAME = "segment_node"
 EXIT_CONFIG_ERROR = 2
@@ -237,22 +242,29 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
         self._pairing.registerCallback(self._on_pair)
         self._last_stamp.clear()
         in_qos = qos_profile(settings.input_qos)
+        # subscriber -> the input's checks (GateFilter) -> the pairing rule, as message_filters chains filters
         inputs = [("rgb", *self._image_input("~/rgb/image", settings.rgb_transport), self._on_rgb),
-                  ("x", *self._image_input("~/x/image", settings.x_transport), self._on_x),
-                  ("rgb_info", CameraInfo, "~/rgb/camera_info", self._on_rgb_info)]
+                  ("x", *self._image_input("~/x/image", settings.x_transport), self._on_x)]
         if needs_info:
             inputs.append(("x_info", CameraInfo, "~/x/camera_info", self._on_x_info))
-        for name, msg_type, topic, callback in inputs:
+        gates = []
+        for name, msg_type, topic, admit in [*inputs, ("rgb_info", CameraInfo, "~/rgb/camera_info", None)]:
             events = SubscriptionEventCallbacks(incompatible_qos=partial(self._on_incompatible_qos, name))
-            self._subs[name] = self.create_subscription(msg_type, topic, callback, in_qos, event_callbacks=events)
+            source = InputSubscriber(self, msg_type, topic, qos_profile=in_qos, event_callbacks=events)
+            self._subs[name] = source.sub
             self._meters[name].reset_clock()
+            if admit is None:
+                source.registerCallback(self._on_rgb_info)  # the latest RGB camera_info is kept, not paired
+            else:
+                gates.append(GateFilter(source, admit))
+        self._pairing.connectInput(*gates)
         self._timers.append(self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
         self._timers.append(self.create_timer(settings.health_check_period, self._check_mode))
         self._active = True
         self.get_logger().info(
             f"segmenting {self._subs['rgb'].topic_name} + {self._subs['x'].topic_name} -> "
             f"{self._pub['labels'].topic_name} (pairing: {self._pairing.rule.describe()}, "
-            f"input_qos {settings.input_qos})")
+            f"input_qos {settings.input_qos}, subscribers: {InputSubscriber.__module__}.{InputSubscriber.__name__})")
 
     def _image_input(self, base: str, transport: str) -> tuple[type, str]:
         """Message type and topic of an image input: raw is `base`; another transport subscribes
@@ -325,28 +337,29 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
     def _x_silent(self, now: float | None = None) -> bool:
         return self._meters["x"].silent_for(now) > self.settings.x_timeout
 
-    def _on_rgb(self, msg: Image) -> None:
+    # The input gates: True passes the message on to the pairing rule (see activate_segmentation).
+    def _on_rgb(self, msg: Image) -> bool:
         stamp = self._admit("rgb", msg, "RGB image", RGB_ENCODINGS)
         if stamp is None or not self._active:
-            return
+            return False
         self._observe("rgb", msg, stamp)
         if self._monitors and self._failed("rgb"):
-            return  # mode x_only is driven by the X images; mode none drops the frame
+            return False  # mode x_only is driven by the X images; mode none drops the frame
         if self.settings.x_missing_policy == "rgb_only" and self._failed("x"):
             self._meters["pairs"].tick()
             self._submit(Job(msg, None, None, degraded=True, mode="rgb_only"))
-            return
+            return False
         if self._monitors and self._failed("x"):
-            return  # x_missing_policy drop: a pair with a failed X would be served as if fused
+            return False  # x_missing_policy drop: a pair with a failed X would be served as if fused
         self._rgb_arrivals[stamp] = time.monotonic()
         while len(self._rgb_arrivals) > self.settings.queue_size + 2:  # never more than the pairing rule holds
             self._rgb_arrivals.popitem(last=False)
-        self._pairing.add(msg, 0)
+        return True
 
-    def _on_x(self, msg: Image) -> None:
+    def _on_x(self, msg: Image) -> bool:
         stamp = self._admit("x", msg, "X image", X_ENCODINGS)
         if stamp is None or not self._active:
-            return
+            return False
         x_array = self._observe("x", msg, stamp)
         if self._monitors and self._failed("rgb"):
             x_size = message_image_size(msg, x_array)
@@ -356,13 +369,11 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
                 header = type(msg.header)(stamp=msg.header.stamp, frame_id=frame_id)
                 self._submit(Job(missing_rgb(height, width), msg, None, degraded=True, mode="x_only",
                                  header=header))
-            return
-        self._pairing.add(msg, 1)
+            return False
+        return True
 
-    def _on_x_info(self, msg: CameraInfo) -> None:
-        stamp = self._admit("x_info", msg, "X camera_info", None)
-        if stamp is not None and self._active:
-            self._pairing.add(msg, 2)
+    def _on_x_info(self, msg: CameraInfo) -> bool:
+        return self._admit("x_info", msg, "X camera_info", None) is not None and self._active
 
     def _on_rgb_info(self, msg: CameraInfo) -> None:
         self._meters["rgb_info"].tick()

@@ -21,12 +21,12 @@ message_filters (sync_policies/approximate_time.hpp):
 
 One rule for every entry point: `PairingRule` holds the node's parameters (`slop`, `queue_size`,
 `inter_message_lower_bound`, in seconds) and converts them to nanoseconds once; the live node and `rxssnet bag
-eval` both build their `ApproximateTimePairer` from it. Where ROS 2 `message_filters` is installed the node feeds
-the rule through `PairingFilter`, which has message_filters' filter interface (`connectInput`,
-`registerCallback`, `signalMessage`), so `message_filters.Subscriber`s plug into it; rclpy's own
-`ApproximateTimeSynchronizer` is not used because it pairs greedily on arrival with a strict `< slop` and ignores
-the inter-message lower bound (on a jittered 30 Hz / 9 Hz pair of streams it pairs other frames than the C++
-policy: test/test_synchronizer.py shows the difference).
+eval` both build their `ApproximateTimePairer` from it. The node feeds the rule through `PairingFilter`, which
+has message_filters' filter interface (`connectInput`, `registerCallback`, `signalMessage`): its inputs are
+`message_filters.Subscriber`s (`SubscriberFilter` where message_filters is not installed) behind the node's
+`GateFilter` checks. rclpy's own `ApproximateTimeSynchronizer` is not used because it pairs greedily on arrival
+with a strict `< slop` and ignores the inter-message lower bound (on a jittered 30 Hz / 9 Hz pair of streams it
+pairs other frames than the C++ policy: test/test_synchronizer.py shows the difference).
 """
 
 from __future__ import annotations
@@ -271,9 +271,51 @@ class PairingRule:
                 f"{self.inter_message_lower_bound_s:g} s")
 
 
-class PairingFilter:
-    """`PairingRule` as a message_filters filter: inputs are filters (e.g. `message_filters.Subscriber`s, or any
-    object with `registerCallback`), the output goes to the callbacks registered on it, one message per stream.
+class FilterOutput:
+    """The output half of message_filters' `SimpleFilter` (camelCase is theirs), without importing it: this module
+    also serves machines without ROS. Callbacks get the filter's messages followed by their registered args."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[int, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
+
+    def registerCallback(self, callback: Callable[..., Any], *args: Any) -> int:  # noqa: N802 - message_filters' name
+        connection = len(self._callbacks)
+        self._callbacks[connection] = (callback, args)
+        return connection
+
+    def signalMessage(self, *messages: Any) -> None:  # noqa: N802 - message_filters' name
+        for callback, args in list(self._callbacks.values()):
+            callback(*(messages + args))
+
+
+class SubscriberFilter(FilterOutput):
+    """`message_filters.Subscriber` for installs without message_filters (pip-only): `node.create_subscription`
+    with the same arguments, its messages go to the registered callbacks; `.sub` is the subscription."""
+
+    def __init__(self, node: Any, msg_type: type, topic: str, **kwargs: Any) -> None:
+        super().__init__()
+        kwargs.setdefault("qos_profile", 10)
+        self.sub = node.create_subscription(msg_type, topic, self.signalMessage, **kwargs)
+
+
+class GateFilter(FilterOutput):
+    """Passes a message of `source` on only when `admit(message)` is true: the node's per-input checks (encoding,
+    finite values, failed-camera modes) sit between its subscriber and the pairing rule as a filter."""
+
+    def __init__(self, source: Any, admit: Callable[[Any], bool]) -> None:
+        super().__init__()
+        self._admit = admit
+        source.registerCallback(self._on_message)
+
+    def _on_message(self, message: Any) -> None:
+        if self._admit(message):
+            self.signalMessage(message)
+
+
+class PairingFilter(FilterOutput):
+    """`PairingRule` as a message_filters filter: inputs are filters (`message_filters.Subscriber`s, `GateFilter`s
+    or any object with `registerCallback`), the output goes to the callbacks registered on it, one message per
+    stream. The node chains message_filters.Subscriber -> GateFilter -> PairingFilter:
 
         rgb = message_filters.Subscriber(node, Image, "~/rgb/image", qos_profile=qos)
         x = message_filters.Subscriber(node, Image, "~/x/image", qos_profile=qos)
@@ -281,15 +323,13 @@ class PairingFilter:
         pairing.connectInput(rgb, x)
         pairing.registerCallback(on_pair)          # on_pair(rgb_msg, x_msg)
 
-    Messages need `header.stamp`; `add(message, index)` feeds one by hand (what `connectInput` registers). The
-    interface follows message_filters' `SimpleFilter` (camelCase is theirs), without importing it: this module
-    also serves machines without ROS.
+    Messages need `header.stamp`; `add(message, index)` feeds one by hand (what `connectInput` registers).
     """
 
     def __init__(self, rule: PairingRule, num_streams: int = 2) -> None:
+        super().__init__()
         self.rule = rule
         self.pairer = rule.pairer(num_streams, self.signalMessage)
-        self._callbacks: dict[int, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
         self._connections: list[Any] = []
 
     def connectInput(self, *filters: Any) -> None:  # noqa: N802 - message_filters' name
@@ -300,12 +340,3 @@ class PairingFilter:
     def add(self, message: Any, index: int) -> bool:
         """Queue `message` of stream `index`; False when it was dropped as out of order."""
         return self.pairer.add(index, stamp_ns(message.header.stamp), message)
-
-    def registerCallback(self, callback: Callable[..., Any], *args: Any) -> int:  # noqa: N802 - message_filters' name
-        connection = len(self._callbacks)
-        self._callbacks[connection] = (callback, args)
-        return connection
-
-    def signalMessage(self, *messages: Any) -> None:  # noqa: N802 - message_filters' name
-        for callback, args in list(self._callbacks.values()):
-            callback(*(messages + args))

@@ -47,6 +47,9 @@ FUSION_MODEL_TIMEOUT_S = 1800
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
     _mark_items(items)
+    # The fusion model's group is the longest (training, then its tests): handed out first, the other worker
+    # shares out the rest meanwhile instead of waiting for it at the end (xdist schedules groups in this order).
+    items.sort(key=lambda item: "fusion_model" not in getattr(item, "fixturenames", ()))
     return (yield)
 
 

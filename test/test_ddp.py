@@ -19,17 +19,18 @@ from pathlib import Path
 
 import torch
 
-import rxssnet_core.models.checkpoints as model_files
 import rxssnet_core.training.checkpointing as ckpt
+import rxssnet_core.training.trainer as trainer_module
 from rxssnet_core.training import TrainConfig, Trainer
 from rxssnet_core.training.distributed import cleanup_distributed
 
 rank = int(os.environ["RANK"])
 writes = []
-save_state, save_model = ckpt.atomic_torch_save, model_files.save_model
+# patched where the trainer looks them up (it imports save_model by name)
+save_state, save_model = ckpt.atomic_torch_save, trainer_module.save_model
 ckpt.atomic_torch_save = lambda obj, path: (writes.append(Path(path).name), save_state(obj, path))[1]
-model_files.save_model = lambda model, path, metadata=None: (writes.append(Path(path).name),
-                                                              save_model(model, path, metadata))[1]
+trainer_module.save_model = lambda model, path, metadata=None: (writes.append(Path(path).name),
+                                                                save_model(model, path, metadata))[1]
 config = TrainConfig.from_dict(json.loads(Path(sys.argv[1]).read_text()))
 trainer = Trainer(config, device="cpu")
 trainer.sampler.set_epoch(0)

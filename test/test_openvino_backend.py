@@ -23,7 +23,9 @@ ov_backend = pytest.importorskip("rxssnet_core.inference.backends.openvino_backe
 pytest.importorskip("openvino")
 
 
-def test_openvino_fp32_matches_torch(tiny_checkpoint, tmp_path):
+def test_openvino_fp32_matches_torch(tiny_checkpoint, tmp_path, monkeypatch):
+    # OMP_NUM_THREADS caps OpenVINO's threads too (it would take every core otherwise): conftest sets it per worker
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     rng = np.random.default_rng(0)
     rgb, x = rng.integers(0, 256, (64, 80, 3), np.uint8), rng.integers(0, 256, (64, 80), np.uint8)
     reference = Segmenter.from_checkpoint(tiny_checkpoint).segment(rgb, x, return_confidence=True)
@@ -34,6 +36,7 @@ def test_openvino_fp32_matches_torch(tiny_checkpoint, tmp_path):
     assert got.labels.shape == reference.labels.shape and got.labels.dtype == np.uint8
     assert (got.labels == reference.labels).mean() >= 0.999
     np.testing.assert_allclose(got.confidence, reference.confidence, atol=1e-3)
+    assert int(openvino.backend.compiled.get_property("INFERENCE_NUM_THREADS")) == 1
 
 
 def test_openvino_ir_is_cached_by_weights_size_and_precision(tiny_checkpoint, tmp_path):

@@ -113,3 +113,11 @@ def test_live_node_and_bag_eval_form_identical_pairs(tiny_checkpoint: Path, tmp_
     assert live == offline, (f"live node: {len(live)} pairs, bag eval: {len(offline)}; only live "
                              f"{sorted(set(live) - set(offline))[:5]}, only offline "
                              f"{sorted(set(offline) - set(live))[:5]}\n{output[-3000:]}")
+    # Where message_filters is installed (every ROS install; `make test` installs it) the node's inputs are real
+    # message_filters.Subscribers chained into the rule; without it, the built-in SubscriberFilter.
+    try:
+        import message_filters  # noqa: F401 - only asks whether it is installed
+        expected = "subscribers: message_filters.Subscriber"
+    except ImportError:
+        expected = "subscribers: rxssnet_ros.synchronizer.SubscriberFilter"
+    assert expected in output, output[-3000:]

@@ -139,7 +139,7 @@ def test_ros2_launch_answers_a_bag_takes_param_set_and_exits_0_on_ctrl_c(workspa
         assert get_result.returncode == 0 and "0.3" in get_result.stdout, get_result
 
         play = subprocess.run([sys.executable, "-m", "rxssnet_ros.bag_player", str(bag_path), "--qos", "reliable",
-                               "--rate", "0.25", "--delay", "2", "--topics", RGB_TOPIC, X_TOPIC],
+                               "--rate", "0.25", "--delay", "60", "--topics", RGB_TOPIC, X_TOPIC],
                               env=ros_child_env(), capture_output=True, text=True, timeout=120)
         assert play.returncode == 0, play.stdout + play.stderr
         answered = labels.wait_for(lambda msgs: len(msgs) >= BAG_FRAMES, 60)

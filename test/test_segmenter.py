@@ -188,6 +188,25 @@ def test_onnxruntime_backend_agrees_with_torch_and_caches_the_export(tiny_checkp
     np.testing.assert_array_equal(alone.segment(rgb, x).labels, ours.labels)
 
 
+def test_cpu_runtimes_take_their_thread_count_from_omp_num_threads(tiny_checkpoint, onnx_cache, monkeypatch):
+    """ONNX Runtime ignores OMP_NUM_THREADS and spins on every core; the backend passes it on (an explicit count
+    wins; an unusable value leaves the runtime's default)."""
+    from rxssnet_core.inference.backends.base import cpu_threads
+    from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    exported = next((onnx_cache / "onnx").glob("*.onnx"), None)
+    if exported is None:  # run alone: export first
+        Segmenter.from_checkpoint(tiny_checkpoint, backend="onnxruntime", cache_dir=onnx_cache)
+        exported = next((onnx_cache / "onnx").glob("*.onnx"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cpu_threads() == 1 and cpu_threads(3) == 3
+    backend = OnnxRuntimeBackend(exported)
+    assert backend.session.get_session_options().intra_op_num_threads == 1
+    for unusable in ("", "0", "four"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unusable)
+        assert cpu_threads() is None
+
+
 def test_onnx_file_of_other_weights_is_refused(tiny_checkpoint, onnx_cache, tmp_path):
     import json
 

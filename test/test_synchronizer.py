@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
-from rxssnet_ros.synchronizer import ApproximateTimePairer, PairingFilter, PairingRule, seconds_to_ns, stamp_ns
+from rxssnet_ros.synchronizer import (
+    ApproximateTimePairer,
+    FilterOutput,
+    GateFilter,
+    PairingFilter,
+    PairingRule,
+    SubscriberFilter,
+    seconds_to_ns,
+    stamp_ns,
+)
 
 S = 1_000_000_000  # the reference cases use whole seconds
 MS = 1_000_000
@@ -210,3 +220,51 @@ def test_pairing_filter_checks_its_inputs_and_passes_extra_callback_arguments():
     assert got[0] == (first, second, "tag")
     assert not pairing.add(header_message(0), 0)  # older than the last RGB stamp: dropped, counted
     assert pairing.pairer.dropped_out_of_order == [1, 0]
+
+
+def test_gate_filter_passes_only_admitted_messages_into_the_rule():
+    """The node's chain: subscriber -> GateFilter(checks) -> PairingFilter. A refused X never pairs; the RGB image
+    then pairs with the next admitted X within the slop."""
+    sources = [FilterOutput(), FilterOutput()]
+    refused = {S + 30_000_000}
+    gates = [GateFilter(source, lambda msg: stamp_ns(msg.header.stamp) not in refused) for source in sources]
+    pairs: list[tuple[int, int]] = []
+    pairing = PairingFilter(PairingRule(slop_s=0.05), 2)
+    pairing.connectInput(*gates)
+    pairing.registerCallback(lambda rgb, x: pairs.append((stamp_ns(rgb.header.stamp), stamp_ns(x.header.stamp))))
+    for stamp, stream in [(S, 0), (S + 30_000_000, 1), (S + 40_000_000, 1), (S + 100_000_000, 0),
+                          (S + 200_000_000, 0), (S + 200_000_000, 1)]:
+        sources[stream].signalMessage(header_message(stamp))
+    assert pairs[0] == (S, S + 40_000_000)
+    assert all(x not in refused for _, x in pairs)
+
+
+@pytest.mark.ros
+def test_subscriber_filter_forwards_a_real_subscription_like_message_filters_subscriber():
+    """Where message_filters is not installed the node subscribes through SubscriberFilter: same arguments, the
+    messages go to the registered callbacks, `.sub` is the rclpy subscription (deactivate destroys it)."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import String
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("subscriber_filter_test", context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        source = SubscriberFilter(node, String, "~/chatter")
+        got: list[tuple[str, str]] = []
+        source.registerCallback(lambda msg, tag: got.append((msg.data, tag)), "x")
+        publisher = node.create_publisher(String, "~/chatter", 10)
+        assert source.sub.topic_name == "/subscriber_filter_test/chatter"
+        deadline = time.monotonic() + 10.0
+        while not got and time.monotonic() < deadline:
+            publisher.publish(String(data="hello"))
+            executor.spin_once(timeout_sec=0.1)
+        assert got and got[0] == ("hello", "x")
+        node.destroy_subscription(source.sub)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import os
 from types import ModuleType
 from typing import Any
 
@@ -88,6 +89,22 @@ def check_choice(backend: str, device: str, precision: str) -> None:
             fix = f"supported here: {per_device[device]}"
         raise BackendError(
             f"precision={precision!r} is not supported by backend={backend!r} on device={device!r}; {fix}")
+
+
+def cpu_threads(requested: int | None = None) -> int | None:
+    """Threads a CPU runtime (ONNX Runtime, OpenVINO) may use: `requested`, else OMP_NUM_THREADS where it is set to
+    a positive integer, else None (the runtime's own choice: one per physical core).
+
+    OMP_NUM_THREADS is how a machine's cores are shared between processes, and torch follows it; ONNX Runtime and
+    OpenVINO ignore it and spin on every core, which starves whatever else runs (two nodes, parallel tests).
+    """
+    if requested:
+        return int(requested)
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return None
+    return threads if threads > 0 else None
 
 
 def check_cuda_available() -> None:

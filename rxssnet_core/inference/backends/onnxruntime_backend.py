@@ -16,6 +16,7 @@ from rxssnet_core.inference.backends.base import (
     BackendError,
     InferenceBackend,
     check_choice,
+    cpu_threads,
     require_module,
 )
 
@@ -47,8 +48,9 @@ class OnnxRuntimeBackend(InferenceBackend):
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if intra_op_threads:
-            options.intra_op_num_threads = int(intra_op_threads)
+        threads = cpu_threads(intra_op_threads)
+        if threads:
+            options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as error:  # ORT has its own exception types for unreadable or invalid files

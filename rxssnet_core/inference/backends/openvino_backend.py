@@ -38,6 +38,7 @@ from rxssnet_core.inference.backends.base import (
     BackendError,
     InferenceBackend,
     check_choice,
+    cpu_threads,
     require_module,
 )
 from rxssnet_core.inference.signal_stack import keep_signal_stack
@@ -204,7 +205,8 @@ def ensure_ir(model: Any, variant: str, weights_sha256: Callable[[], str], metad
 class OpenVinoBackend(InferenceBackend):
     """Runs an RXSSNet IR (`.xml`) or ONNX file with OpenVINO on the CPU.
 
-    num_threads: INFERENCE_NUM_THREADS (None: OpenVINO's choice, one per physical core). cache_dir: where
+    num_threads: INFERENCE_NUM_THREADS (None: OMP_NUM_THREADS where set, else OpenVINO's choice, one per
+    physical core; `base.cpu_threads`). cache_dir: where
     OpenVINO caches compiled models (None: no cache).
     """
 
@@ -234,8 +236,9 @@ class OpenVinoBackend(InferenceBackend):
             core.set_property({"CACHE_DIR": str(compiled)})
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision],
                                   "PERFORMANCE_HINT": "LATENCY"}
-        if num_threads:
-            config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        threads = cpu_threads(num_threads)
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
         try:
             ov_model = core.read_model(str(path))
             # a port can carry several tensor names (the ONNX name and the names of fused nodes)
