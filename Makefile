@@ -17,7 +17,7 @@ ROS_TOOLS ?= $(abspath $(CURDIR)/../shared/ros_tools)
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export ROS_DOMAIN_ID ?= 37
 export FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds_large_images.xml
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=30
 # Two pytest-xdist workers: about half the suite waits on DDS, subprocesses and sleeps (test/conftest.py gives each
 # worker its own ROS domain and keeps a file's tests, and the fusion model's, on one worker). PYTEST_WORKERS=0 runs
 # it in one process.

@@ -82,7 +82,8 @@ def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: 
         publishers = {topic: node.create_publisher(_message_class(available[topic]), remap.get(topic, topic), qos)
                       for topic in wanted}
         connections = [c for c in reader.connections if c.topic in publishers]
-        wait_for_subscribers(publishers.values(), wait_for_subscribers_s, stop)
+        if wait_for_subscribers_s > 0:
+            wait_for_subscribers(publishers.values(), wait_for_subscribers_s, stop)
         start_wall = time.monotonic()
         first_stamp = None
         for connection, timestamp, rawdata in reader.messages(connections=connections):

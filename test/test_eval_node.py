@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from test_bag_eval import offline_case  # noqa: F401 - the session fixture (built once, cached on disk)
 
+from rxssnet_ros.bag_player import wait_for_subscribers
 from rxssnet_ros.bag_tools.convert import get_typestore
 from rxssnet_ros.eval_node import EvalConfigError, resolve_class_names
 from rxssnet_ros.synchronizer import stamp_ns
@@ -105,10 +106,9 @@ def test_live_eval_node_agrees_with_offline_score(offline_case: dict[str, Any], 
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
         publishers = {topic: node.create_publisher(Image, topic, qos) for topic in (LABELS_TOPIC, GT_TOPIC)}
         assert lines.wait_for("scoring", 60), f"eval_node did not start:\n{lines.text()}"
-        deadline = time.monotonic() + 30
-        while any(p.get_subscription_count() == 0 for p in publishers.values()):
-            assert time.monotonic() < deadline, f"eval_node never subscribed:\n{lines.text()}"
-            time.sleep(0.05)
+        # what bag_player does before its first message: one published before matching is lost
+        assert wait_for_subscribers(publishers.values(), 30), f"eval_node never subscribed:\n{lines.text()}"
+        assert not wait_for_subscribers([node.create_publisher(Image, "/nobody/listens", qos)], 0.2)
         for _, topic, msg in messages:  # stamp order, labels and ground truth interleaved as recorded
             publishers[topic].publish(_to_rclpy(msg))
         assert lines.wait_for("scored 6 frames", 30), f"eval_node did not score every frame:\n{lines.text()}"
