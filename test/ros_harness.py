@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_ros import synchronizer
+
 NODE_MODULE = "rxssnet_ros.segment_node"
 
 
@@ -137,7 +139,7 @@ def run_node_once(params: Mapping[str, Any], env: Mapping[str, str], timeout: fl
 def make_stamp(stamp_ns: int) -> Any:
     from builtin_interfaces.msg import Time
 
-    return Time(sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000))
+    return Time(**synchronizer.time_fields(stamp_ns))
 
 
 def image_msg(array_: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = "camera") -> Any:
@@ -205,7 +207,7 @@ class Collector:
 
     def by_stamp(self) -> dict[int, Any]:
         with self._condition:
-            return {msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec: msg for msg in self.messages}
+            return {synchronizer.stamp_ns(msg.header.stamp): msg for msg in self.messages}
 
     def clear(self) -> None:
         with self._condition:

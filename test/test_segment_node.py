@@ -26,6 +26,8 @@ from ros_harness import (
     torch_threads,
 )
 
+from rxssnet_ros.synchronizer import stamp_ns
+
 H, W = 64, 80
 MS = 1_000_000
 START_NS = 1_700_000_000 * 1_000_000_000
@@ -131,7 +133,7 @@ def test_100_jittered_pairs_give_the_segmenters_labels(graph, segmenter):
         stamps.append(stamp)
         # Closed loop (the next pair after this one's labels): the worker never has to drop a pair.
         assert labels.wait_for(lambda msgs, s=stamp: any(
-            m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec == s for m in msgs), 30), \
+            stamp_ns(m.header.stamp) == s for m in msgs), 30), \
             f"no labels for pair {k}:\n{node.output[-3000:]}"
 
     received = labels.by_stamp()
@@ -336,7 +338,7 @@ def test_depth_alignment_with_camera_infos_and_labelled_points(graph):
         x_pub.publish(image_msg(depth, "mono16", stamp))
         rgb_pub.publish(image_msg(rgb, "rgb8", stamp))
         if points.wait_for(lambda m, s=stamp: any(
-                p.header.stamp.sec * 1_000_000_000 + p.header.stamp.nanosec == s for p in m), 15):
+                stamp_ns(p.header.stamp) == s for p in m), 15):
             break
     else:
         pytest.fail(f"no ~/points from the depth node:\n{node.output[-3000:]}")
@@ -353,7 +355,7 @@ def test_depth_alignment_with_camera_infos_and_labelled_points(graph):
     with torch_threads(1):
         expected = Segmenter.from_checkpoint(_param(node, "checkpoint")).segment(rgb, registered).labels
     np.testing.assert_array_equal(image_to_numpy(labels.by_stamp()[stamp]), expected)
-    cloud = next(p for p in points.messages if p.header.stamp.sec * 1_000_000_000 + p.header.stamp.nanosec == stamp)
+    cloud = next(p for p in points.messages if stamp_ns(p.header.stamp) == stamp)
     reference = labeled_points(registered, expected, rgb, rgb_camera, 4, depth_scale_m=0.001)
     assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb", "label"]
     assert cloud.width == len(reference) > 0 and cloud.height == 1

@@ -13,6 +13,7 @@ from rxssnet_ros.benchmarks.soak import (
     active_failure,
     expected_switches,
     failure_schedule,
+    frame_images,
     longest_gap,
     main,
     markdown,
@@ -34,6 +35,17 @@ def test_schedule_injects_each_kind_in_turn_once_per_period():
     assert active_failure(schedule, 100.0) is None and active_failure(schedule, 10.0) is None
     with pytest.raises(ValueError, match="at least one --period"):
         failure_schedule(30.0, 60.0)
+
+
+def test_each_failure_touches_only_its_own_camera():
+    rgb, x = ["rgb0", "rgb1"], ["x0", "x1"]
+    bad_rgb, bad_x = {"saturated": "white"}, {"blank": "zeros", "nonfinite": "nan"}
+    images = {kind: frame_images(kind, 3, rgb, x, bad_rgb, bad_x) for kind in FAILURES}
+    assert frame_images(None, 3, rgb, x, bad_rgb, bad_x) == ("rgb1", "x1")
+    # a saturated RGB camera: X keeps its healthy frames (the node can serve x_only)
+    assert images["saturated"] == ("white", "x1")
+    assert images["silent"] == ("rgb1", None) and images["frozen"] == ("rgb1", "x0")
+    assert images["blank"] == ("rgb1", "zeros") and images["nonfinite"] == ("rgb1", "nan")
 
 
 def test_longest_gap_counts_silences_at_the_window_edges():

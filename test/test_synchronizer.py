@@ -25,6 +25,7 @@ from rxssnet_ros.synchronizer import (
     SubscriberFilter,
     seconds_to_ns,
     stamp_ns,
+    time_fields,
 )
 
 S = 1_000_000_000  # the reference cases use whole seconds
@@ -166,6 +167,12 @@ def jittered_streams(seconds: float = 4.0, seed: int = 3) -> list[tuple[int, int
 def header_message(stamp: int):
     """A message with a real std_msgs/Header (rclpy's synchronizer converts it with rclpy.time.Time)."""
     return SimpleNamespace(header=Header(stamp=Time(sec=stamp // S, nanosec=stamp % S)))
+
+
+def test_time_fields_invert_stamp_ns():
+    assert time_fields(1_500_000_001) == {"sec": 1, "nanosec": 500_000_001}
+    for nanoseconds in (0, 999_999_999, 1_700_000_000_123_456_789):
+        assert stamp_ns(Time(**time_fields(nanoseconds))) == nanoseconds
 
 
 def test_seconds_convert_once_and_round():

@@ -40,6 +40,7 @@ import yaml
 from tqdm import tqdm
 
 from rxssnet_ros.image_conversion import TRANSPORTS, array_to_compressed_fields, array_to_image_fields
+from rxssnet_ros.synchronizer import time_fields
 
 DATASET_INFO_TOPIC = "/rxssnet/dataset_info"
 DATASET_INFO_FORMAT = "rxssnet/dataset_info/1"
@@ -317,8 +318,7 @@ class BagWriter:
 
     def header(self, stamp_ns: int, frame_id: str) -> Any:
         types = self.typestore.types
-        stamp = types["builtin_interfaces/msg/Time"](sec=int(stamp_ns // 1_000_000_000),
-                                                     nanosec=int(stamp_ns % 1_000_000_000))
+        stamp = types["builtin_interfaces/msg/Time"](**time_fields(stamp_ns))
         return types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
 
     def image(self, fields: dict[str, Any], stamp_ns: int, frame_id: str) -> Any:

@@ -34,9 +34,10 @@ import numpy as np
 from tqdm import tqdm
 
 from rxssnet_core.benchmarks import machine_line
+from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from rxssnet_core.percentiles import percentile
 from rxssnet_ros.image_conversion import array_to_image
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.synchronizer import stamp_ns, time_fields
 
 OVERHEAD_TARGET_MS = 15.0
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
@@ -157,7 +158,7 @@ class Probe:
         """Publish one image of one camera ("rgb" | "x") stamped `stamp`; RGB send times are recorded."""
         from builtin_interfaces.msg import Time
 
-        msg.header.stamp = Time(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000)
+        msg.header.stamp = Time(**time_fields(stamp))
         if which == "rgb":
             with self._lock:
                 self.sent[stamp] = time.perf_counter()
@@ -182,7 +183,7 @@ class Probe:
     def publish(self, rgb_msg: Any, x_msg: Any, stamp: int) -> None:
         from builtin_interfaces.msg import Time
 
-        rgb_msg.header.stamp = x_msg.header.stamp = Time(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000)
+        rgb_msg.header.stamp = x_msg.header.stamp = Time(**time_fields(stamp))
         self.x_pub.publish(x_msg)
         with self._lock:
             self.sent[stamp] = time.perf_counter()
@@ -211,21 +212,22 @@ def _frames(height: int, width: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
     return rgb_msg, x_msg, rgb, x
 
 
-def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int) -> tuple[list[float], list[float]]:
-    """(Segmenter.segment total ms, its backend call ms) per run, in this process."""
+def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int,
+                  model: dict[str, str]) -> tuple[list[float], list[float]]:
+    """(Segmenter.segment total ms, its backend call ms) per run, in this process; `model`: backend, precision."""
     from rxssnet_core import Segmenter
 
-    segmenter = Segmenter.from_checkpoint(checkpoint)
+    segmenter = Segmenter.from_checkpoint(checkpoint, **model)
     segmenter.segment(rgb, x)  # warm-up
     timings = [segmenter.segment(rgb, x).timing for _ in tqdm(range(runs), desc="Segmenter in-process")]
     return [t["total_ms"] for t in timings], [t["inference_ms"] for t in timings]
 
 
 def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, frames: int,
-                 segment_ms: float) -> dict[str, Any]:
+                 segment_ms: float, model: dict[str, str] | None = None) -> dict[str, Any]:
     """Part 1: one pair at a time, slower than the model; publish -> labels vs the Segmenter's own time."""
     namespace = "/latency_overhead"
-    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, "diagnostics_period": 0.5,
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), "diagnostics_period": 0.5,
                                      "max_image_pixels": height * width}, env)
     probe = Probe(namespace)
     try:
@@ -283,12 +285,12 @@ def per_frame_split(sent: dict[int, float], received: dict[int, float], timings:
 
 
 def streams_run(checkpoint: str, env: dict[str, str], height: int, width: int, seconds: float,
-                rgb_rate: float = 30.0, x_rate: float = 9.0, x_offset_ms: float = 11.0, jitter_ms: float = 4.0
-                ) -> dict[str, Any]:
+                rgb_rate: float = 30.0, x_rate: float = 9.0, x_offset_ms: float = 11.0, jitter_ms: float = 4.0,
+                model: dict[str, str] | None = None) -> dict[str, Any]:
     """Part 3: free-running RGB (30 Hz) and X (9 Hz) cameras with an offset and jitter, as on a robot; every
     output is split per frame with the node's own ~/frame_timing of that frame."""
     namespace = "/latency_streams"
-    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, "diagnostics_period": 1.0,
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), "diagnostics_period": 1.0,
                                      "max_image_pixels": height * width, "input_timeout": 3600.0}, env)
     probe = Probe(namespace)
     try:
@@ -318,10 +320,10 @@ def streams_run(checkpoint: str, env: dict[str, str], height: int, width: int, s
 
 
 def overload_run(checkpoint: str, env: dict[str, str], height: int, width: int, duration: float,
-                 rate: float, window: float = 10.0) -> list[dict[str, Any]]:
+                 rate: float, window: float = 10.0, model: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Part 2: `rate` Hz input for `duration` s; latency percentiles, outputs, drops and RSS per window."""
     namespace = "/latency_overload"
-    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, "diagnostics_period": 1.0,
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), "diagnostics_period": 1.0,
                                      "max_image_pixels": height * width, "input_timeout": 3600.0}, env)
     probe = Probe(namespace)
     rows = []
@@ -383,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--streams-seconds", type=float, default=20.0,
                         help="seconds of free-running 30 Hz RGB + 9 Hz X cameras, split per frame (default 20)")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: derived from pid)")
+    parser.add_argument("--backend", default="torch", choices=BACKEND_CHOICES,
+                        help="the node's (and the in-process Segmenter's) backend (default torch)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="its precision (default fp32)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args(argv)
     if args.frames < 1 or args.duration <= 0 or args.rate <= 0 or args.height < 16 or args.width < 16:
@@ -395,14 +400,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = args.checkpoint or random_checkpoint(directory)
         _, _, rgb, x = _frames(args.height, args.width)
-        in_process, in_process_backend = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2))
+        model = {"backend": args.backend, "precision": args.precision}
+        in_process, in_process_backend = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2), model)
         segment_p50 = percentile(in_process, 50)
-        overhead = overhead_run(checkpoint, env, args.height, args.width, args.frames, segment_p50)
-        overload = overload_run(checkpoint, env, args.height, args.width, args.duration, args.rate)
-        streams = streams_run(checkpoint, env, args.height, args.width, args.streams_seconds)
+        overhead = overhead_run(checkpoint, env, args.height, args.width, args.frames, segment_p50, model)
+        overload = overload_run(checkpoint, env, args.height, args.width, args.duration, args.rate, model=model)
+        streams = streams_run(checkpoint, env, args.height, args.width, args.streams_seconds, model=model)
 
     print(f"\nsegment_node latency, {args.width}x{args.height} rgb8 + mono8, sensor-data QoS, shared-memory "
-          f"profile; {machine_line()}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}\n")
+          f"profile; {machine_line()}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}; "
+          f"backend {args.backend} {args.precision}\n")
     overhead_ms = overhead["e2e_p50_ms"] - overhead["node_segment_p50_ms"]
     print("| measurement | p50 ms | p90 ms | max ms |")
     print("|---|---:|---:|---:|")

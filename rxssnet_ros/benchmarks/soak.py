@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ import numpy as np
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_ros.benchmarks.node_latency import NodeUnderTest, random_checkpoint, ros_environment, rss_mib
 from rxssnet_ros.image_conversion import array_to_image
+from rxssnet_ros.synchronizer import time_fields
 
 # kind -> (the input that fails, the mode the node must switch to, the node parameter that sets the switch time)
 FAILURES = {
@@ -126,6 +127,16 @@ def rss_growth_percent(samples: Sequence[tuple[float, float]], baseline_after_s:
     return baseline, final, 100.0 * (final - baseline) / baseline
 
 
+def frame_images(kind: str | None, frame: int, rgb: Sequence[Any], x: Sequence[Any], bad_rgb: Mapping[str, Any],
+                 bad_x: Mapping[str, Any]) -> tuple[Any, Any | None]:
+    """The (RGB, X) images of frame `frame` while failure `kind` is injected (None: healthy); X None: silent.
+    A failure touches only its own camera: the other keeps sending distinct, healthy frames."""
+    rgb_image = bad_rgb.get(kind or "", rgb[frame % len(rgb)])
+    if kind == "silent":
+        return rgb_image, None
+    return rgb_image, x[0] if kind == "frozen" else bad_x.get(kind or "", x[frame % len(x)])
+
+
 class Feeder:
     """Publishes the camera pairs (own rclpy context), records label receipt times and ~/mode announcements."""
 
@@ -156,10 +167,10 @@ class Feeder:
                     for _ in range(DISTINCT_FRAMES)]
         self.x = [array_to_image(rng.uniform(0.5, 8.0, (height, width)).astype(np.float32), "32FC1")
                   for _ in range(DISTINCT_FRAMES)]
-        self.bad = {"blank": array_to_image(np.zeros((height, width), np.float32), "32FC1"),
-                    "nonfinite": array_to_image(np.full((height, width), np.nan, np.float32), "32FC1"),
-                    "saturated": array_to_image(np.full((height, width, 3), 255, np.uint8), "rgb8")}
-        for msg in [*self.rgb, *self.x, *self.bad.values()]:
+        self.bad_x = {"blank": array_to_image(np.zeros((height, width), np.float32), "32FC1"),
+                      "nonfinite": array_to_image(np.full((height, width), np.nan, np.float32), "32FC1")}
+        self.bad_rgb = {"saturated": array_to_image(np.full((height, width, 3), 255, np.uint8), "rgb8")}
+        for msg in [*self.rgb, *self.x, *self.bad_x.values(), *self.bad_rgb.values()]:
             msg.header.frame_id = "camera"
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -188,12 +199,11 @@ class Feeder:
         from builtin_interfaces.msg import Time
 
         kind = failure.kind if failure is not None else None
-        rgb = self.bad["saturated"] if kind == "saturated" else self.rgb[frame % DISTINCT_FRAMES]
-        x = self.x[0] if kind == "frozen" else self.bad.get(kind or "", self.x[frame % DISTINCT_FRAMES])
-        stamp = Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+        rgb, x = frame_images(kind, frame, self.rgb, self.x, self.bad_rgb, self.bad_x)
+        stamp = Time(**time_fields(stamp_ns))
         rgb.header.stamp = stamp
         self.rgb_pub.publish(rgb)
-        if kind != "silent":
+        if x is not None:
             x.header.stamp = stamp
             self.x_pub.publish(x)
 
