@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class BagPlayError(ValueError):
@@ -50,12 +51,12 @@ def parse_remaps(remaps: Iterable[str]) -> dict[str, str]:
 def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: Mapping[str, str] | None = None,
              rate: float = 1.0, qos_depth: int = 100, reliable: bool = True,
              stop: threading.Event | None = None, on_message: Callable[[str, int], None] | None = None,
-             wait_for_subscribers_s: float = 0.0) -> PlayStats:
+             wait_for_subscribers_s: float = 0.0, require_subscriber: bool = False) -> PlayStats:
     """Publishes the bag's messages from `node` (an rclpy Node); returns per-topic counts.
 
     Blocks until the bag ends or `stop` is set. Topics default to all in the bag. With `wait_for_subscribers_s`
-    the first message waits (up to that long) until every topic's publisher has matched a subscriber: a message
-    published before discovery has matched is lost even over reliable QoS.
+    the first message waits (up to that long) until every topic's publisher has matched the subscribers the graph
+    lists: a message published before discovery has matched is lost even over reliable QoS.
     """
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rosbags.rosbag2 import Reader
@@ -83,7 +84,7 @@ def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: 
                       for topic in wanted}
         connections = [c for c in reader.connections if c.topic in publishers]
         if wait_for_subscribers_s > 0:
-            wait_for_subscribers(publishers.values(), wait_for_subscribers_s, stop)
+            wait_for_subscribers(node, publishers.values(), wait_for_subscribers_s, stop, require_subscriber)
         start_wall = time.monotonic()
         first_stamp = None
         for connection, timestamp, rawdata in reader.messages(connections=connections):
@@ -107,11 +108,16 @@ def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: 
     return PlayStats(published=counts, duration_s=time.monotonic() - start_wall)
 
 
-def wait_for_subscribers(publishers: Iterable, timeout_s: float, stop: threading.Event | None = None) -> bool:
-    """Waits until every publisher has at least one matched subscriber, at most `timeout_s`; True when they do."""
+def wait_for_subscribers(node: Any, publishers: Iterable, timeout_s: float, stop: threading.Event | None = None,
+                         require_subscriber: bool = False) -> bool:
+    """Waits until every publisher has matched every subscription that the ROS graph lists on its topic (and at
+    least one with `require_subscriber`: a fresh process's graph may not list them yet), at most `timeout_s`; True
+    when they all have."""
     deadline = time.monotonic() + max(timeout_s, 0.0)
     publishers = list(publishers)
-    while not all(publisher.get_subscription_count() > 0 for publisher in publishers):
+    least = 1 if require_subscriber else 0
+    while not all(publisher.get_subscription_count() >= max(least, node.count_subscribers(publisher.topic_name))
+                  for publisher in publishers):
         if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
             return False
         time.sleep(0.05)
@@ -126,8 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--remap", nargs="*", default=[], help="remaps /recorded:=/published")
     parser.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable")
     parser.add_argument("--delay", type=float, default=5.0,
-                        help="wait up to this many seconds for every topic to have a subscriber before playing "
-                             "(playing starts as soon as they all have one; default 5)")
+                        help="wait up to this many seconds for each topic's publisher to match a subscriber "
+                             "(every one the graph lists) before playing (default 5)")
     args = parser.parse_args(argv)
 
     import rclpy
@@ -142,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     try:
         stats = play_bag(node, args.bag, args.topics, parse_remaps(args.remap), args.rate,
-                         reliable=args.qos == "reliable", stop=stop, wait_for_subscribers_s=args.delay)
+                         reliable=args.qos == "reliable", stop=stop, wait_for_subscribers_s=args.delay,
+                         require_subscriber=True)
         for topic, count in sorted(stats.published.items()):
             print(f"{topic}: {count} messages")
         return 0

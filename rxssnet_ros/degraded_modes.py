@@ -36,7 +36,14 @@ class DegradedModesMixin:
         except ImageConversionError:
             array = None  # the worker reports the bad message; its arrival still counts
         with self._health_lock:
-            monitor.observe(array, stamp, time.monotonic())
+            now = time.monotonic()
+            if not self._inputs_started:
+                # silence counts from the first message of either camera, not from activation: a bag or a
+                # driver that starts later must not make the other camera "silent" by its first frame
+                for each in self._monitors.values():
+                    each.start(now)
+                self._inputs_started = True
+            monitor.observe(array, stamp, now)
         if stream == "rgb":
             size = message_image_size(msg, array)
             if size is not None:

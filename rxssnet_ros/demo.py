@@ -281,7 +281,9 @@ def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: 
         time.sleep(1.0)
         log(f"playing {bag.name} ({frames} frames at {PLAY_RATE_HZ:g} Hz) into segment_node; the X camera "
             f"drops out for frames {dropout.first}..{dropout.first + dropout.count - 1}")
-        play_bag(gated, bag, topics=[topics.rgb, topics.x, topics.gt, topics.rgb_info, topics.x_info])
+        # the bag's publishers are new: the first frame waits until they have matched the nodes' subscriptions
+        play_bag(gated, bag, topics=[topics.rgb, topics.x, topics.gt, topics.rgb_info, topics.x_info],
+                 wait_for_subscribers_s=30.0)
         timeline.end_of_input()  # one flag, read by the executor's callbacks: no lock needed
         wait_until_settled(lambda: len(timeline.labels), LABELS_SETTLED_S, timeout=60 + frames * 5)
     finally:

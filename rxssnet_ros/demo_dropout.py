@@ -64,6 +64,9 @@ class DroppingPublisher:
             self._publisher.publish(message)
         self.index += 1
 
+    def __getattr__(self, name: str) -> Any:  # topic_name, get_subscription_count, ...: the real publisher's
+        return getattr(self._publisher, name)
+
 
 class DropoutNode:
     """Stands in for the rclpy node given to `bag_player.play_bag`: the publisher of `x_topic` drops the

@@ -220,6 +220,7 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
         # per output frame, only while someone listens (benchmarks, debugging): rxssnet_ros.segment_node.frame_timing
         self._pub["frame_timing"] = self.create_publisher(String, "~/frame_timing", 10)
         self._monitors = {}
+        self._inputs_started = False  # degraded_modes: the silence clocks restart at the first message
         if settings.detect_input_failures:
             now = time.monotonic()
             for stream in ("rgb", "x"):

@@ -107,8 +107,15 @@ def test_live_eval_node_agrees_with_offline_score(offline_case: dict[str, Any], 
         publishers = {topic: node.create_publisher(Image, topic, qos) for topic in (LABELS_TOPIC, GT_TOPIC)}
         assert lines.wait_for("scoring", 60), f"eval_node did not start:\n{lines.text()}"
         # what bag_player does before its first message: one published before matching is lost
-        assert wait_for_subscribers(publishers.values(), 30), f"eval_node never subscribed:\n{lines.text()}"
-        assert not wait_for_subscribers([node.create_publisher(Image, "/nobody/listens", qos)], 0.2)
+        assert wait_for_subscribers(node, publishers.values(), 30, require_subscriber=True), \
+            f"eval_node never matched:\n{lines.text()}"
+        # a subscription the graph lists but that cannot match (best-effort writer, reliable reader): not matched
+        best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        node.create_subscription(Image, "/never/matched", lambda _: None, qos)
+        deadline = time.monotonic() + 10
+        while node.count_subscribers("/never/matched") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not wait_for_subscribers(node, [node.create_publisher(Image, "/never/matched", best_effort)], 0.5)
         for _, topic, msg in messages:  # stamp order, labels and ground truth interleaved as recorded
             publishers[topic].publish(_to_rclpy(msg))
         assert lines.wait_for("scored 6 frames", 30), f"eval_node did not score every frame:\n{lines.text()}"
