@@ -39,8 +39,11 @@ from rxssnet_core.inference.artifacts import (
     onnx_description,
     state_dict_sha256,
 )
+from rxssnet_core.inference.backends import tensorrt_backend as trt_backend
 from rxssnet_core.inference.backends.base import BackendError, require_module
+from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 from rxssnet_core.models.cgpi import rope_tables_as_constants
+from rxssnet_core.onnx_precision import fp32_sensitive_node_names
 from rxssnet_core.preprocessing import PreprocessConfig, prepare_inputs
 
 MIN_OPSET = 17
@@ -186,8 +189,6 @@ def onnx_parity(model: Any, onnx_path: str | pathlib.Path, sizes: Sequence[tuple
                 ) -> list[dict[str, Any]]:
     """Torch vs ONNX Runtime (CPU) on one random input per (H, W): max |difference| of the file's float output
     (logits, or confidence for a labels export) and label agreement."""
-    from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
-
     runtime = OnnxRuntimeBackend(onnx_path)
     generator = torch.Generator().manual_seed(seed)
     x_channels = int(getattr(getattr(model, "config", None), "x_channels", 3))
@@ -311,7 +312,6 @@ def _fp32_node_names(onnx_path: pathlib.Path) -> list[str]:
     """Nodes that must stay fp32 in a reduced-precision engine: the overflow-prone reductions (GRN, LayerNorm
     statistics, linear-attention sums; `rxssnet_core.onnx_precision`) and the in-graph post-processing."""
     onnx = require_module("onnx", "onnx")
-    from rxssnet_core.onnx_precision import fp32_sensitive_node_names  # needs onnx only
 
     proto = onnx.load(str(onnx_path), load_external_data=False)
     head = [node.name for node in proto.graph.node if node.name.startswith(LABEL_HEAD_PREFIXES)]
@@ -388,8 +388,6 @@ def export_tensorrt(model: Any, out: str | pathlib.Path, height: int = 480, widt
     engine. The intermediate ONNX files stay next to `onnx_path` (default `<out>.onnx`, `<out>.fp16.onnx`,
     `<out>.int8.onnx`) for inspection.
     """
-    from rxssnet_core.inference.backends import tensorrt_backend as trt_backend
-
     trt = trt_backend.import_tensorrt()  # fail before the slow ONNX export
     trt_backend.check_build_precision(precision)
     trt_backend.check_cuda()

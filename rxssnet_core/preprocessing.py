@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -302,8 +303,6 @@ def image_size(rgb: Any) -> tuple[int, int]:
 
 def resize_chw(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(C, H, W) float32 -> (C, size[0], size[1]), bilinear (OpenCV, so it also runs without torch)."""
-    import cv2  # only when a resize is needed; training's workers import this module for the arithmetic
-
     if array.shape[1:] == tuple(size):
         return array
     channels = array.shape[0]

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosbags.rosbag2 import Reader
+
 
 class BagPlayError(ValueError):
     """A bag cannot be played as asked; the message names the bag or topic."""
@@ -48,7 +53,7 @@ def parse_remaps(remaps: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: Mapping[str, str] | None = None,
+def play_bag(node: Any, bag: str | Path, topics: Sequence[str] | None = None, remap: Mapping[str, str] | None = None,
              rate: float = 1.0, qos_depth: int = 100, reliable: bool = True,
              stop: threading.Event | None = None, on_message: Callable[[str, int], None] | None = None,
              wait_for_subscribers_s: float = 0.0, require_subscriber: bool = False) -> PlayStats:
@@ -58,9 +63,6 @@ def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: 
     the first message waits (up to that long) until every topic's publisher has matched the subscribers the graph
     lists: a message published before discovery has matched is lost even over reliable QoS.
     """
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from rosbags.rosbag2 import Reader
-
     if rate <= 0:
         raise BagPlayError(f"rate must be > 0, got {rate}")
     remap = dict(remap or {})
@@ -108,7 +110,7 @@ def play_bag(node, bag: str | Path, topics: Sequence[str] | None = None, remap: 
     return PlayStats(published=counts, duration_s=time.monotonic() - start_wall)
 
 
-def wait_for_subscribers(node: Any, publishers: Iterable, timeout_s: float, stop: threading.Event | None = None,
+def wait_for_subscribers(node: Any, publishers: Iterable[Any], timeout_s: float, stop: threading.Event | None = None,
                          require_subscriber: bool = False) -> bool:
     """Waits until every publisher has matched every subscription that the ROS graph lists on its topic (and at
     least one with `require_subscriber`: a fresh process's graph may not list them yet), at most `timeout_s`; True
@@ -135,10 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="wait up to this many seconds for each topic's publisher to match a subscriber "
                              "(every one the graph lists) before playing (default 5)")
     args = parser.parse_args(argv)
-
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
     rclpy.init()
     node = rclpy.create_node("rxssnet_bag_player")
     executor = SingleThreadedExecutor()

@@ -6,13 +6,14 @@ import sys
 from collections.abc import Sequence
 
 from rxssnet_core.cli import main as core_main
-from rxssnet_core.commands import CORE_COMMAND_MODULES
+from rxssnet_core.commands import CORE_COMMANDS
+from rxssnet_ros.commands import ROS_COMMANDS
 
-ROS_COMMAND_MODULES = ("rxssnet_ros.commands.bag",)
+COMMANDS = CORE_COMMANDS + ROS_COMMANDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return core_main(argv, CORE_COMMAND_MODULES + ROS_COMMAND_MODULES)
+    return core_main(argv, COMMANDS)
 
 
 if __name__ == "__main__":

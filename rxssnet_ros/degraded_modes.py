@@ -19,7 +19,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from rxssnet_core.input_health import degraded_mode, describe
-from rxssnet_ros.image_conversion import ImageConversionError, message_image_size, rgb_from_image, x_from_image
+from rxssnet_ros.image_conversion import message_image_size, rgb_from_image, x_from_image
+from rxssnet_ros.image_encodings import ImageConversionError
 
 
 class DegradedModesMixin:

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rxssnet_core.data import build_dataset
 from rxssnet_core.evaluation.metrics import ConfusionMatrix, SegmentationMetrics
-from rxssnet_ros.bag_tools.convert import read_dataset_info
+from rxssnet_ros.bag_tools.bag_layout import read_dataset_info
 
 FUSED = "fused"  # the node's mode with both inputs (rxssnet_core.input_health.MODES)
 
@@ -201,8 +202,6 @@ def _names(metrics: Mapping[str, SegmentationMetrics]) -> list[str]:
 
 def draw_mode(image: np.ndarray, mode: str) -> np.ndarray:
     """A copy of the (H, W, 3) RGB image with the node's mode written in its top-left corner (red if degraded)."""
-    import cv2  # opencv: only the pictures need it
-
     out = np.ascontiguousarray(image).copy()
     scale = max(0.3, out.shape[0] / 400.0)
     colour = (255, 255, 255) if mode == FUSED else (255, 60, 60)

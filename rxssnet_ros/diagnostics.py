@@ -1,4 +1,4 @@
-"""Rates, latencies and the diagnostic_msgs status of the segmentation node (numpy-free, rclpy-free core)."""
+"""Rates, latencies and the diagnostic_msgs status of the segmentation node (numpy-free)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from rxssnet_core.percentiles import percentile
 
@@ -171,8 +173,6 @@ def latency_values(prefix: str, summary: Mapping[str, float]) -> dict[str, Any]:
 
 def to_diagnostic_array(name: str, hardware_id: str, reports: Iterable[HealthReport], stamp: Any) -> Any:
     """HealthReports -> diagnostic_msgs/DiagnosticArray (one DiagnosticStatus each, all named `name`)."""
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-
     array = DiagnosticArray()
     array.header.stamp = stamp
     for report in reports:

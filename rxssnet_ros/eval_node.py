@@ -31,12 +31,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
 
-from rxssnet_ros.image_conversion import ImageConversionError, image_to_array
+from rxssnet_core.models.checkpoints import load_checkpoint
+from rxssnet_ros.bag_tools.bag_layout import read_dataset_info
+from rxssnet_ros.bag_tools.issues import IssueLog, format_stamp
+from rxssnet_ros.bag_tools.report_plots import write_eval_report
+from rxssnet_ros.bag_tools.scoring import ExactStampScorer
+from rxssnet_ros.image_conversion import image_to_array
+from rxssnet_ros.image_encodings import ImageConversionError
+from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
 from rxssnet_ros.synchronizer import stamp_ns
 
 NODE_NAME = "rxssnet_eval"
-EXIT_CONFIG_ERROR = 2
 LABEL_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
 
 
@@ -68,12 +77,10 @@ PARAMETERS = (
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Class names (no rclpy: unit-testable)
+# Class names (plain functions: unit-testable without a node)
 
 
 def _names_from_file(path: Path) -> list[str]:
-    from rxssnet_ros.bag_tools.convert import read_dataset_info
-
     if path.is_dir() or path.suffix in (".mcap", ".db3"):
         info = read_dataset_info(path)
         if info is None:
@@ -101,8 +108,6 @@ def resolve_class_names(class_names: list[str], num_classes: int, checkpoint: st
         path = Path(checkpoint)
         if not path.is_file():
             raise EvalConfigError(f"parameter 'checkpoint': {checkpoint} does not exist")
-        from rxssnet_core.models.checkpoints import load_checkpoint
-
         config, _, metadata = load_checkpoint(path)
         names = [str(n) for n in metadata.get("class_names") or []] or [
             f"class_{i}" for i in range(config.num_classes)]
@@ -128,151 +133,136 @@ def resolve_class_names(class_names: list[str], num_classes: int, checkpoint: st
 # The node
 
 
-def _make_node_class() -> Any:
-    from rclpy.node import Node
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
+class EvalNode(Node):
+    """Subscribes to ~/labels and ~/gt, scores exact-stamp pairs, writes the report once."""
 
-    from rxssnet_ros.bag_tools.issues import IssueLog, format_stamp
-    from rxssnet_ros.bag_tools.scoring import ExactStampScorer
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(NODE_NAME)
+        self.stop = stop
+        values = {p.name: self.declare_parameter(p.name, p.default).value for p in PARAMETERS}
+        self.settings = self._check(values)
+        self.class_names = resolve_class_names(list(values["class_names"] or []), values["num_classes"],
+                                               values["checkpoint"], values["dataset_info"])
+        self.issues = IssueLog()
+        self.labels_topic = self.resolve_topic_name("~/labels")
+        self.gt_topic = self.resolve_topic_name("~/gt")
+        self.scorer = ExactStampScorer(len(self.class_names), ignore_index=values["ignore_index"],
+                                       class_names=self.class_names, issues=self.issues,
+                                       max_pending=values["max_pending"], gt_topic=self.gt_topic,
+                                       prediction_topic=self.labels_topic)
+        self.received = {"labels": 0, "gt": 0}
+        self.last_activity = time.monotonic()
+        self.reported = False
+        reliability = (ReliabilityPolicy.RELIABLE if values["qos"] == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=values["queue_depth"], reliability=reliability)
+        self.create_subscription(Image, "~/labels", self._on_labels, qos)
+        self.create_subscription(Image, "~/gt", self._on_gt, qos)
+        self.create_timer(0.25, self._check_idle)
+        self.get_logger().info(
+            f"scoring {self.labels_topic} against {self.gt_topic} by exact stamp: K={len(self.class_names)} "
+            f"({', '.join(self.class_names[:6])}{', ...' if len(self.class_names) > 6 else ''}), report in "
+            f"{values['output_dir']}")
 
-    class EvalNode(Node):
-        """Subscribes to ~/labels and ~/gt, scores exact-stamp pairs, writes the report once."""
+    @staticmethod
+    def _check(values: dict[str, Any]) -> dict[str, Any]:
+        checks = (
+            ("num_classes", values["num_classes"] >= 0, "must be >= 0"),
+            ("ignore_index", 0 <= values["ignore_index"] <= 65535, "must be in [0, 65535]"),
+            ("expected_frames", values["expected_frames"] >= 0, "must be >= 0"),
+            ("idle_timeout", math.isfinite(values["idle_timeout"]) and values["idle_timeout"] >= 0,
+             "must be >= 0 seconds"),
+            ("qos", values["qos"] in ("reliable", "sensor_data"), "must be reliable or sensor_data"),
+            ("queue_depth", values["queue_depth"] >= 1, "must be >= 1"),
+            ("max_pending", values["max_pending"] >= 1, "must be >= 1"),
+            ("log_every", values["log_every"] >= 0, "must be >= 0"),
+            ("output_dir", bool(values["output_dir"]), "must name a folder"),
+        )
+        for name, ok, text in checks:
+            if not ok:
+                raise EvalConfigError(f"parameter '{name}'={values[name]!r} {text}")
+        return values
 
-        def __init__(self, stop: threading.Event) -> None:
-            super().__init__(NODE_NAME)
-            self.stop = stop
-            values = {p.name: self.declare_parameter(p.name, p.default).value for p in PARAMETERS}
-            self.settings = self._check(values)
-            self.class_names = resolve_class_names(list(values["class_names"] or []), values["num_classes"],
-                                                   values["checkpoint"], values["dataset_info"])
-            self.issues = IssueLog()
-            self.labels_topic = self.resolve_topic_name("~/labels")
-            self.gt_topic = self.resolve_topic_name("~/gt")
-            self.scorer = ExactStampScorer(len(self.class_names), ignore_index=values["ignore_index"],
-                                           class_names=self.class_names, issues=self.issues,
-                                           max_pending=values["max_pending"], gt_topic=self.gt_topic,
-                                           prediction_topic=self.labels_topic)
-            self.received = {"labels": 0, "gt": 0}
-            self.last_activity = time.monotonic()
-            self.reported = False
-            reliability = (ReliabilityPolicy.RELIABLE if values["qos"] == "reliable"
-                           else ReliabilityPolicy.BEST_EFFORT)
-            qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=values["queue_depth"], reliability=reliability)
-            self.create_subscription(Image, "~/labels", self._on_labels, qos)
-            self.create_subscription(Image, "~/gt", self._on_gt, qos)
-            self.create_timer(0.25, self._check_idle)
-            self._format_stamp = format_stamp
-            self.get_logger().info(
-                f"scoring {self.labels_topic} against {self.gt_topic} by exact stamp: K={len(self.class_names)} "
-                f"({', '.join(self.class_names[:6])}{', ...' if len(self.class_names) > 6 else ''}), report in "
-                f"{values['output_dir']}")
+    # -- callbacks ----------------------------------------------------------------------------------------
 
-        @staticmethod
-        def _check(values: dict[str, Any]) -> dict[str, Any]:
-            checks = (
-                ("num_classes", values["num_classes"] >= 0, "must be >= 0"),
-                ("ignore_index", 0 <= values["ignore_index"] <= 65535, "must be in [0, 65535]"),
-                ("expected_frames", values["expected_frames"] >= 0, "must be >= 0"),
-                ("idle_timeout", math.isfinite(values["idle_timeout"]) and values["idle_timeout"] >= 0,
-                 "must be >= 0 seconds"),
-                ("qos", values["qos"] in ("reliable", "sensor_data"), "must be reliable or sensor_data"),
-                ("queue_depth", values["queue_depth"] >= 1, "must be >= 1"),
-                ("max_pending", values["max_pending"] >= 1, "must be >= 1"),
-                ("log_every", values["log_every"] >= 0, "must be >= 0"),
-                ("output_dir", bool(values["output_dir"]), "must name a folder"),
-            )
-            for name, ok, text in checks:
-                if not ok:
-                    raise EvalConfigError(f"parameter '{name}'={values[name]!r} {text}")
-            return values
-
-        # -- callbacks ----------------------------------------------------------------------------------------
-
-        def _decode(self, msg: Any, topic: str, what: str) -> Any:
-            try:
-                return image_to_array(msg, role=f"{what} on {topic}", allowed=LABEL_ENCODINGS)
-            except ImageConversionError as error:
-                stamp = self._format_stamp(stamp_ns(msg.header.stamp))
-                if error.cause in ("encoding", "channels"):
-                    self.issues.add("unsupported_encoding", topic, repr(str(msg.encoding)), stamp)
-                else:
-                    self.issues.add("bad_image", topic, error.cause, f"{stamp}: {error}")
-                self.get_logger().warning(str(error), throttle_duration_sec=5.0)
-                return None
-
-        def _on_labels(self, msg: Any) -> None:
-            self._receive(msg, "labels")
-
-        def _on_gt(self, msg: Any) -> None:
-            self._receive(msg, "gt")
-
-        def _receive(self, msg: Any, side: str) -> None:
-            if self.reported:
-                return
-            self.last_activity = time.monotonic()
-            self.received[side] += 1
-            topic = self.labels_topic if side == "labels" else self.gt_topic
-            array = self._decode(msg, topic, "labels" if side == "labels" else "ground truth")
-            if array is None:
-                return
-            stamp = stamp_ns(msg.header.stamp)
-            before = self.scorer.scored
-            if side == "labels":
-                self.scorer.add_prediction(stamp, array)
+    def _decode(self, msg: Any, topic: str, what: str) -> Any:
+        try:
+            return image_to_array(msg, role=f"{what} on {topic}", allowed=LABEL_ENCODINGS)
+        except ImageConversionError as error:
+            stamp = format_stamp(stamp_ns(msg.header.stamp))
+            if error.cause in ("encoding", "channels"):
+                self.issues.add("unsupported_encoding", topic, repr(str(msg.encoding)), stamp)
             else:
-                self.scorer.add_ground_truth(stamp, array)
-            scored = self.scorer.scored
-            if scored > before:
-                every = self.settings["log_every"]
-                if every and scored % every == 0:
-                    self.get_logger().info(f"scored {scored} frames")
-                expected = self.settings["expected_frames"]
-                if expected and scored >= expected:
-                    self.get_logger().info(f"expected_frames={expected} reached")
-                    self.stop.set()
+                self.issues.add("bad_image", topic, error.cause, f"{stamp}: {error}")
+            self.get_logger().warning(str(error), throttle_duration_sec=5.0)
+            return None
 
-        def _check_idle(self) -> None:
-            timeout = self.settings["idle_timeout"]
-            if timeout and not self.reported and time.monotonic() - self.last_activity > timeout:
-                self.get_logger().info(f"no messages for idle_timeout={timeout:g} s")
+    def _on_labels(self, msg: Any) -> None:
+        self._receive(msg, "labels")
+
+    def _on_gt(self, msg: Any) -> None:
+        self._receive(msg, "gt")
+
+    def _receive(self, msg: Any, side: str) -> None:
+        if self.reported:
+            return
+        self.last_activity = time.monotonic()
+        self.received[side] += 1
+        topic = self.labels_topic if side == "labels" else self.gt_topic
+        array = self._decode(msg, topic, "labels" if side == "labels" else "ground truth")
+        if array is None:
+            return
+        stamp = stamp_ns(msg.header.stamp)
+        before = self.scorer.scored
+        if side == "labels":
+            self.scorer.add_prediction(stamp, array)
+        else:
+            self.scorer.add_ground_truth(stamp, array)
+        scored = self.scorer.scored
+        if scored > before:
+            every = self.settings["log_every"]
+            if every and scored % every == 0:
+                self.get_logger().info(f"scored {scored} frames")
+            expected = self.settings["expected_frames"]
+            if expected and scored >= expected:
+                self.get_logger().info(f"expected_frames={expected} reached")
                 self.stop.set()
 
-        # -- report -------------------------------------------------------------------------------------------
+    def _check_idle(self) -> None:
+        timeout = self.settings["idle_timeout"]
+        if timeout and not self.reported and time.monotonic() - self.last_activity > timeout:
+            self.get_logger().info(f"no messages for idle_timeout={timeout:g} s")
+            self.stop.set()
 
-        def write_report(self) -> Path | None:
-            """Writes the report once (later calls do nothing); returns the metrics.json path."""
-            if self.reported:
-                return None
-            self.reported = True
-            self.get_logger().info(f"writing the report to {self.settings['output_dir']}")
-            from rxssnet_ros.bag_tools.report_plots import write_eval_report
+    # -- report -------------------------------------------------------------------------------------------
 
-            self.scorer.finish()
-            metrics = self.scorer.compute()
-            counts = {"labels_messages": self.received["labels"], "gt_messages": self.received["gt"],
-                      "scored": self.scorer.scored}
-            extra = {"labels_topic": self.labels_topic, "gt_topic": self.gt_topic, "frames_scored": self.scorer.scored,
-                     "ignore_index": self.settings["ignore_index"]}
-            paths = write_eval_report(metrics, self.settings["output_dir"], self.class_names, section="live_eval",
-                                      issues=self.issues.to_list(), counts=counts, extra=extra)
-            miou = "n/a" if math.isnan(metrics.miou) else f"{metrics.miou * 100:.4f}%"
-            log = self.get_logger()
-            if self.scorer.scored == 0:
-                log.warning(f"no frame was scored: check that {self.labels_topic} and {self.gt_topic} carry images "
-                            "with identical stamps")
-            log.info(f"mIoU {miou} over {self.scorer.scored} frames; report: {paths['json']}")
-            for text in self.issues.texts():
-                log.warning(text)
-            return paths["json"]
-
-    return EvalNode
+    def write_report(self) -> Path | None:
+        """Writes the report once (later calls do nothing); returns the metrics.json path."""
+        if self.reported:
+            return None
+        self.reported = True
+        self.get_logger().info(f"writing the report to {self.settings['output_dir']}")
+        self.scorer.finish()
+        metrics = self.scorer.compute()
+        counts = {"labels_messages": self.received["labels"], "gt_messages": self.received["gt"],
+                  "scored": self.scorer.scored}
+        extra = {"labels_topic": self.labels_topic, "gt_topic": self.gt_topic, "frames_scored": self.scorer.scored,
+                 "ignore_index": self.settings["ignore_index"]}
+        paths = write_eval_report(metrics, self.settings["output_dir"], self.class_names, section="live_eval",
+                                  issues=self.issues.to_list(), counts=counts, extra=extra)
+        miou = "n/a" if math.isnan(metrics.miou) else f"{metrics.miou * 100:.4f}%"
+        log = self.get_logger()
+        if self.scorer.scored == 0:
+            log.warning(f"no frame was scored: check that {self.labels_topic} and {self.gt_topic} carry images "
+                        "with identical stamps")
+        log.info(f"mIoU {miou} over {self.scorer.scored} frames; report: {paths['json']}")
+        for text in self.issues.texts():
+            log.warning(text)
+        return paths["json"]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `eval_node` (ros2 run rxssnet_ros eval_node --ros-args -r '~/labels:=...' -r '~/gt:=...')."""
-    from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
-
     argv = list(sys.argv if argv is None else argv)
     if asks_for_help(argv):
         print(__doc__)
@@ -282,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_until_stopped(
-        "eval_node", argv, lambda stop: _make_node_class()(stop), (EvalConfigError, ValueError),
+        "eval_node", argv, EvalNode, (EvalConfigError, ValueError),
         after_spin=lambda node: node.write_report(),
         repeat_signal_note="still writing the report, please wait")
 

@@ -6,11 +6,13 @@ that names the parameter and the fix. `overlay_alpha` and `shown_classes` can ch
 the node's parameter callback through `check_dynamic_update`). `python -m rxssnet_ros.node_params` prints the
 table in Markdown.
 
-The checks here need no rclpy: `validate_values` works on a plain dict, as the tests and the launch file use it.
+The checks work on a plain dict (`validate_values`), as the tests and the launch file use them; only
+`declare_parameters` and `read_settings` need a node.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -20,11 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.exceptions import ParameterException
 
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, DEVICES, PRECISIONS
 from rxssnet_core.input_health import HealthThresholds
 from rxssnet_core.preprocessing import MODALITIES
-from rxssnet_ros.image_conversion import TRANSPORTS
+from rxssnet_ros.compressed_image import TRANSPORTS
 
 # The choices are rxssnet_core's (one definition); what each backend supports is checked when it loads.
 BACKENDS = BACKEND_CHOICES
@@ -246,12 +250,11 @@ def validate_values(values: Mapping[str, Any], check_files: bool = True) -> Node
     if merged["rgb_transport"] == "compressedDepth":
         raise ParameterError("rgb_transport", "compressedDepth carries depth images, not RGB; use raw or "
                              "compressed (the RGB camera's <topic>/compressed)")
-    if merged["x_extrinsic_source"] == "tf" and merged["x_alignment"] in ("depth", "homography"):
-        try:
-            import tf2_ros  # noqa: F401
-        except ImportError:
-            raise ParameterError("x_extrinsic_source", "is 'tf' but tf2_ros is not installed here; install "
-                                 "tf2_ros or set x_extrinsic_source:=parameters") from None
+    # tf2_ros: a ROS install has it, the PyPI wheels do not; looked up, not imported (segment_node imports it)
+    if merged["x_extrinsic_source"] == "tf" and merged["x_alignment"] in ("depth", "homography") and \
+            importlib.util.find_spec("tf2_ros") is None:
+        raise ParameterError("x_extrinsic_source", "is 'tf' but tf2_ros is not installed here; install "
+                             "tf2_ros or set x_extrinsic_source:=parameters")
     settings = NodeSettings(**merged)
     for name in ("onnx_path", "engine_path", "modality", "x_interpolation"):
         if not getattr(settings, name):
@@ -281,10 +284,8 @@ def check_dynamic_update(name: str, value: Any, num_classes: int | None) -> str 
     return None
 
 
-# -- rclpy glue (imports inside: this module is usable without rclpy) -----------------------------------------------
+# -- rclpy glue --------------------------------------------------------------------------------------------------------
 def _descriptor(spec: ParamSpec) -> Any:
-    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
-
     types_ = {"string": ParameterType.PARAMETER_STRING, "double": ParameterType.PARAMETER_DOUBLE,
               "integer": ParameterType.PARAMETER_INTEGER, "bool": ParameterType.PARAMETER_BOOL,
               "double_array": ParameterType.PARAMETER_DOUBLE_ARRAY,
@@ -309,8 +310,6 @@ def _descriptor(spec: ParamSpec) -> Any:
 
 def declare_parameters(node: Any) -> None:
     """Declare every parameter of the table on `node` (values are checked afterwards by `read_settings`)."""
-    from rclpy.exceptions import ParameterException
-
     for spec in PARAMETERS:
         if node.has_parameter(spec.name):
             continue

@@ -13,6 +13,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
 EXIT_CONFIG_ERROR = 2
 
 
@@ -34,10 +38,6 @@ def run_until_stopped(node_name: str, argv: Sequence[str], create: Callable[[thr
     exception there is printed as one FATAL line, without a traceback. after_spin(node) runs once the loop ends
     normally; before_destroy(node) runs in every case before the node is destroyed.
     """
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.signals import SignalHandlerOptions
-
     rclpy.init(args=list(argv), signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     signals_seen = [0]

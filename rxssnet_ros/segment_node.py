@@ -11,8 +11,8 @@ Topics (relative, so namespaces and remapping apply):
          ~/frame_timing (std_msgs/String JSON per output while subscribed: pairing and queue wait, the pipeline's
          steps and the backend call of that frame; `frame_timing`)
 
-Data path: subscription callbacks (executor thread) check each message's layout and stamp order and pair RGB
-with X (the one rule of `synchronizer.PairingRule`, as `rxssnet bag eval` pairs);
+Data path: subscription callbacks (executor thread, `node_inputs`) check each message's layout and stamp order
+and pair RGB with X (the one rule of `synchronizer.PairingRule`, as `rxssnet bag eval` pairs);
 pairs go to one worker thread with a latest-only slot (`InferenceWorker`), which decodes, registers X
 (`XAligner`), segments and publishes with the RGB image's header. Bad input is logged once per cause and
 throttle period (`ThrottledLog`), counted in /diagnostics, and never stops the node.
@@ -34,7 +34,6 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -44,17 +43,16 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError
-from rxssnet_core.degradation import missing_rgb
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
+from rxssnet_core.inference.segmenter import Segmenter
 from rxssnet_core.input_health import InputMonitor
 from rxssnet_ros import node_params
 from rxssnet_ros.bag_tools.tf_from_bag import rotation_from_quaternion
-from rxssnet_ros.compat import SubscriptionEventCallbacks
 from rxssnet_ros.degraded_modes import DegradedModesMixin
 from rxssnet_ros.diagnostics import (
     CauseCounter,
@@ -63,28 +61,20 @@ from rxssnet_ros.diagnostics import (
     ThrottledLog,
 )
 from rxssnet_ros.image_conversion import (
-    RGB_ENCODINGS,
-    X_ENCODINGS,
     ImageConversionError,
     array_to_image,
-    check_image_layout,
     cv_bridge_in_use,
-    message_image_size,
     rgb_from_image,
     x_from_image,
 )
 from rxssnet_ros.inference_worker import InferenceWorker
 from rxssnet_ros.node_frames import InputProblem, Job, camera_info_with_header, encoding_for_x, frame_timing
 from rxssnet_ros.node_health import NodeHealthMixin
+from rxssnet_ros.node_inputs import InputSubscriber, NodeInputsMixin
 from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
 from rxssnet_ros.pointcloud_msg import make_pointcloud2
-from rxssnet_ros.qos_doctor import explain_incompatible_event, qos_profile
-from rxssnet_ros.synchronizer import GateFilter, PairingFilter, PairingRule, SubscriberFilter, stamp_ns
-
-try:  # message_filters comes with every ROS 2 install; a pip-only install subscribes through SubscriberFilter
-    from message_filters import Subscriber as InputSubscriber
-except ImportError:
-    InputSubscriber = SubscriberFilter
+from rxssnet_ros.qos_doctor import qos_profile
+from rxssnet_ros.synchronizer import PairingFilter, stamp_ns
 
 NODE_NAME = "segment_node"
 EXIT_CONFIG_ERROR = 2
@@ -94,7 +84,7 @@ class NodeConfigError(RuntimeError):
     """The node cannot start as configured; the message names the parameter (or file) and the fix."""
 
 
-class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
+class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
     """Everything the plain and the lifecycle node share. Stages: declare -> configure -> activate."""
 
     # -- stage 0: parameters and bookkeeping (constructor) ------------------------------------------------------
@@ -166,11 +156,6 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
             f"{'cv_bridge' if cv_bridge_in_use() else 'builtin'}")
 
     def _load_segmenter(self, settings: node_params.NodeSettings) -> Any:
-        try:  # here, not at the top: a broken install becomes a parameter error that names the fix
-            from rxssnet_core.inference import Segmenter
-        except ImportError as error:
-            raise NodeConfigError(f"parameter 'backend': the inference library cannot be imported ({error}); "
-                                  "install requirements/core.txt") from None
         try:
             segmenter = Segmenter.from_checkpoint(
                 settings.checkpoint, backend=settings.backend, device=settings.device,
@@ -230,35 +215,14 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
         self._publish_mode()
 
         if settings.x_extrinsic_source == "tf" and self.aligner.needs_extrinsic:
+            # tf2_ros: on every ROS install, not among the pip wheels; only x_extrinsic_source:=tf needs it
             from tf2_ros import Buffer, TransformListener
 
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
 
         self._worker = InferenceWorker(self._process, self._on_worker_error).start()
-        needs_info = self.aligner.needs_camera_info
-        # the one pairing rule, as `rxssnet bag eval` applies it (rxssnet_ros.synchronizer)
-        self._pairing = PairingFilter(PairingRule(settings.slop, settings.queue_size,
-                                                  settings.inter_message_lower_bound), 3 if needs_info else 2)
-        self._pairing.registerCallback(self._on_pair)
-        self._last_stamp.clear()
-        in_qos = qos_profile(settings.input_qos)
-        # subscriber -> the input's checks (GateFilter) -> the pairing rule, as message_filters chains filters
-        inputs = [("rgb", *self._image_input("~/rgb/image", settings.rgb_transport), self._on_rgb),
-                  ("x", *self._image_input("~/x/image", settings.x_transport), self._on_x)]
-        if needs_info:
-            inputs.append(("x_info", CameraInfo, "~/x/camera_info", self._on_x_info))
-        gates = []
-        for name, msg_type, topic, admit in [*inputs, ("rgb_info", CameraInfo, "~/rgb/camera_info", None)]:
-            events = SubscriptionEventCallbacks(incompatible_qos=partial(self._on_incompatible_qos, name))
-            source = InputSubscriber(self, msg_type, topic, qos_profile=in_qos, event_callbacks=events)
-            self._subs[name] = source.sub
-            self._meters[name].reset_clock()
-            if admit is None:
-                source.registerCallback(self._on_rgb_info)  # the latest RGB camera_info is kept, not paired
-            else:
-                gates.append(GateFilter(source, admit))
-        self._pairing.connectInput(*gates)
+        self._subscribe_inputs(settings)
         self._timers.append(self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
         self._timers.append(self.create_timer(settings.health_check_period, self._check_mode))
         self._active = True
@@ -266,14 +230,6 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
             f"segmenting {self._subs['rgb'].topic_name} + {self._subs['x'].topic_name} -> "
             f"{self._pub['labels'].topic_name} (pairing: {self._pairing.rule.describe()}, "
             f"input_qos {settings.input_qos}, subscribers: {InputSubscriber.__module__}.{InputSubscriber.__name__})")
-
-    def _image_input(self, base: str, transport: str) -> tuple[type, str]:
-        """Message type and topic of an image input: raw is `base`; another transport subscribes
-        CompressedImage on `<base resolved with remaps>/<transport>`, as image_transport does (so that remapping
-        ~/rgb/image also moves ~/rgb/image/compressed)."""
-        if transport == "raw":
-            return Image, base
-        return CompressedImage, f"{self.resolve_topic_name(base)}/{transport}"
 
     def deactivate_segmentation(self) -> None:
         """Stop subscribing, finish the running frame, stop publishing (the model stays loaded)."""
@@ -298,7 +254,7 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
             self._tf_listener.unregister()
             self._tf_buffer = self._tf_listener = None
 
-    # -- input callbacks (executor thread: cheap checks only) ---------------------------------------------------
+    # -- problems and names ---------------------------------------------------------------------------------
     def _topic(self, name: str) -> str:
         sub = self._subs.get(name)
         return sub.topic_name if sub is not None else name
@@ -315,87 +271,6 @@ class SegmentationMixin(DegradedModesMixin, NodeHealthMixin):
             self.get_logger().info(text)
         else:
             self.get_logger().warning(text)
-
-    def _admit(self, name: str, msg: Any, role: str, allowed: tuple[str, ...] | None) -> int | None:
-        """Rate, stamp order and layout checks; returns the stamp in ns, or None when the message is dropped."""
-        self._meters[name].tick()
-        stamp = stamp_ns(msg.header.stamp)
-        last = self._last_stamp.get(name)
-        if last is not None and stamp < last:
-            self._report(name, "out_of_order", f"{role} on {self._topic(name)}: stamp {stamp / 1e9:.3f} s is older "
-                         f"than the previous message ({last / 1e9:.3f} s): dropped. Stamps must increase (a bag "
-                         "played in a loop needs --clock and use_sim_time, or restart the node)")
-            return None
-        self._last_stamp[name] = stamp
-        if allowed is not None:
-            try:
-                check_image_layout(msg, f"{role} on {self._topic(name)}", allowed, self.settings.max_image_pixels)
-            except ImageConversionError as error:
-                self._report(name, error.cause, f"{error}: dropped", detail=error.detail)
-                return None
-        return stamp
-
-    def _x_silent(self, now: float | None = None) -> bool:
-        return self._meters["x"].silent_for(now) > self.settings.x_timeout
-
-    # The input gates: True passes the message on to the pairing rule (see activate_segmentation).
-    def _on_rgb(self, msg: Image) -> bool:
-        stamp = self._admit("rgb", msg, "RGB image", RGB_ENCODINGS)
-        if stamp is None or not self._active:
-            return False
-        self._observe("rgb", msg, stamp)
-        if self._monitors and self._failed("rgb"):
-            return False  # mode x_only is driven by the X images; mode none drops the frame
-        if self.settings.x_missing_policy == "rgb_only" and self._failed("x"):
-            self._meters["pairs"].tick()
-            self._submit(Job(msg, None, None, degraded=True, mode="rgb_only"))
-            return False
-        if self._monitors and self._failed("x"):
-            return False  # x_missing_policy drop: a pair with a failed X would be served as if fused
-        self._rgb_arrivals[stamp] = time.monotonic()
-        while len(self._rgb_arrivals) > self.settings.queue_size + 2:  # never more than the pairing rule holds
-            self._rgb_arrivals.popitem(last=False)
-        return True
-
-    def _on_x(self, msg: Image) -> bool:
-        stamp = self._admit("x", msg, "X image", X_ENCODINGS)
-        if stamp is None or not self._active:
-            return False
-        x_array = self._observe("x", msg, stamp)
-        if self._monitors and self._failed("rgb"):
-            x_size = message_image_size(msg, x_array)
-            if self._serving_mode() == "x_only" and (self._rgb_geometry or x_size):
-                self._meters["pairs"].tick()
-                (height, width), frame_id = self._rgb_geometry or (x_size, msg.header.frame_id)
-                header = type(msg.header)(stamp=msg.header.stamp, frame_id=frame_id)
-                self._submit(Job(missing_rgb(height, width), msg, None, degraded=True, mode="x_only",
-                                 header=header))
-            return False
-        return True
-
-    def _on_x_info(self, msg: CameraInfo) -> bool:
-        return self._admit("x_info", msg, "X camera_info", None) is not None and self._active
-
-    def _on_rgb_info(self, msg: CameraInfo) -> None:
-        self._meters["rgb_info"].tick()
-        self._rgb_info = msg
-
-    def _on_pair(self, rgb: Image, x: Image, x_info: CameraInfo | None = None) -> None:
-        self._meters["pairs"].tick()
-        self._submit(Job(rgb, x, x_info, rgb_arrival=self._rgb_arrivals.pop(stamp_ns(rgb.header.stamp), None)))
-
-    def _submit(self, job: Job) -> None:
-        """Hand a pair to the worker; a waiting pair it replaces is counted in worker.dropped."""
-        if self._worker is not None:
-            self._worker.submit(job)
-
-    def _on_incompatible_qos(self, name: str, info: Any) -> None:
-        sub = self._subs.get(name)
-        topic = sub.topic_name if sub is not None else name
-        message = explain_incompatible_event(topic, info.last_policy_kind, qos_profile(self.settings.input_qos),
-                                             info.total_count)
-        self._qos_problems[name] = (time.monotonic(), message)
-        self._report(name, "incompatible_qos", message, level="error")
 
     # -- worker thread ------------------------------------------------------------------------------------------
     def _process(self, job: Job) -> None:

@@ -16,19 +16,31 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Log
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
 
 from rxssnet_ros import synchronizer
+from rxssnet_ros.bag_player import wait_for_subscribers
+from rxssnet_ros.image_conversion import array_to_image, image_to_array
 
 NODE_MODULE = "rxssnet_ros.segment_node"
 
 
 @contextlib.contextmanager
-def torch_threads(count: int):
+def torch_threads(count: int) -> Iterator[None]:
     """Run the test-side Segmenter with the node's thread count, so that both compute bit-identical logits."""
+    # torch: test_torch_free_runtime imports this harness too; only the tests comparing with torch need it
     import torch
 
     before = torch.get_num_threads()
@@ -137,15 +149,11 @@ def run_node_once(params: Mapping[str, Any], env: Mapping[str, str], timeout: fl
 
 # -- messages ---------------------------------------------------------------------------------------------------
 def make_stamp(stamp_ns: int) -> Any:
-    from builtin_interfaces.msg import Time
-
     return Time(**synchronizer.time_fields(stamp_ns))
 
 
 def image_msg(array_: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = "camera") -> Any:
     """A well-formed sensor_msgs/Image."""
-    from rxssnet_ros.image_conversion import array_to_image
-
     msg = array_to_image(array_, encoding)
     msg.header.stamp = make_stamp(stamp_ns)
     msg.header.frame_id = frame_id
@@ -155,8 +163,6 @@ def image_msg(array_: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = 
 def raw_image_msg(height: int, width: int, encoding: str, step: int, data: bytes, stamp_ns: int,
                   is_bigendian: int = 0, frame_id: str = "camera") -> Any:
     """A sensor_msgs/Image with fields exactly as given (for malformed messages)."""
-    from sensor_msgs.msg import Image
-
     msg = Image(height=height, width=width, encoding=encoding, is_bigendian=is_bigendian, step=step)
     msg.data = array.array("B", data)
     msg.header.stamp = make_stamp(stamp_ns)
@@ -165,20 +171,14 @@ def raw_image_msg(height: int, width: int, encoding: str, step: int, data: bytes
 
 
 def image_to_numpy(msg: Any) -> np.ndarray:
-    from rxssnet_ros.image_conversion import image_to_array
-
     return image_to_array(msg)
 
 
 def reliable_qos(depth: int = 10) -> Any:
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
 def best_effort_qos(depth: int = 10) -> Any:
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 
 
@@ -218,12 +218,6 @@ class Harness:
     """A node in the test process (own rclpy context, executor thread), with /rosout and /diagnostics taps."""
 
     def __init__(self, name: str = "test_harness") -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rcl_interfaces.msg import Log
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
@@ -239,36 +233,22 @@ class Harness:
         self.diagnostics = self.collect("/diagnostics", DiagnosticArray, reliable_qos())
 
     def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-
         with contextlib.suppress(ExternalShutdownException):
             self.executor.spin()
 
-    def publisher(self, topic: str, msg_type: Any = None, qos: Any = None) -> Any:
-        if msg_type is None:
-            from sensor_msgs.msg import Image
-
-            msg_type = Image
+    def publisher(self, topic: str, msg_type: Any = Image, qos: Any = None) -> Any:
         pub = self.node.create_publisher(msg_type, topic, qos or reliable_qos())
         self._keep.append(pub)
         return pub
 
-    def collect(self, topic: str, msg_type: Any = None, qos: Any = None) -> Collector:
-        if msg_type is None:
-            from sensor_msgs.msg import Image
-
-            msg_type = Image
+    def collect(self, topic: str, msg_type: Any = Image, qos: Any = None) -> Collector:
         collector = Collector()
         self._keep.append(self.node.create_subscription(msg_type, topic, collector, qos or reliable_qos()))
         return collector
 
     def wait_for_subscribers(self, publishers: Sequence[Any], timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(p.get_subscription_count() > 0 for p in publishers):
-                return True
-            time.sleep(0.05)
-        return False
+        """Until every publisher has matched the subscriptions the graph lists on its topic, and at least one."""
+        return wait_for_subscribers(self.node, publishers, timeout, require_subscriber=True)
 
     def wait_for_publishers(self, collectors_topics: Sequence[str], timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -303,16 +283,11 @@ class Harness:
 
     def set_parameters(self, node_name: str, values: Mapping[str, Any], timeout: float = 30.0) -> list[Any]:
         """Set parameters of another node through its SetParameters service; returns the SetParametersResults."""
-        from rcl_interfaces.srv import SetParameters
-        from rclpy.parameter import Parameter
-
         request = SetParameters.Request()
         request.parameters = [Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
         return list(self.call(SetParameters, f"{node_name}/set_parameters", request, timeout).results)
 
     def close(self) -> None:
-        import rclpy
-
         self.executor.shutdown()
         self._thread.join(10)
         self.node.destroy_node()

@@ -1,5 +1,7 @@
-"""The layering of docs/ARCHITECTURE.md: rxssnet_core never imports rxssnet_ros or rclpy, and no module-level
-import cycle exists between the package's modules (read with Python's ast, nothing imported)."""
+"""The layering of docs/ARCHITECTURE.md: rxssnet_core never imports rxssnet_ros or rclpy, no module-level
+import cycle exists between the package's modules, imports sit at the top of each module (a local import says
+which heavy optional dependency it defers), and no module grows past MAX_MODULE_LINES (read with Python's ast,
+nothing imported)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import pathlib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("rxssnet_core", "rxssnet_ros")
+# A module longer than this has more than one job; split it along a seam (docs/ARCHITECTURE.md lists the jobs).
+MAX_MODULE_LINES = 500
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -79,3 +83,41 @@ def test_no_module_level_import_cycle():
 def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def package_modules() -> list[pathlib.Path]:
+    return sorted(p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py"))
+
+
+def unexplained_local_imports(source: str) -> list[int]:
+    """Lines of imports inside functions with no comment on the import's line or the line above (the comment
+    names the heavy optional dependency that the local import defers, e.g. `# torch: ...`)."""
+    lines = source.splitlines()
+    found = set()
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                here, above = lines[node.lineno - 1], lines[node.lineno - 2] if node.lineno > 1 else ""
+                if "#" not in here and "#" not in above:
+                    found.add(node.lineno)
+    return sorted(found)
+
+
+def test_local_imports_say_which_dependency_they_defer():
+    unexplained = {str(p.relative_to(REPO)): lines for p in package_modules()
+                   if (lines := unexplained_local_imports(p.read_text()))}
+    assert not unexplained, f"imports inside functions without a comment saying why: {unexplained}"
+
+
+def test_the_local_import_finder_finds_them():
+    source = ("import os\n\n\ndef f():\n    import json\n\n\ndef g():\n"
+              "    # torch: optional here\n    import torch\n    from a import b  # a: optional\n")
+    assert unexplained_local_imports(source) == [5]
+
+
+def test_no_module_is_longer_than_one_job():
+    long_modules = {str(p.relative_to(REPO)): count for p in package_modules()
+                    if (count := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long_modules, f"modules over {MAX_MODULE_LINES} lines: {long_modules}"

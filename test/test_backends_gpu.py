@@ -103,8 +103,7 @@ def test_tensorrt_dynamic_engine_from_the_cli(tiny_checkpoint, images, cpu_resul
 
     engine = tmp_path / "dynamic.engine"
     code = main(["export", "--checkpoint", str(tiny_checkpoint), "--format", "tensorrt", "--out", str(engine),
-                 "--height", str(H), "--width", str(W), "--dynamic", "--precision", "fp32"],
-                module_names=("rxssnet_core.commands.export",))
+                 "--height", str(H), "--width", str(W), "--dynamic", "--precision", "fp32"])
     assert code == 0 and engine.is_file()
     seg = Segmenter.from_checkpoint(None, backend="tensorrt", device="cuda", precision="fp32",
                                     engine_path=engine)  # the engine's .json is enough

@@ -16,10 +16,13 @@ import numpy as np
 import pytest
 from test_bag_eval import FRAMES, build_offline_case, read_topic
 
-from rxssnet_ros.bag_tools.convert import BagError, BagWriter, x_compression_for
+from rxssnet_ros.bag_tools import BagError
+from rxssnet_ros.bag_tools.bag_writer import BagWriter
+from rxssnet_ros.bag_tools.convert import x_compression_for
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
 from rxssnet_ros.cli import main as rxssnet_main
-from rxssnet_ros.image_conversion import decode_compressed, image_to_array
+from rxssnet_ros.compressed_image import decode_compressed
+from rxssnet_ros.image_conversion import image_to_array
 
 pytestmark = pytest.mark.slow
 JPEG_MIOU_TOLERANCE = 0.05  # absolute mIoU; quality-95 JPEG moves a few edge pixels of the smooth scenes

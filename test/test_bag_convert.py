@@ -8,16 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rxssnet_ros.bag_tools.convert import (
-    DATASET_INFO_TOPIC,
-    BagError,
-    convert_dataset_to_bag,
-    get_typestore,
-    label_encoding,
-    pinhole_camera_info,
-    read_dataset_info,
-    x_encoding,
-)
+from rxssnet_ros.bag_tools import BagError
+from rxssnet_ros.bag_tools.bag_layout import DATASET_INFO_TOPIC, read_dataset_info
+from rxssnet_ros.bag_tools.bag_writer import get_typestore, pinhole_camera_info
+from rxssnet_ros.bag_tools.convert import convert_dataset_to_bag, label_encoding, x_encoding
 from rxssnet_ros.cli import main as rxssnet_main
 from rxssnet_ros.image_conversion import array_to_image_fields, image_to_array, rgb_from_image, x_from_image
 from rxssnet_ros.synchronizer import stamp_ns

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rxssnet_ros.bag_tools.convert import BagError, BagWriter, get_typestore
+from rxssnet_ros.bag_tools import BagError
+from rxssnet_ros.bag_tools.bag_writer import BagWriter, get_typestore
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
 from rxssnet_ros.bag_tools.report_plots import write_eval_report
 from rxssnet_ros.cli import main as rxssnet_main

@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rxssnet_ros.bag_tools.convert import BagError, BagWriter
+from rxssnet_ros.bag_tools import BagError
+from rxssnet_ros.bag_tools.bag_writer import BagWriter
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
 from rxssnet_ros.cli import main as rxssnet_main
-from rxssnet_ros.image_conversion import array_to_compressed_fields, array_to_image_fields
+from rxssnet_ros.compressed_image import array_to_compressed_fields
+from rxssnet_ros.image_conversion import array_to_image_fields
 
 pytestmark = pytest.mark.slow
 H, W = 48, 64

@@ -15,8 +15,9 @@ import pytest
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import CameraModel
+from rxssnet_ros.bag_tools import BagError
 from rxssnet_ros.bag_tools.bag_source import BagSource
-from rxssnet_ros.bag_tools.convert import BagWriter, get_typestore, pinhole_camera_info
+from rxssnet_ros.bag_tools.bag_writer import BagWriter, get_typestore, pinhole_camera_info
 from rxssnet_ros.bag_tools.issues import IssueLog
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
 from rxssnet_ros.bag_tools.tf_from_bag import (
@@ -143,8 +144,6 @@ def test_bag_eval_takes_the_extrinsic_from_tf_static(tiny_checkpoint: Path, tmp_
     assert np.asarray(from_tf.metrics.confusion_matrix).tolist() == \
         np.asarray(from_params.metrics.confusion_matrix).tolist()
     # Asked for tf where the bag has none: refused, naming the fix.
-    from rxssnet_ros.bag_tools.convert import BagError
-
     with pytest.raises(BagError, match="has no /tf_static or /tf"):
         evaluate_bag(tmp_path / "rig_no_tf", segmenter, BagEvalConfig(
             **topics, extrinsic_source="tf", alignment=AlignmentConfig(mode="homography", plane_distance_m=3.0)))

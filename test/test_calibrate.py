@@ -18,7 +18,7 @@ OUTLIERS = (3, 9)
 
 
 def calibrate(*argv: str) -> int:
-    return main(["calibrate", *argv], module_names=("rxssnet_core.commands.calibrate",))
+    return main(["calibrate", *argv])
 
 
 def generated_pairs(count: int = 12, noise: float = 0.2) -> np.ndarray:

@@ -9,15 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from rxssnet_ros.image_conversion import (
-    ImageConversionError,
-    array_to_compressed_fields,
-    check_image_layout,
-    decode_compressed,
-    parse_compressed_format,
-    rgb_from_image,
-    x_from_image,
-)
+from rxssnet_ros.compressed_image import array_to_compressed_fields, decode_compressed, parse_compressed_format
+from rxssnet_ros.image_conversion import check_image_layout, rgb_from_image, x_from_image
+from rxssnet_ros.image_encodings import ImageConversionError
 
 RNG = np.random.default_rng(3)
 RGB = RNG.integers(0, 256, (12, 20, 3), dtype=np.uint8)

@@ -484,8 +484,7 @@ def test_dataset_with_augmentation_and_dataloader(tmp_path):
 
 # --- CLI --------------------------------------------------------------------------------------------------------
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys; from rxssnet_core.cli import main; sys.exit(main(sys.argv[1:], " \
-           "('rxssnet_core.commands.datasets',)))"
+    code = "import sys; from rxssnet_core.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO,
                           timeout=120)
 
@@ -510,10 +509,8 @@ def test_cli_lists_and_describes_datasets(tmp_path):
     assert bad.returncode == 2 and "unknown dataset 'nyu2'" in bad.stderr
     # Checking a folder in-process (fast): counts and problems.
     root = make_mfnet_tree(tmp_path)
-    code = main(["datasets", "mfnet", "--root", str(root), "--split", "train", "--check"],
-                module_names=("rxssnet_core.commands.datasets",))
+    code = main(["datasets", "mfnet", "--root", str(root), "--split", "train", "--check"])
     assert code == 0
     (root / "labels" / "00001D.png").unlink()
-    code = main(["datasets", "mfnet", "--root", str(root), "--split", "train"],
-                module_names=("rxssnet_core.commands.datasets",))
+    code = main(["datasets", "mfnet", "--root", str(root), "--split", "train"])
     assert code == 2

@@ -12,8 +12,6 @@ from rxssnet_core.degradation import DEGRADATIONS, DegradationParams
 from rxssnet_core.evaluation.degraded import FUSED, MODE_ROWS, degraded_table
 from rxssnet_core.evaluation.metrics import ConfusionMatrix
 
-COMMANDS = ("rxssnet_core.commands.evaluate",)
-
 
 def test_table_has_one_row_per_mode_with_the_change_from_fused() -> None:
     names = ["background", "thing"]
@@ -33,7 +31,7 @@ def test_eval_degraded_modes_on_the_fusion_model(fusion_model, tmp_path, capsys)
     out = tmp_path / "eval"
     code = main(["eval", "--checkpoint", str(fusion_model.checkpoint), "--dataset", "synthetic_fusion", "--root",
                  str(fusion_model.dataset_root), "--split", "test", "--device", "cpu", "--out", str(out),
-                 "--degraded-modes", "--noise-std", "0.8", "--shift-px", "12"], COMMANDS)
+                 "--degraded-modes", "--noise-std", "0.8", "--shift-px", "12"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     report = json.loads((out / "degraded_modes.json").read_text())
@@ -59,7 +57,7 @@ def test_eval_degraded_modes_on_the_fusion_model(fusion_model, tmp_path, capsys)
 def test_eval_degraded_modes_rejects_bad_flags(tmp_path, capsys) -> None:
     args = ["eval", "--checkpoint", str(tmp_path / "none.safetensors"), "--dataset", "synthetic_fusion", "--root",
             str(tmp_path), "--out", str(tmp_path / "out"), "--degraded-modes"]
-    assert main([*args, "--shift-px", "-2"], COMMANDS) == 2
+    assert main([*args, "--shift-px", "-2"]) == 2
     assert "--shift-px" in capsys.readouterr().err
-    assert main([*args, "--neutral-x"], COMMANDS) == 2
+    assert main([*args, "--neutral-x"]) == 2
     assert "--neutral-x and --degraded-modes" in capsys.readouterr().err

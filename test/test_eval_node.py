@@ -21,7 +21,7 @@ import pytest
 from test_bag_eval import offline_case  # noqa: F401 - the session fixture (built once, cached on disk)
 
 from rxssnet_ros.bag_player import wait_for_subscribers
-from rxssnet_ros.bag_tools.convert import get_typestore
+from rxssnet_ros.bag_tools.bag_writer import get_typestore
 from rxssnet_ros.eval_node import EvalConfigError, resolve_class_names
 from rxssnet_ros.synchronizer import stamp_ns
 

@@ -20,8 +20,6 @@ from rxssnet_core.evaluation.inference_modes import (
 )
 from rxssnet_core.evaluation.predict import save_prediction
 
-COMMANDS = ("rxssnet_core.commands.evaluate", "rxssnet_core.commands.predict")
-
 
 class PointwiseNet(nn.Module):
     """A 1x1-conv "segmenter": translation-equivariant and flip-equivariant, so tiling and mirroring must not
@@ -113,7 +111,7 @@ def test_eval_cli_writes_reports(synthetic: Path, synthetic_checkpoint: Path, tm
 
     out = tmp_path / "single"
     code = main(["eval", "--checkpoint", str(synthetic_checkpoint), "--dataset", "synthetic_fusion", "--root",
-                 str(synthetic), "--split", "test", "--out", str(out)], COMMANDS)
+                 str(synthetic), "--split", "test", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     data = json.loads((out / "metrics.json").read_text())
     assert len(data["iou"]) == 4 and 0.0 <= data["miou"] <= 1.0
@@ -126,27 +124,27 @@ def test_eval_cli_writes_reports(synthetic: Path, synthetic_checkpoint: Path, tm
         assert cv2.imread(str(out / name)) is not None
     sliding = tmp_path / "sliding"
     code = main(["eval", "--checkpoint", str(synthetic_checkpoint), "--dataset", "synthetic_fusion", "--root",
-                 str(synthetic), "--mode", "sliding", "--window", "64", "64", "--out", str(sliding)], COMMANDS)
+                 str(synthetic), "--mode", "sliding", "--window", "64", "64", "--out", str(sliding)])
     assert code == 0
     # A window as large as the image is the single-scale protocol.
     assert json.loads((sliding / "metrics.json").read_text())["confusion_matrix"] == data["confusion_matrix"]
     code = main(["eval", "--checkpoint", str(synthetic_checkpoint), "--dataset", "synthetic_fusion", "--root",
                  str(synthetic), "--mode", "multiscale", "--scales", "0.75", "1", "--flip",
-                 "--out", str(tmp_path / "ms")], COMMANDS)
+                 "--out", str(tmp_path / "ms")])
     assert code == 0 and json.loads((tmp_path / "ms" / "metrics.json").read_text())["run"]["scales"] == [0.75, 1]
 
 
 def test_eval_cli_errors(synthetic: Path, synthetic_checkpoint: Path, tiny_checkpoint: Path, tmp_path: Path,
                          capsys: pytest.CaptureFixture) -> None:
     code = main(["eval", "--checkpoint", str(tiny_checkpoint), "--dataset", "synthetic_fusion", "--root",
-                 str(synthetic), "--out", str(tmp_path)], COMMANDS)
+                 str(synthetic), "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "5 classes" in err and "Traceback" not in err  # a 5-class model on a 4-class set
     code = main(["eval", "--checkpoint", str(tmp_path / "nope.safetensors"), "--dataset", "synthetic_fusion",
-                 "--root", str(synthetic), "--out", str(tmp_path)], COMMANDS)
+                 "--root", str(synthetic), "--out", str(tmp_path)])
     assert code == 2 and "nope.safetensors" in capsys.readouterr().err
     code = main(["eval", "--checkpoint", str(synthetic_checkpoint), "--dataset", "synthetic_fusion",
-                 "--root", str(synthetic), "--split", "val", "--out", str(tmp_path)], COMMANDS)
+                 "--root", str(synthetic), "--split", "val", "--out", str(tmp_path)])
     assert code == 2 and "val" in capsys.readouterr().err
 
 
@@ -159,7 +157,7 @@ def test_predict_cli_dataset_and_files(synthetic: Path, synthetic_checkpoint: Pa
 
     out = tmp_path / "pred"
     code = main(["predict", "--checkpoint", str(synthetic_checkpoint), "--dataset", "synthetic_fusion", "--root",
-                 str(synthetic), "--split", "test", "--out", str(out), "--alpha", "0.4"], COMMANDS)
+                 str(synthetic), "--split", "test", "--out", str(out), "--alpha", "0.4"])
     assert code == 0, capsys.readouterr().err
     ds = build_dataset("synthetic_fusion", synthetic, "test")
     model = load_model(synthetic_checkpoint)
@@ -178,7 +176,7 @@ def test_predict_cli_dataset_and_files(synthetic: Path, synthetic_checkpoint: Pa
     files = tmp_path / "files"
     code = main(["predict", "--checkpoint", str(synthetic_checkpoint), "--rgb", str(synthetic / "rgb" /
                  f"{sample['stem']}.png"), "--x", str(synthetic / "x" / f"{sample['stem']}.png"),
-                 "--out", str(files)], COMMANDS)
+                 "--out", str(files)])
     assert code == 0
     np.testing.assert_array_equal(cv2.imread(str(files / f"{sample['stem']}_label.png"), cv2.IMREAD_UNCHANGED),
                                   expected)
@@ -188,18 +186,18 @@ def test_predict_cli_errors(synthetic: Path, synthetic_checkpoint: Path, tmp_pat
                             capsys: pytest.CaptureFixture) -> None:
     rgb = synthetic / "rgb" / "test_0000.png"
     code = main(["predict", "--checkpoint", str(synthetic_checkpoint), "--rgb", str(rgb), "--x",
-                 str(tmp_path / "missing_x.png"), "--out", str(tmp_path)], COMMANDS)
+                 str(tmp_path / "missing_x.png"), "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "missing_x.png" in err and "Traceback" not in err
     code = main(["predict", "--checkpoint", str(synthetic_checkpoint), "--rgb", str(rgb), "--dataset",
-                 "synthetic_fusion", "--out", str(tmp_path)], COMMANDS)
+                 "synthetic_fusion", "--out", str(tmp_path)])
     assert code == 2 and "either" in capsys.readouterr().err
     small = tmp_path / "small_x.png"
     import cv2
 
     cv2.imwrite(str(small), np.zeros((10, 12), dtype=np.uint8))
     code = main(["predict", "--checkpoint", str(synthetic_checkpoint), "--rgb", str(rgb), "--x", str(small),
-                 "--out", str(tmp_path)], COMMANDS)
+                 "--out", str(tmp_path)])
     assert code == 2 and "small_x.png" in capsys.readouterr().err
 
 
@@ -226,9 +224,9 @@ def test_eval_and_predict_score_the_deployed_backend_through_the_frame_pipeline(
 
     pytest.importorskip("onnxruntime")
     args = ["--checkpoint", str(synthetic_checkpoint), "--dataset", "synthetic_fusion", "--root", str(synthetic)]
-    code = main(["eval", *args, "--out", str(tmp_path / "torch")], COMMANDS)
+    code = main(["eval", *args, "--out", str(tmp_path / "torch")])
     assert code == 0, capsys.readouterr().err
-    code = main(["eval", *args, "--backend", "onnxruntime", "--out", str(tmp_path / "ort")], COMMANDS)
+    code = main(["eval", *args, "--backend", "onnxruntime", "--out", str(tmp_path / "ort")])
     assert code == 0, capsys.readouterr().err
     torch_run = json.loads((tmp_path / "torch" / "metrics.json").read_text())
     ort_run = json.loads((tmp_path / "ort" / "metrics.json").read_text())
@@ -236,7 +234,7 @@ def test_eval_and_predict_score_the_deployed_backend_through_the_frame_pipeline(
     assert ort_run["num_pixels"] == torch_run["num_pixels"] == 3 * 64 * 64
     assert abs(ort_run["miou"] - torch_run["miou"]) < 0.01
 
-    code = main(["predict", *args, "--backend", "onnxruntime", "--out", str(tmp_path / "pred")], COMMANDS)
+    code = main(["predict", *args, "--backend", "onnxruntime", "--out", str(tmp_path / "pred")])
     assert code == 0, capsys.readouterr().err
     from rxssnet_core import load_model
     from rxssnet_core.data import build_dataset
@@ -250,7 +248,6 @@ def test_eval_and_predict_score_the_deployed_backend_through_the_frame_pipeline(
         agree.append(np.mean(written == expected))
     assert min(agree) >= 0.99
 
-    code = main(["eval", *args, "--mode", "sliding", "--backend", "onnxruntime", "--out", str(tmp_path / "x")],
-                COMMANDS)
+    code = main(["eval", *args, "--mode", "sliding", "--backend", "onnxruntime", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and "--mode single" in err and "Traceback" not in err

@@ -17,11 +17,9 @@ from rxssnet_core.export import export_onnx, find_image_pairs, read_image_pair, 
 from rxssnet_core.inference.artifacts import onnx_description as read_onnx_description
 from rxssnet_core.onnx_precision import FP32_SCOPES, fp32_sensitive_node_names, in_fp32_scope
 
-EXPORT_COMMAND = ("rxssnet_core.commands.export",)
-
 
 def rxssnet(*argv: str) -> int:
-    return cli_main(list(argv), module_names=EXPORT_COMMAND)
+    return cli_main(list(argv))
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,17 @@ import types
 import numpy as np
 import pytest
 
+from rxssnet_core.frame_pipeline import nonfinite_fraction
 from rxssnet_ros.image_conversion import (
-    ImageConversionError,
+    array_to_image,
     array_to_image_fields,
+    bridge_decodes_like_ours,
     check_image_layout,
-    encoding_info,
     image_to_array,
-    nonfinite_fraction,
     rgb_from_image,
     x_from_image,
 )
+from rxssnet_ros.image_encodings import ImageConversionError, encoding_info
 
 RNG = np.random.default_rng(0)
 
@@ -67,8 +68,6 @@ def test_encode_then_decode_round_trips(encoding):
 
 def test_rclpy_messages_round_trip():
     from sensor_msgs.msg import Image
-
-    from rxssnet_ros.image_conversion import array_to_image
 
     msg = array_to_image(ARRAYS["32FC1"], "32FC1")
     assert isinstance(msg, Image) and msg.step == 7 * 4
@@ -192,8 +191,6 @@ def test_cv_bridge_used_only_when_it_decodes_padded_rows():
     """The self-check probes steps that are not multiples of the pixel size: a bridge that reshapes by step / pixel
     size passes an rgb8 step-12 probe (the old check) but fails these, so our converter is used instead."""
     from sensor_msgs.msg import Image
-
-    from rxssnet_ros.image_conversion import bridge_decodes_like_ours
 
     fooled = Image(height=2, width=3, encoding="rgb8", is_bigendian=0, step=12)
     fooled.data = bytes(range(24))

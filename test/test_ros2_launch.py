@@ -110,7 +110,8 @@ def ros2(prefix: str, arguments: str, timeout: float = 60.0) -> subprocess.Compl
 def bag(tmp_path_factory) -> tuple[Path, list[int]]:
     """A rosbag2 of BAG_FRAMES synthetic RGB-thermal frames; returns (bag, RGB stamps in ns)."""
     from rxssnet_core.data.synthetic import generate_fusion_dataset
-    from rxssnet_ros.bag_tools.convert import BagTopics, convert_dataset_to_bag
+    from rxssnet_ros.bag_tools.bag_layout import BagTopics
+    from rxssnet_ros.bag_tools.convert import convert_dataset_to_bag
 
     base = tmp_path_factory.mktemp("launch_bag")
     root = generate_fusion_dataset(base / "data", counts={"test": BAG_FRAMES}, size=(64, 80), seed=3, progress=False)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from ros_harness import Harness, NodeProcess, image_msg, image_to_numpy, make_stamp, ros_child_env, torch_threads
 
-from rxssnet_ros.image_conversion import array_to_compressed_fields, decode_compressed
+from rxssnet_ros.compressed_image import array_to_compressed_fields, decode_compressed
 
 H, W = 64, 80
 MS = 1_000_000

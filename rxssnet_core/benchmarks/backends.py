@@ -33,9 +33,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from rxssnet_core.benchmarks import cpu_features, cpu_name, machine_line, percentile
+from rxssnet_core.benchmarks.model_cpu import matmul_gflops
+from rxssnet_core.benchmarks.reference_forward import ReferenceRXSSNet, randomize_
+from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
+from rxssnet_core.data.dataset import build_dataset
+from rxssnet_core.data.synthetic import generate_fusion_dataset
+from rxssnet_core.evaluation.metrics import ConfusionMatrix
+from rxssnet_core.inference import Segmenter
+from rxssnet_core.inference.backends.base import BackendError, check_choice
+from rxssnet_core.inference.backends.openvino_backend import OpenVinoBackend
+from rxssnet_core.inference.model_files import parse_size
+from rxssnet_core.models.rxssnet import build_model
+from rxssnet_core.preprocessing import PreprocessConfig
+from rxssnet_core.training import Trainer, load_train_config
 
 # Row backends: a Segmenter backend, or torch in channels_last layout.
 BACKEND_CHOICES = ("torch", "torch_channels_last", "onnxruntime", "openvino", "tensorrt")
@@ -45,8 +59,6 @@ CALIBRATION_SCENES = 16
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rxssnet_core.config import ENCODER_VARIANTS
-
     parser.add_argument("--variants", nargs="+", default=["atto"], choices=sorted(ENCODER_VARIANTS),
                         help="encoder variants (default: atto)")
     parser.add_argument("--sizes", nargs="+", default=["480x640"], help="input sizes HxW (default: 480x640)")
@@ -85,10 +97,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def environment(threads: int) -> dict[str, Any]:
     """CPU, features, matmul throughput, library versions and thread counts, measured now."""
-    import torch
-
-    from rxssnet_core.benchmarks.model_cpu import matmul_gflops
-
     info: dict[str, Any] = {
         "machine": cpu_name(), "cpu_features": cpu_features(), "cpu_count": os.cpu_count(),
         "torch": torch.__version__, "threads": threads,
@@ -120,11 +128,6 @@ class Row:
 
 
 def _authors_row(variant: str, decoder_dim: int, num_classes: int, size: tuple[int, int]) -> Row:
-    import torch
-
-    from rxssnet_core.benchmarks.reference_forward import ReferenceRXSSNet, randomize_
-    from rxssnet_core.config import ENCODER_VARIANTS
-
     if size[0] % 32 or size[1] % 32:
         raise ValueError(f"the authors' forward needs height and width multiples of 32, not {size}")
     depths, dims = ENCODER_VARIANTS[variant]
@@ -143,18 +146,12 @@ def _authors_row(variant: str, decoder_dim: int, num_classes: int, size: tuple[i
 
 def _segmenter_row(model: Any, backend: str, precision: str, device: str, size: tuple[int, int],
                    cache_dir: str, calibration_dir: str | None, threads: int) -> Row:
-
-    from rxssnet_core.inference import Segmenter
-    from rxssnet_core.preprocessing import PreprocessConfig
-
     channels_last = backend == "torch_channels_last"
     segmenter = Segmenter.from_model(
         model, backend="torch" if channels_last else backend, device=device, precision=precision,
         cache_dir=cache_dir, input_size=size, calibration_dir=calibration_dir, channels_last=channels_last,
         metadata={"preprocess": PreprocessConfig(modality="thermal").to_dict()})
     if backend == "openvino" and threads:
-        from rxssnet_core.inference.backends.openvino_backend import OpenVinoBackend
-
         current = segmenter.backend  # same IR, same precision, the bench's thread count
         segmenter.backend = OpenVinoBackend(current.path, device, precision, num_threads=threads,
                                             cache_dir=cache_dir)
@@ -174,8 +171,6 @@ def _segmenter_row(model: Any, backend: str, precision: str, device: str, size: 
 def synthetic_calibration_dir(directory: str | pathlib.Path, size: tuple[int, int], count: int = CALIBRATION_SCENES
                               ) -> pathlib.Path:
     """`count` synthetic RGB-thermal scenes of `size` in the generic layout (rgb/, x/), for int8 speed rows."""
-    from rxssnet_core.data.synthetic import generate_fusion_dataset
-
     root = pathlib.Path(directory) / f"calibration-{size[0]}x{size[1]}"
     if not (root / "rgb").is_dir():
         generate_fusion_dataset(root, counts={"calibration": count}, size=size, seed=1, progress=False)
@@ -205,13 +200,6 @@ def _time_rows(rows: list[Row], warmup: int, rounds: int, tick: Callable[[], Non
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """The timing rows of every variant and size, the skipped combinations and the environment."""
-    import torch
-
-    from rxssnet_core.config import ModelConfig
-    from rxssnet_core.inference.backends.base import BackendError, check_choice
-    from rxssnet_core.inference.segmenter import parse_size
-    from rxssnet_core.models.rxssnet import build_model
-
     if args.warmup < 0 or args.repeat < 1:
         raise ValueError(f"--warmup must be >= 0 and --repeat >= 1, got {args.warmup} and {args.repeat}")
     if args.threads is not None:
@@ -284,9 +272,6 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 def train_fusion_model(directory: str | pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     """(checkpoint, dataset root) of the synthetic fusion model, trained as the tests' `fusion_model` fixture
     (config/train/synthetic_fusion.yaml on 64/16/16 scenes of 128x160); reused when `directory` holds it."""
-    from rxssnet_core.data.synthetic import generate_fusion_dataset
-    from rxssnet_core.training import Trainer, load_train_config
-
     base = pathlib.Path(directory)
     root, run_dir = base / "data", base / "run"
     best = sorted(run_dir.glob("**/best.safetensors"))
@@ -316,12 +301,6 @@ def _calibration_folder(dataset: Any, directory: pathlib.Path) -> pathlib.Path:
 
 def accuracy_report(args: argparse.Namespace) -> dict[str, Any]:
     """Every run backend/precision against torch fp32 on `args.split`: label agreement and mIoU."""
-
-    from rxssnet_core.data.dataset import build_dataset
-    from rxssnet_core.evaluation.metrics import ConfusionMatrix
-    from rxssnet_core.inference import Segmenter
-    from rxssnet_core.inference.backends.base import BackendError, check_choice
-
     with tempfile.TemporaryDirectory(prefix="rxssnet-bench-accuracy-") as work:
         if args.train_fusion:
             checkpoint, root = train_fusion_model(args.train_fusion)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
+from rxssnet_core.models.complexity import measure_complexity
+from rxssnet_core.models.rxssnet import build_model
 
 
 def _median_seconds(fn: Callable[[], object], warmup: int, repeat: int) -> float:
@@ -41,9 +43,6 @@ def matmul_gflops(size: int, repeat: int = 5) -> float:
 def model_latency(variant: str, height: int, width: int, warmup: int, repeat: int, channels_last: bool
                   ) -> tuple[float, int]:
     """(median seconds per forward, MACs) for one (1, 3, H, W) pair in eval mode."""
-    from rxssnet_core.models.complexity import measure_complexity
-    from rxssnet_core.models.rxssnet import build_model
-
     model = build_model(ModelConfig(variant=variant, num_classes=9)).eval()
     macs = measure_complexity(model, height, width)[-1].macs
     rgb, x = torch.randn(1, 3, height, width), torch.randn(1, 3, height, width)

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-NAME = "calibrate"
-HELP = "calibrate a camera rig: the X-to-RGB homography from point pairs (see docs/calibration.md)"
+from rxssnet_core.camera_geometry import AlignmentError, CameraModel, fit_homography
 
 CSV_COLUMNS = ("x_u", "x_v", "rgb_u", "rgb_v")
 
@@ -52,8 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rxssnet_core.camera_geometry import AlignmentError, CameraModel, fit_homography
-
     if args.calibrate_target != "homography":  # argparse already restricts it; kept for clarity
         raise ValueError(f"unknown calibrate target {args.calibrate_target!r}; use: homography")
     if not args.ransac_threshold >= 0:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-NAME = "convert-reference"
-HELP = "convert an authors' RXSSNet checkpoint ({'state_dict': ...}) to an RXSSNet-ROS model file"
+from rxssnet_core.models.checkpoints import convert_reference_checkpoint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,8 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rxssnet_core.models.checkpoints import convert_reference_checkpoint
-
     output = Path(args.output)
     if output.exists() and not args.force:
         raise FileExistsError(f"{output} exists; pass --force to overwrite it")

@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
-NAME = "datasets"
-HELP = ("List the supported datasets (modality, classes, expected folder layout), show one in detail, check a "
-        "folder against its layout, or generate the synthetic fusion dataset.")
+from rxssnet_core.data import DatasetError
+from rxssnet_core.data.registry import DATASETS, get_info
+from rxssnet_core.data.synthetic import generate_fusion_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +68,9 @@ def _format_detail(info: Any) -> str:
 
 
 def _check_root(args: argparse.Namespace, info: Any) -> int:
-    from rxssnet_core.data import DatasetError, build_dataset
+    # torch: the dataset classes are torch Datasets; listing, describing and --generate run without torch
+    # (requirements/core.txt, a robot with ONNX Runtime only), so only --root imports them
+    from rxssnet_core.data.dataset import build_dataset
 
     required = {args.split} if args.split else {info.train_split, info.val_split} - {None}
     splits = [args.split] if args.split else list(info.splits)
@@ -102,9 +104,6 @@ def _check_root(args: argparse.Namespace, info: Any) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rxssnet_core.data.io import DatasetError
-    from rxssnet_core.data.registry import DATASETS, get_info
-
     if args.name is None:
         if args.root or args.generate:
             raise DatasetError("--root and --generate need a dataset NAME (see `rxssnet datasets`)")
@@ -115,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
     if args.generate:
         if info.name != "synthetic_fusion":
             raise DatasetError(f"--generate only works for synthetic_fusion, not {info.name!r}")
-        from rxssnet_core.data.synthetic import generate_fusion_dataset
-
         root = generate_fusion_dataset(args.generate, size=tuple(args.size), seed=args.seed)
         print(f"wrote the synthetic fusion dataset to {root} (train 40, val 8, test 12 scenes, seed {args.seed})")
         return 0

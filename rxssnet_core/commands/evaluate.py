@@ -6,12 +6,29 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
+import torch
 
-NAME = "eval"
-HELP = "evaluate a checkpoint on a dataset split: metrics.json, metrics.md, confusion-matrix and IoU plots"
-DEGRADED_HELP = ("also score the model with X missing, X blank, X noisy (--noise-std), X shifted (--shift-px) and "
-                 "RGB missing, in one table beside the fused score (degraded_modes.md and .json in --out)")
+from rxssnet_core.commands.options import (
+    add_backend_arguments,
+    add_degraded_arguments,
+    add_mode_arguments,
+    check_backend_arguments,
+    mode_options,
+)
+from rxssnet_core.data import build_dataset
+from rxssnet_core.degradation import DegradationParams
+from rxssnet_core.evaluation.degraded import (
+    FUSED,
+    MODE_ROWS,
+    degraded_table,
+    evaluate_degraded_modes,
+    write_degraded_report,
+)
+from rxssnet_core.evaluation.evaluator import evaluate_model, evaluate_pipeline, load_eval_model
+from rxssnet_core.evaluation.report import write_reports
+from rxssnet_core.frame_pipeline import FramePipeline
+from rxssnet_core.inference import Segmenter
+from rxssnet_core.preprocessing import PreprocessConfig, PreprocessError
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -21,48 +38,9 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, required: bool = True
     parser.add_argument("--split", default="test", help="split to use (default: test)")
 
 
-def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", default="single", choices=("single", "multiscale", "sliding"),
-                        help="single: one pass at native size (reference protocol); multiscale: --scales and "
-                             "--flip; sliding: --window/--stride tiles")
-    parser.add_argument("--scales", type=float, nargs="+", default=[0.75, 1.0, 1.25],
-                        help="scales for --mode multiscale (default: 0.75 1 1.25)")
-    parser.add_argument("--flip", action="store_true", help="also average the horizontally mirrored input")
-    parser.add_argument("--window", type=int, nargs=2, default=None, metavar=("H", "W"),
-                        help="sliding window size (default 480 640)")
-    parser.add_argument("--stride", type=int, nargs=2, default=None, metavar=("H", "W"),
-                        help="sliding window stride (default 2/3 of the window)")
-    parser.add_argument("--device", default=None, choices=("cpu", "cuda"), help="default: cuda when available")
-
-
-def add_backend_arguments(parser: argparse.ArgumentParser, what: str = "--mode single") -> None:
-    """--backend, --precision, --input-size, --calibration-dir: what the node's `backend`, `precision` and
-    `input_size` parameters choose, for `rxssnet eval`, `predict` and `bag eval`."""
-    parser.add_argument("--backend", default="torch", choices=BACKEND_CHOICES,
-                        help=f"inference backend of {what}, as the node's `backend` (default torch; auto: the "
-                             "fastest installed)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="backend precision (default fp32)")
-    parser.add_argument("--input-size", default=None, metavar="HxW",
-                        help="run the network at this size (default: each image's size; openvino and tensorrt "
-                             "build for the first image's size)")
-    parser.add_argument("--calibration-dir", default=None, metavar="DIR",
-                        help="--precision int8: a folder of RGB/X pairs from the robot's cameras to quantize on "
-                             "(never the split being scored)")
-
-
-def check_backend_arguments(args: argparse.Namespace) -> None:
-    """The test-time modes need the torch model's logits: other backends only serve --mode single."""
-    if args.mode != "single" and (args.backend != "torch" or args.precision != "fp32" or args.input_size):
-        raise ValueError(f"--mode {args.mode} averages the torch model's logits; --backend/--precision/"
-                         "--input-size apply to --mode single (the node's path). Drop them, or use --mode single")
-
-
 def pipeline_segmenter(model: Any, dataset: Any, args: argparse.Namespace, device: Any) -> Any:
     """The Segmenter that `--mode single` scores through the frame pipeline: the loaded model with the dataset's
     preprocessing, on --backend / --precision (fixed-size backends: --input-size or the first image's size)."""
-    from rxssnet_core.inference import Segmenter
-
     size = args.input_size
     if size is None and args.backend in ("openvino", "tensorrt") and len(dataset):
         size = tuple(dataset.read_raw(0).rgb.shape[:2])
@@ -85,23 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_degraded_arguments(parser)
 
 
-def add_degraded_arguments(parser: argparse.ArgumentParser) -> None:
-    from rxssnet_core.degradation import DEFAULT_NOISE_STD, DEFAULT_SHIFT_PX
-
-    parser.add_argument("--degraded-modes", action="store_true", help=DEGRADED_HELP)
-    parser.add_argument("--noise-std", type=float, default=DEFAULT_NOISE_STD, metavar="STD",
-                        help="with --degraded-modes: std of the Gaussian noise added to X, in normalised units "
-                             f"(1 = one normalisation std; default {DEFAULT_NOISE_STD})")
-    parser.add_argument("--shift-px", type=int, default=DEFAULT_SHIFT_PX, metavar="N",
-                        help="with --degraded-modes: shift X right and down by N pixels, as a wrong extrinsic "
-                             f"calibration does (default {DEFAULT_SHIFT_PX})")
-
-
 def degradation_params(args: argparse.Namespace) -> Any:
     """--noise-std / --shift-px as DegradationParams; a clear error naming the flag when out of range."""
-    from rxssnet_core.degradation import DegradationParams
-    from rxssnet_core.preprocessing import PreprocessError
-
     if args.degraded_modes and args.neutral_x:
         raise ValueError("--neutral-x and --degraded-modes cannot be combined: --degraded-modes already scores "
                          "the neutral X (row x_missing) beside the fused score; drop --neutral-x")
@@ -111,13 +74,7 @@ def degradation_params(args: argparse.Namespace) -> Any:
         raise ValueError(f"--noise-std / --shift-px: {error}") from None
 
 
-def mode_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"scales": args.scales, "flip": args.flip, "window": args.window, "stride": args.stride}
-
-
 def pick_device(name: str | None) -> Any:
-    import torch
-
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda given but CUDA is not available; use --device cpu")
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -125,11 +82,6 @@ def pick_device(name: str | None) -> Any:
 
 def load_model_and_dataset(checkpoint: str, dataset: str, root: str, split: str, device: Any) -> tuple[Any, Any]:
     """The checkpoint's model (eval mode) and the split built with the checkpoint's own preprocessing."""
-
-    from rxssnet_core.data import build_dataset
-    from rxssnet_core.evaluation.evaluator import load_eval_model
-    from rxssnet_core.preprocessing import PreprocessConfig
-
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"--checkpoint {checkpoint} does not exist")
     model = load_eval_model(checkpoint, map_location=device)
@@ -144,10 +96,6 @@ def load_model_and_dataset(checkpoint: str, dataset: str, root: str, split: str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from rxssnet_core.evaluation.evaluator import evaluate_model, evaluate_pipeline
-    from rxssnet_core.evaluation.report import write_reports
-    from rxssnet_core.frame_pipeline import FramePipeline
-
     params = degradation_params(args)
     check_backend_arguments(args)
     device = pick_device(args.device)
@@ -184,14 +132,6 @@ def run(args: argparse.Namespace) -> int:
 def run_degraded_modes(args: argparse.Namespace, model: Any, ds: Any, device: Any, fused: Any, params: Any,
                        extra: dict[str, Any]) -> dict[str, Any]:
     """Scores every degradation (the fused score is `fused`), prints the table, writes degraded_modes.*."""
-    from rxssnet_core.evaluation.degraded import (
-        FUSED,
-        MODE_ROWS,
-        degraded_table,
-        evaluate_degraded_modes,
-        write_degraded_report,
-    )
-
     results = {FUSED: fused, **evaluate_degraded_modes(model, ds, params, modes=MODE_ROWS[1:], mode=args.mode,
                                                        device=device, num_workers=args.num_workers,
                                                        progress=True, **mode_options(args))}

@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-# Both are plain tuples/dicts in modules that import no torch, so `--help` stays fast.
+from rxssnet_core import export as export_lib
 from rxssnet_core.inference.artifacts import OUTPUT_SETS, engine_sidecar
 from rxssnet_core.inference.backends.tensorrt_backend import BUILD_PRECISIONS
+from rxssnet_core.models.checkpoints import load_model
 
-NAME = "export"
-HELP = ("export a checkpoint to ONNX (inputs rgb, x; outputs labels + confidence, or logits) or build a "
-        "TensorRT engine (fp32/fp16/int8)")
 # Parity the exported graph must reach against torch on the CPU in fp32, or the export is reported as failed.
 MAX_LOGIT_DIFF = 1e-3
 MIN_ARGMAX_AGREEMENT = 0.999
@@ -68,10 +66,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def _verify(model: object, path: pathlib.Path, sizes: list[tuple[int, int]]) -> bool:
-    from rxssnet_core.export import onnx_parity
-
     ok = True
-    for parity in onnx_parity(model, path, sizes):
+    for parity in export_lib.onnx_parity(model, path, sizes):
         height, width = parity["height"], parity["width"]
         good = parity["max_abs_diff"] <= MAX_LOGIT_DIFF and parity["argmax_agreement"] >= MIN_ARGMAX_AGREEMENT
         ok &= good
@@ -83,9 +79,6 @@ def _verify(model: object, path: pathlib.Path, sizes: list[tuple[int, int]]) -> 
 
 def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
-    from rxssnet_core import export as export_lib
-    from rxssnet_core.models.checkpoints import load_model
-
     model = load_model(args.checkpoint, map_location="cpu").eval()
     out = pathlib.Path(args.out)
     if args.format == "tensorrt":

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from rxssnet_core.config import ENCODER_VARIANTS
-
-NAME = "info"
-HELP = "print parameters and multiply-accumulates per part of an RXSSNet (variant, classes, input size)"
+from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
+from rxssnet_core.models.checkpoints import load_model
+from rxssnet_core.models.complexity import measure_complexity
+from rxssnet_core.models.rxssnet import build_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,11 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rxssnet_core.config import ModelConfig
-    from rxssnet_core.models.checkpoints import load_model
-    from rxssnet_core.models.complexity import measure_complexity
-    from rxssnet_core.models.rxssnet import build_model
-
     if args.height < 1 or args.width < 1:
         raise ValueError(f"--height/--width must be positive, got {args.height}x{args.width}")
     if args.checkpoint:

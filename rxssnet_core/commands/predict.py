@@ -11,18 +11,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rxssnet_core.commands.evaluate import (
+from rxssnet_core.commands.evaluate import load_model_and_dataset, pick_device, pipeline_segmenter
+from rxssnet_core.commands.options import (
     add_backend_arguments,
     add_mode_arguments,
     check_backend_arguments,
-    load_model_and_dataset,
     mode_options,
-    pick_device,
-    pipeline_segmenter,
 )
-
-NAME = "predict"
-HELP = "predict label PNGs and colour overlays for a dataset split (--dataset/--root/--split) or --rgb/--x files"
+from rxssnet_core.evaluation.evaluator import load_eval_model
+from rxssnet_core.evaluation.predict import predict_dataset, predict_files, predict_pairs, read_file_pair
+from rxssnet_core.frame_pipeline import FramePipeline
+from rxssnet_core.inference import Segmenter
+from rxssnet_core.preprocessing import PreprocessConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,13 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # torch and the model code: loaded only when the command runs, not for `rxssnet --help`
-    from rxssnet_core.evaluation.evaluator import load_eval_model
-    from rxssnet_core.evaluation.predict import predict_dataset, predict_files, predict_pairs, read_file_pair
-    from rxssnet_core.frame_pipeline import FramePipeline
-    from rxssnet_core.inference import Segmenter
-    from rxssnet_core.preprocessing import PreprocessConfig
-
     if not 0.0 <= args.alpha <= 1.0:
         raise ValueError(f"--alpha {args.alpha} must be in [0, 1]")
     file_mode = args.rgb is not None or args.x is not None

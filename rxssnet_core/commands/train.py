@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-NAME = "train"
-HELP = ("train RXSSNet from a config/train/*.yaml recipe (resume with --resume; several GPUs or machines: "
-        "torchrun --nproc_per_node N -m rxssnet_core.cli train ...)")
+from rxssnet_core.training.config import load_train_config
+from rxssnet_core.training.distributed import cleanup_distributed
+from rxssnet_core.training.trainer import Trainer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,10 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rxssnet_core.training.config import load_train_config
-    from rxssnet_core.training.distributed import cleanup_distributed
-    from rxssnet_core.training.trainer import Trainer
-
     config = load_train_config(args.config, args.overrides)
     try:
         trainer = Trainer(config, output_dir=args.output_dir, resume=args.resume, device=args.device,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 X_EXTENSIONS = (*IMAGE_EXTENSIONS, ".npy")
@@ -102,8 +103,6 @@ def read_label(path: str | Path, palette: Sequence[Sequence[int]] | np.ndarray |
     decoded with `palette` (raw id i has colour palette[i]; both channel orders are tried); without a
     palette they are an error.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     _require_file(path, what)
     try:
@@ -185,8 +184,6 @@ def write_image(path: str | Path, array: np.ndarray) -> Path:
 
 def write_label(path: str | Path, label: np.ndarray, palette: Sequence[Sequence[int]] | None = None) -> Path:
     """Writes (H, W) class ids as a PNG: mode P with a palette, else grey (L, or I;16 for uint16)."""
-    from PIL import Image
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if label.dtype == np.uint16:

@@ -20,13 +20,12 @@ from rxssnet_core.degradation import DegradationParams, check_kind, degrade
 from rxssnet_core.evaluation.inference_modes import infer
 from rxssnet_core.evaluation.metrics import ConfusionMatrix, MetricsError, SegmentationMetrics
 from rxssnet_core.frame_pipeline import FramePipeline
+from rxssnet_core.models.checkpoints import load_model
 from rxssnet_core.preprocessing import PreprocessConfig
 
 
 def load_eval_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """`rxssnet_core.models.checkpoints.load_model` (model files and training checkpoints), ready for eval."""
-    from rxssnet_core.models.checkpoints import load_model
-
     return load_model(path, map_location=map_location)
 
 

@@ -112,7 +112,8 @@ class ConfusionMatrix:
         self.matrix += counts.reshape(k, k)
 
     def _update_torch(self, pred: Any, gt: Any) -> None:
-        # Stays on the device (GPU evaluation would otherwise copy every label map to the host).
+        # torch: only torch tensors come here (bag eval and the node score numpy without torch). Counting stays
+        # on the tensors' device: GPU evaluation would otherwise copy every label map to the host.
         import torch
 
         if pred.shape != gt.shape:

@@ -48,8 +48,9 @@ def _markdown(metrics: SegmentationMetrics, class_names: list[str], extra: dict[
 
 
 def _new_figure(width: float, height: float) -> Any:
+    # matplotlib: optional (requirements/train.txt); only the report's plots need it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: as above
 
     figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)

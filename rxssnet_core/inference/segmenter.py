@@ -16,37 +16,40 @@ file's metadata or the engine's `.json`. Torch is imported only to export a miss
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pathlib
-import re
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from rxssnet_core.config import ModelConfig
 from rxssnet_core.inference import artifacts
 from rxssnet_core.inference.artifacts import CONFIDENCE_OUTPUT, LABELS_OUTPUT, LOGITS_OUTPUT, label_dtype
+from rxssnet_core.inference.backends import openvino_backend as ov_backend
 from rxssnet_core.inference.backends.auto import resolve_backend
-from rxssnet_core.inference.backends.base import (
-    RUNTIME_MODULES,
-    BackendError,
-    InferenceBackend,
-    check_choice,
-    require_module,
+from rxssnet_core.inference.backends.base import RUNTIME_MODULES, InferenceBackend, check_choice, require_module
+from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
+from rxssnet_core.inference.backends.tensorrt_backend import TensorRTBackend
+from rxssnet_core.inference.backends.torch_backend import TorchBackend
+from rxssnet_core.inference.model_files import (
+    DEFAULT_ENGINE_SIZE,
+    ModelInfo,
+    check_engine_precision,
+    class_names,
+    default_cache_dir,
+    ensure_engine,
+    ensure_onnx,
+    load_checkpoint_model,
+    parse_size,
+    preprocess_from_metadata,
 )
-from rxssnet_core.preprocessing import PreprocessConfig, PreprocessError, image_size, prepare_inputs
+from rxssnet_core.preprocessing import PreprocessError, image_size, prepare_inputs
 from rxssnet_core.visualization import as_palette
 
 LOGGER = logging.getLogger(__name__)
-# TensorRT engines have a fixed size unless built dynamic; this is the one used when none is given
-# (MFNet and most robot cameras are 640x480).
-DEFAULT_ENGINE_SIZE = (480, 640)
 
 
 @dataclass
@@ -84,7 +87,9 @@ def outputs_to_labels(outputs: dict[str, Any], num_classes: int, with_confidence
             shifted = logits - logits.max(axis=1, keepdims=True)
             confidence = (1.0 / np.exp(shifted).sum(axis=1)).astype(np.float32)
         return labels, confidence
-    import torch  # a torch tensor (torch backend): reduce on its device, then copy the small results
+    # torch: only the torch backend hands back tensors (the robot's runtime is torch-free); reduce them on their
+    # device, then copy the small results
+    import torch
 
     index = logits.argmax(dim=1)
     index = index.to(torch.uint8) if dtype == np.uint8 else index.to(torch.int32)
@@ -108,126 +113,6 @@ def _resize_outputs(labels: np.ndarray, confidence: np.ndarray | None, size: tup
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Configuration helpers
-
-
-def default_cache_dir() -> pathlib.Path:
-    """Cache of exported ONNX files and TensorRT engines: $RXSSNET_CACHE_DIR, else ~/.cache/rxssnet."""
-    if os.environ.get("RXSSNET_CACHE_DIR"):
-        return pathlib.Path(os.environ["RXSSNET_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "rxssnet"
-
-
-def parse_size(size: Any, name: str = "input_size") -> tuple[int, int] | None:
-    """None, (H, W), [H, W] or "HxW" -> (H, W) of positive ints."""
-    if size is None:
-        return None
-    if isinstance(size, str):
-        match = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", size)
-        if not match:
-            raise ValueError(f"{name}={size!r} must look like '480x640' (height x width)")
-        size = (match.group(1), match.group(2))
-    try:
-        height, width = (int(v) for v in size)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}={size!r} must be (height, width), e.g. (480, 640)") from error
-    if height < 1 or width < 1:
-        raise ValueError(f"{name}={size!r} must have positive height and width")
-    return height, width
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "unknown"
-
-
-def engine_cache_key(variant: str, weights_sha256: str, gpu: str, tensorrt_version: str, size: tuple[int, int],
-                     precision: str, calibration_dir: Any = None) -> str:
-    """File name (no suffix) of a cached engine: everything an engine depends on. An engine runs only with the
-    TensorRT version and GPU model that built it; int8 also depends on the calibration images."""
-    key = (f"rxssnet-{variant}-{weights_sha256[:16]}-{_slug(gpu)}-trt{tensorrt_version}-{size[0]}x{size[1]}-"
-           f"{precision}")
-    if precision == "int8" and calibration_dir is not None:
-        key += "-calib" + hashlib.sha256(str(pathlib.Path(calibration_dir).resolve()).encode()).hexdigest()[:8]
-    return key
-
-
-@dataclass
-class _ModelInfo:
-    """What the Segmenter needs about the model, from a checkpoint, an ONNX file or an engine's .json.
-
-    The torch model itself is loaded only when something needs it (the torch backend, or an export of a
-    missing ONNX file / engine): `model()` calls `loader` once.
-    """
-
-    config: ModelConfig
-    metadata: dict[str, Any]
-    weights_sha256: str | None = None
-    loader: Any = None
-    loaded: Any = None
-
-    @classmethod
-    def from_description(cls, description: dict[str, Any], source: str, loader: Any = None) -> _ModelInfo:
-        if not description.get("model_config"):
-            raise ValueError(f"{source} carries no RXSSNet model description; pass the checkpoint as well")
-        return cls(ModelConfig.from_dict(description["model_config"]),
-                   dict(description.get("metadata") or {}), description.get("weights_sha256"), loader)
-
-    def model(self) -> Any:
-        if self.loaded is None:
-            if self.loader is None:
-                raise ValueError("this needs the model's weights; pass the checkpoint")
-            self.loaded = self.loader()
-        return self.loaded
-
-    def weights_hash(self) -> str:
-        if self.weights_sha256 is None:
-            from rxssnet_core.export import weights_sha256  # the model is in memory: torch is loaded already
-
-            self.weights_sha256 = weights_sha256(self.model())
-        return self.weights_sha256
-
-
-def _load_checkpoint_model(path: pathlib.Path) -> Any:
-    from rxssnet_core.models.checkpoints import load_model  # torch: only when the weights themselves are used
-
-    return load_model(path, map_location="cpu")
-
-
-def _preprocess_from_metadata(info: _ModelInfo) -> PreprocessConfig:
-    config = info.config
-    data = info.metadata.get("preprocess")
-    if not data:
-        warnings.warn(
-            "the checkpoint has no metadata['preprocess']; assuming thermal X with default settings "
-            f"(x_channels={config.x_channels}, channel_order={config.input_order!r}). Save checkpoints with "
-            "save_model(..., metadata={'preprocess': PreprocessConfig(...).to_dict(), ...})", stacklevel=3)
-        return PreprocessConfig(x_channels=config.x_channels, channel_order=config.input_order)
-    preprocess = PreprocessConfig.from_dict(data)
-    if preprocess.x_channels != config.x_channels:
-        raise ValueError(
-            f"checkpoint metadata preprocess.x_channels={preprocess.x_channels} disagrees with the model's "
-            f"x_channels={config.x_channels}; fix the checkpoint metadata")
-    return preprocess
-
-
-def _class_names(info: _ModelInfo) -> list[str]:
-    count = info.config.num_classes
-    names = [str(n) for n in (info.metadata.get("class_names") or [])]
-    if names and len(names) != count:
-        warnings.warn(f"checkpoint metadata has {len(names)} class names for {count} classes; "
-                      "missing names become class_<i>", stacklevel=3)
-    return (names + [f"class_{i}" for i in range(len(names), count)])[:count]
-
-
-def _check_engine_precision(engine_path: Any, precision: str) -> None:
-    built = (artifacts.engine_description(engine_path) or {}).get("precision")
-    if built is not None and built != precision:
-        raise ValueError(f"engine {str(engine_path)!r} was built for precision={built!r}, not {precision!r}; "
-                         f"pass precision={built!r} or another engine_path")
-
-
-# ----------------------------------------------------------------------------------------------------------
 # The Segmenter
 
 
@@ -240,14 +125,14 @@ class Segmenter:
     (fixed-shape ONNX files and engines impose their own size).
     """
 
-    def __init__(self, backend: InferenceBackend, info: _ModelInfo, input_size: tuple[int, int] | None = None,
+    def __init__(self, backend: InferenceBackend, info: ModelInfo, input_size: tuple[int, int] | None = None,
                  source: str | None = None) -> None:
         self.backend = backend
         self.model_config = info.config
         self.metadata = info.metadata
-        self.preprocess_config = _preprocess_from_metadata(info)
+        self.preprocess_config = preprocess_from_metadata(info)
         self.num_classes = info.config.num_classes
-        self.class_names = _class_names(info)
+        self.class_names = class_names(info)
         self.palette = as_palette(info.metadata.get("palette"), self.num_classes)
         self.model_name = f"rxssnet-{info.config.variant}"
         self.input_size = parse_size(input_size)
@@ -292,10 +177,10 @@ class Segmenter:
         # .safetensors: config, metadata and weights hash from the header, without torch; .pt needs torch.
         description = None if backend == "torch" else artifacts.checkpoint_description(path)
         if description is None:
-            model = _load_checkpoint_model(path)
-            info = _ModelInfo(model.config, dict(getattr(model, "metadata", None) or {}), loaded=model)
+            model = load_checkpoint_model(path)
+            info = ModelInfo(model.config, dict(getattr(model, "metadata", None) or {}), loaded=model)
         else:
-            info = _ModelInfo.from_description(description, str(path), lambda: _load_checkpoint_model(path))
+            info = ModelInfo.from_description(description, str(path), lambda: load_checkpoint_model(path))
         return cls._build(info, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
                           calibration_dir, size, str(path), owns_model=True)
 
@@ -311,39 +196,31 @@ class Segmenter:
         """
         backend, _ = resolve_backend(backend, device, precision)
         check_choice(backend, device, precision)
-        info = _ModelInfo(model.config, dict(metadata if metadata is not None else
+        info = ModelInfo(model.config, dict(metadata if metadata is not None else
                                              getattr(model, "metadata", None) or {}), loaded=model)
         return cls._build(info, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
                           calibration_dir, parse_size(input_size), source, owns_model=False)
 
     @classmethod
-    def _build(cls, info: _ModelInfo, backend: str, device: str, precision: str, onnx_path: Any,
+    def _build(cls, info: ModelInfo, backend: str, device: str, precision: str, onnx_path: Any,
                engine_path: Any, channels_last: bool, cache_dir: Any, calibration_dir: Any,
                size: tuple[int, int] | None, source: str | None, owns_model: bool) -> Segmenter:
         cache = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
         if backend == "torch":
-            from rxssnet_core.inference.backends.torch_backend import TorchBackend
-
             runner: InferenceBackend = TorchBackend(info.model(), device, precision, channels_last,
                                                     copy=not owns_model)
         elif backend == "onnxruntime":
-            from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
-
-            path = cls._ensure_onnx(info, onnx_path, cache, size)
+            path = ensure_onnx(info, onnx_path, cache, size)
             runner = OnnxRuntimeBackend(path, device, precision)
         elif backend == "openvino":
-            from rxssnet_core.inference.backends import openvino_backend as ov_backend
-
             if onnx_path is None or not pathlib.Path(onnx_path).is_file():
                 onnx_path = ov_backend.ensure_ir(
                     info.model(), info.config.variant, info.weights_hash,
                     info.metadata, cache, size or DEFAULT_ENGINE_SIZE, precision, calibration_dir)
             runner = ov_backend.OpenVinoBackend(onnx_path, device, precision, cache_dir=cache)
         else:
-            path = cls._ensure_engine(info, onnx_path, engine_path, cache, size, precision, calibration_dir)
-            _check_engine_precision(path, precision)
-            from rxssnet_core.inference.backends.tensorrt_backend import TensorRTBackend
-
+            path = ensure_engine(info, onnx_path, engine_path, cache, size, precision, calibration_dir)
+            check_engine_precision(path, precision)
             runner = TensorRTBackend(path, device, precision)
         return cls(runner, info, size, source)
 
@@ -351,87 +228,25 @@ class Segmenter:
     def _from_artifact(cls, backend: str, device: str, precision: str, onnx_path: Any, engine_path: Any,
                        size: tuple[int, int] | None) -> Segmenter:
         if backend == "onnxruntime" and onnx_path and pathlib.Path(onnx_path).is_file():
-            from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
-
             description = artifacts.onnx_description(onnx_path) or {}
-            info = _ModelInfo.from_description(description, str(onnx_path))
+            info = ModelInfo.from_description(description, str(onnx_path))
             return cls(OnnxRuntimeBackend(onnx_path, device, precision), info, size, str(onnx_path))
         if backend == "tensorrt" and engine_path and pathlib.Path(engine_path).is_file():
-            from rxssnet_core.inference.backends.tensorrt_backend import TensorRTBackend
-
             description = artifacts.engine_description(engine_path)
             if description is None:
                 raise FileNotFoundError(f"{str(artifacts.engine_sidecar(engine_path))!r} (written by "
                                         "`rxssnet export`) is missing; pass the checkpoint as well")
-            info = _ModelInfo.from_description(description, str(engine_path))
-            _check_engine_precision(engine_path, precision)
+            info = ModelInfo.from_description(description, str(engine_path))
+            check_engine_precision(engine_path, precision)
             return cls(TensorRTBackend(engine_path, device, precision), info, size, str(engine_path))
         if backend == "openvino" and onnx_path and pathlib.Path(onnx_path).is_file():
-            from rxssnet_core.inference.backends import openvino_backend as ov_backend
-
             description = ov_backend.read_ir_description(onnx_path) or {}
-            info = _ModelInfo.from_description(description, str(onnx_path))
+            info = ModelInfo.from_description(description, str(onnx_path))
             return cls(ov_backend.OpenVinoBackend(onnx_path, device, precision, cache_dir=default_cache_dir()),
                        info, size, str(onnx_path))
         raise ValueError(
             "checkpoint=None needs an existing onnx_path (backend='onnxruntime'; an IR .xml or ONNX file for "
             "backend='openvino') or engine_path (backend='tensorrt'); give the checkpoint file otherwise")
-
-    @staticmethod
-    def _check_same_weights(info: _ModelInfo, description: dict[str, Any] | None, path: Any) -> None:
-        recorded = (description or {}).get("weights_sha256")
-        if recorded is not None and recorded != info.weights_hash():
-            raise ValueError(f"{str(path)!r} was exported from other weights than this checkpoint; delete it "
-                             "(it is rebuilt) or pass the matching checkpoint")
-
-    @classmethod
-    def _ensure_onnx(cls, info: _ModelInfo, onnx_path: Any, cache: pathlib.Path, size: tuple[int, int] | None,
-                     dynamic: bool | None = None) -> pathlib.Path:
-        dynamic = size is None if dynamic is None else dynamic
-        if onnx_path is None:
-            tag = "dynamic" if dynamic else f"{size[0]}x{size[1]}"
-            name = f"rxssnet-{info.config.variant}-{info.weights_hash()[:16]}-{tag}.onnx"
-            onnx_path = cache / "onnx" / name
-        path = pathlib.Path(onnx_path)
-        if path.is_file():
-            cls._check_same_weights(info, artifacts.onnx_description(path), path)
-            return path
-        from rxssnet_core import export as export_lib  # torch: only to export a missing file
-
-        height, width = size or DEFAULT_ENGINE_SIZE
-        LOGGER.info("exporting ONNX to %s (%s)", path, "dynamic size" if dynamic else f"{height}x{width}")
-        return export_lib.export_onnx(info.model(), path, height, width, dynamic=dynamic, metadata=info.metadata)
-
-    @classmethod
-    def _ensure_engine(cls, info: _ModelInfo, onnx_path: Any, engine_path: Any, cache: pathlib.Path,
-                       size: tuple[int, int] | None, precision: str, calibration_dir: Any) -> pathlib.Path:
-        from rxssnet_core.inference.backends import tensorrt_backend as trt_backend
-
-        trt_version = trt_backend.tensorrt_version()  # clear error before any slow work
-        trt_backend.check_cuda()
-        if precision == "int8" and calibration_dir is None:
-            raise BackendError("precision='int8' needs calibration_dir: a folder of RGB/X pairs from the "
-                               "robot")
-        height, width = size or DEFAULT_ENGINE_SIZE
-        if engine_path is None:
-            key = engine_cache_key(info.config.variant, info.weights_hash(), trt_backend.gpu_name(), trt_version,
-                                   (height, width), precision, calibration_dir)
-            engine_path = cache / "engines" / f"{key}.engine"
-        path = pathlib.Path(engine_path)
-        if path.is_file():
-            cls._check_same_weights(info, artifacts.engine_description(path), path)
-            return path
-        from rxssnet_core import export as export_lib  # torch: only to build a missing engine
-
-        LOGGER.warning("building a TensorRT %s engine at %dx%d into %s: this takes minutes (once; it is "
-                       "cached)", precision, height, width, path)
-        onnx_file = pathlib.Path(onnx_path) if onnx_path else path.with_suffix(".onnx")
-        export_lib.export_tensorrt(info.model(), path, height, width, dynamic=False, precision=precision,
-                                   calibration_dir=calibration_dir, onnx_path=onnx_file, metadata=info.metadata)
-        if onnx_path is None:  # only intermediates: the engine and its .json are what is kept
-            for suffix in (".onnx", ".fp16.onnx", ".int8.onnx"):
-                path.with_suffix(suffix).unlink(missing_ok=True)
-        return path
 
     # -- properties ------------------------------------------------------------------------------------------
 

@@ -17,8 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from safetensors import safe_open
+
 from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
+from rxssnet_core.data.registry import get_info
 from rxssnet_core.inference.artifacts import SAFETENSORS_FORMAT, checkpoint_description
+from rxssnet_core.preprocessing import PreprocessConfig
+from rxssnet_core.visualization import as_palette
 
 if TYPE_CHECKING:  # torch is imported where weights are read or built, never by importing this module
     import torch
@@ -27,6 +32,7 @@ if TYPE_CHECKING:  # torch is imported where weights are read or built, never by
     from rxssnet_core.models.rxssnet import RXSSNet
 
 FORMAT_NAME = SAFETENSORS_FORMAT
+MFNET = get_info("mfnet")  # the dataset of the authors' released checkpoints
 FORMAT_VERSION = 1
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
@@ -44,12 +50,12 @@ def read_description(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def _read_tensor_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """Returns (content, safetensors metadata). Torch files come back as the saved object."""
-    import torch  # reading tensors
+    # torch: reading tensors needs it; importing this module must not (the robot's runtime is torch-free)
+    import torch
+
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix in SAFETENSORS_SUFFIXES:
-        from safetensors import safe_open
-
         try:
             with safe_open(str(path), framework="pt") as handle:
                 metadata = handle.metadata() or {}
@@ -90,12 +96,15 @@ def save_model(model: RXSSNet, path: str | os.PathLike[str], metadata: Mapping[s
     `.safetensors` stores config and metadata as JSON in the header; other suffixes write a torch file that
     loads with `weights_only=True`.
     """
-    import torch  # writing tensors
+    # torch: writing tensors needs it; importing this module must not (the robot's runtime is torch-free)
+    import torch
+
 
     path = Path(path)
     meta = dict(model.metadata if metadata is None else metadata)
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     if path.suffix in SAFETENSORS_SUFFIXES:
+        # safetensors.torch imports torch (see above)
         from safetensors.torch import save_file
 
         header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION),
@@ -139,11 +148,13 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
     a training checkpoint (`checkpoints/last.pt`, which carries the model configuration and metadata, so a run can
     be used before it ends).
     """
-    from rxssnet_core.models.rxssnet import build_model  # torch: only when weights are loaded
+    # torch: the network is built only when weights are loaded (the robot's runtime is torch-free)
+    from rxssnet_core.models.rxssnet import build_model
 
     path = Path(path)
     if path.suffix in (".pt", ".pth") and path.is_file():
-        from rxssnet_core.training import checkpointing as training_state  # torch files only
+        # torch: training checkpoints are torch files
+        from rxssnet_core.training import checkpointing as training_state
 
         try:
             state = training_state.load_training_checkpoint(path, map_location="cpu")
@@ -374,7 +385,8 @@ def convert_reference_checkpoint(source: str | os.PathLike[str], destination: st
     state = content.get("state_dict", content)
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{source}: expected a dict with key 'state_dict'")
-    from rxssnet_core.models.rxssnet import build_model  # torch
+    # torch: building the network (see load_model)
+    from rxssnet_core.models.rxssnet import build_model
 
     state = {key.removeprefix("module."): value for key, value in state.items()}
     config = reference_config(state)
@@ -382,18 +394,11 @@ def convert_reference_checkpoint(source: str | os.PathLike[str], destination: st
     model = build_model(config)
     mapped, dropped = map_reference_state(state, model)
     model.load_state_dict(mapped, strict=True)
-    from rxssnet_core.preprocessing import PreprocessConfig
-
     meta = {"preprocess": PreprocessConfig(modality="thermal", channel_order=config.input_order).to_dict(),
             "source": f"converted from authors' checkpoint {source.name}"}
-    if config.num_classes == 9:
-        from rxssnet_core.visualization import as_palette
-
-        meta["class_names"] = ["unlabeled", "car", "person", "bike", "curve", "car_stop", "guardrail",
-                               "color_cone", "bump"]
-        meta["palette"] = as_palette([[0, 0, 0], [64, 0, 128], [64, 64, 0], [0, 128, 192], [0, 0, 192],
-                                      [128, 128, 0], [64, 64, 128], [192, 128, 128], [192, 64, 0]], 9).tolist()
-        meta["dataset"] = "mfnet"
+    if config.num_classes == len(MFNET.class_names):  # the authors' checkpoints are MFNet models
+        meta.update(class_names=list(MFNET.class_names), palette=as_palette(MFNET.palette, 9).tolist(),
+                    dataset=MFNET.name)
     meta.update(metadata or {})
     model.metadata = meta
     save_model(model.eval(), destination, meta)

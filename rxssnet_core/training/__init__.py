@@ -5,8 +5,9 @@ Multi-GPU / multi-node: `torchrun --nproc_per_node N -m rxssnet_core.cli train -
 
 from rxssnet_core.training.checkpointing import CheckpointError, atomic_torch_save, load_training_checkpoint
 from rxssnet_core.training.config import TrainConfig, TrainConfigError, load_train_config
+from rxssnet_core.training.data_order import TrainingError
 from rxssnet_core.training.schedule import WarmupPolyLR, warmup_poly_factor
-from rxssnet_core.training.trainer import Trainer, TrainingError, TrainResult
+from rxssnet_core.training.trainer import Trainer, TrainResult
 
 __all__ = [
     "CheckpointError",

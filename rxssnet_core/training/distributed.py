@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass
@@ -109,8 +110,6 @@ def wrap_ddp(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     """
     if not info.is_distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     # Depthwise conv weights (C, 1, k, k) get gradients whose stride on the size-1 axis differs from the
     # bucket's; the memory layout is identical, so DDP's performance warning about it is noise.
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")

@@ -7,7 +7,7 @@ checkpoints every N steps and best-model selection on the validation split only.
 Exact resume: the data order of an epoch is a function of (seed, epoch) (DistributedSampler), and every sample
 is augmented under RNGs seeded from (seed, epoch, rank, position), whichever worker loads it. The global RNGs
 (dropout, drop-path) are saved in each checkpoint with the position in the epoch, so a resumed run replays the
-same batches with the same random numbers as an uninterrupted one.
+same batches with the same random numbers as an uninterrupted one (`data_order`).
 
 Output folder: config.yaml, checkpoints/last.pt (training state), best.safetensors + best.json (best
 validation mIoU), final.safetensors, train_log.jsonl (one JSON object per step / validation; after a resume,
@@ -19,20 +19,17 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import random
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from rxssnet_core.config import ModelConfig
@@ -46,6 +43,14 @@ from rxssnet_core.models.rxssnet import build_model
 from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_core.training import checkpointing as ckpt
 from rxssnet_core.training.config import TrainConfig, TrainConfigError, check_dataset_root
+from rxssnet_core.training.data_order import (
+    ResumableSampler,
+    SeededSampleView,
+    TrainingError,
+    batches,
+    holdout_indices,
+    worker_init,
+)
 from rxssnet_core.training.distributed import (
     DistInfo,
     all_gather_objects,
@@ -54,120 +59,13 @@ from rxssnet_core.training.distributed import (
     init_distributed,
     wrap_ddp,
 )
+from rxssnet_core.training.mixed_precision import amp_settings, autocast, make_grad_scaler
+from rxssnet_core.training.run_log import RunLog
 from rxssnet_core.training.schedule import WarmupPolyLR
 
 IGNORE_INDEX = 255
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
 MAX_SKIPPED_FP16_STEPS = 25
-
-
-class TrainingError(ValueError):
-    """Training cannot go on (diverged loss, empty data, incompatible resume); the message says why and how."""
-
-
-# ------------------------------------------------------------------------------------------------- data order
-
-
-def sample_seed(seed: int, epoch: int, rank: int, position: int) -> int:
-    """A 32-bit seed for one sample draw, independent of worker count and of where the run was resumed."""
-    return int(np.random.SeedSequence([seed, epoch, rank, position]).generate_state(1)[0])
-
-
-@contextlib.contextmanager
-def seeded_rngs(seed: int) -> Iterator[None]:
-    """Seed Python, numpy and torch (CPU) with `seed` inside the block, then restore their previous states, so
-    augmentation draws neither depend on nor disturb the training RNG stream."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
-
-class SeededSampleView(Dataset):
-    """Wraps a dataset so that item (index, seed) is loaded under `seeded_rngs(seed)` (see ResumableSampler)."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, item: tuple[int, int]) -> dict[str, Any]:
-        index, seed = item
-        with seeded_rngs(seed):
-            sample = self.dataset[index]
-        return {"rgb": sample["rgb"], "x": sample["x"], "label": sample["label"]}
-
-
-class ResumableSampler(DistributedSampler):
-    """DistributedSampler that yields (index, sample_seed) and can start part-way into an epoch.
-
-    The permutation is DistributedSampler's (seeded by seed + epoch), so every rank agrees on it; `start` skips
-    the samples this rank already consumed before a checkpoint.
-    """
-
-    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
-        self.start = 0
-
-    def set_start(self, position: int) -> None:
-        self.start = int(position)
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
-        indices = list(super().__iter__())
-        for position in range(self.start, len(indices)):
-            yield indices[position], sample_seed(self.seed, self.epoch, self.rank, position)
-
-    def __len__(self) -> int:
-        return max(0, self.num_samples - self.start)
-
-
-def _worker_init(worker_id: int) -> None:
-    # Each worker gets distinct, reproducible Python/numpy seeds (torch seeds workers itself); per-sample
-    # seeding makes augmentation independent of this anyway.
-    seed = torch.initial_seed() % (2**32)
-    random.seed(seed)
-    np.random.seed(seed)
-
-
-def clean_worker_error(error: BaseException) -> str:
-    """The original message of an exception re-raised by a DataLoader worker (which prepends the worker's
-    traceback): users see "label image X has values ...", not a stack dump."""
-    message = str(error)
-    if "Original Traceback" not in message:
-        return message
-    marker = f"{type(error).__name__}: "
-    index = message.rfind(marker)
-    return message[index + len(marker):].strip() if index >= 0 else message.splitlines()[-1]
-
-
-def _batches(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
-    """Iterate a loader, turning bad-data errors (ValueError subclasses, e.g. DatasetError) into TrainingError
-    with the clean message that names the file."""
-    iterator = iter(loader)
-    while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        except ValueError as error:
-            raise TrainingError(clean_worker_error(error)) from None
-        yield batch
-
-
-def holdout_indices(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Deterministic (train, val) index split holding out `fraction` of `count` samples (at least one)."""
-    order = np.random.default_rng(seed).permutation(count).tolist()
-    n_val = max(1, round(count * fraction))
-    if n_val >= count:
-        raise TrainingError(f"dataset.val_holdout={fraction} would hold out all {count} training images")
-    return sorted(order[n_val:]), sorted(order[:n_val])
 
 
 # ------------------------------------------------------------------------------------------------- results
@@ -191,26 +89,6 @@ class TrainResult:
     val_mious: dict[int, float] = field(default_factory=dict)
 
 
-def _amp_settings(mode: str, device: torch.device) -> tuple[bool, torch.dtype | None, bool]:
-    """(autocast enabled, autocast dtype, use GradScaler) for train.amp on this device."""
-    if mode == "auto":
-        mode = "fp16" if device.type == "cuda" else "off"
-    if mode == "off":
-        return False, None, False
-    if mode == "fp16":
-        if device.type != "cuda":
-            raise TrainConfigError("train.amp=fp16 needs CUDA (GradScaler); on the CPU use train.amp=bf16 or off")
-        return True, torch.float16, True
-    return True, torch.bfloat16, False
-
-
-def _make_grad_scaler(enabled: bool) -> Any:
-    try:
-        return torch.amp.GradScaler("cuda", enabled=enabled)
-    except (AttributeError, TypeError):  # torch < 2.3 spelled it torch.cuda.amp
-        return torch.cuda.amp.GradScaler(enabled=enabled)
-
-
 # ------------------------------------------------------------------------------------------------- trainer
 
 
@@ -230,8 +108,7 @@ class Trainer:
         self.dist: DistInfo = init_distributed(device)
         self.device = self.dist.device
         self._resume_path = self._resolve_resume(resume)
-        self._writer: Any = None
-        self._log_file: Any = None
+        self.run_log = RunLog()
 
         cfg = config
         if cfg.train.deterministic:
@@ -241,8 +118,8 @@ class Trainer:
 
         self._build_data()
         self._build_model()
-        self.amp_enabled, self.amp_dtype, use_scaler = _amp_settings(cfg.train.amp, self.device)
-        self.scaler = _make_grad_scaler(use_scaler)
+        self.amp_enabled, self.amp_dtype, use_scaler = amp_settings(cfg.train.amp, self.device)
+        self.scaler = make_grad_scaler(use_scaler)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.optimizer.lr, betas=tuple(cfg.optimizer.betas),  # type: ignore[arg-type]
             weight_decay=cfg.optimizer.weight_decay)
@@ -429,32 +306,7 @@ class Trainer:
         for stale in (self.output_dir / LAST_CHECKPOINT).parent.glob(f".{LAST_CHECKPOINT.name}.*.tmp"):
             stale.unlink(missing_ok=True)
         (self.output_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-        self._log_file = open(self.output_dir / "train_log.jsonl", "a", buffering=1)  # noqa: SIM115
-        if self.config.logging.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise TrainConfigError("logging.tensorboard is true but the tensorboard package is missing: "
-                                       "pip install tensorboard, or set logging.tensorboard: false") from None
-
-            self._writer = SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=self.global_step + 1
-                                         if self.global_step else None)
-
-    def _close_logs(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def _log(self, record: dict[str, Any]) -> None:
-        if self._log_file is not None:
-            self._log_file.write(json.dumps(record) + "\n")
-
-    def _scalar(self, tag: str, value: float, step: int) -> None:
-        if self._writer is not None:
-            self._writer.add_scalar(tag, value, step)
+        self.run_log.open(self.output_dir, self.config.logging.tensorboard, self.global_step)
 
     # --- loop -----------------------------------------------------------------------------------------------
     def _loader(self, epoch: int, start_position: int) -> DataLoader:
@@ -464,14 +316,9 @@ class Trainer:
         return DataLoader(
             SeededSampleView(self.train_dataset), batch_size=cfg.train.batch_size, sampler=self.sampler,
             num_workers=cfg.train.num_workers, drop_last=True, pin_memory=self.device.type == "cuda",
-            worker_init_fn=_worker_init, persistent_workers=False,
+            worker_init_fn=worker_init, persistent_workers=False,
             # A private generator: creating an iterator must not draw from the global RNG (exact resume).
             generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch))
-
-    def _autocast(self) -> Any:
-        if not self.amp_enabled:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def _micro_step(self, batch: dict[str, torch.Tensor], sync: bool) -> float:
         rgb = batch["rgb"].to(self.device, non_blocking=True)
@@ -479,7 +326,7 @@ class Trainer:
         label = batch["label"].to(self.device, non_blocking=True)
         context = self.model.no_sync() if (not sync and hasattr(self.model, "no_sync")) else contextlib.nullcontext()
         with context:
-            with self._autocast():
+            with autocast(self.device, self.amp_dtype if self.amp_enabled else None):
                 logits = self.model(rgb, x)
                 if logits.shape[-2:] != label.shape[-2:]:
                     logits = F.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False)
@@ -509,7 +356,7 @@ class Trainer:
             return None
 
         indices = list(range(self.dist.rank, len(self.val_dataset), self.dist.world_size))  # type: ignore[arg-type]
-        with self._autocast():
+        with autocast(self.device, self.amp_dtype if self.amp_enabled else None):
             matrix = accumulate_confusion(
                 self.raw_model, self.val_dataset, self.info.num_classes, indices=indices, mode=self.config.val.mode,
                 device=self.device, progress=self.config.logging.progress and self.dist.is_main, desc="validate")
@@ -534,7 +381,7 @@ class Trainer:
         try:
             self._fit(result, stop_after_steps)
         finally:
-            self._close_logs()
+            self.run_log.close()
         result.global_step, result.epoch = self.global_step, self.epoch
         result.best_miou, result.best_epoch = self.best_miou, self.best_epoch
         best = self.output_dir / "best.safetensors"
@@ -560,7 +407,7 @@ class Trainer:
             losses: list[float] = []
             bad_steps = 0
             started = time.perf_counter()
-            for index, batch in enumerate(_batches(loader)):
+            for index, batch in enumerate(batches(loader)):
                 if index >= micro_batches:  # leftover micro-batches that cannot fill an optimizer step
                     break
                 sync = (index + 1) % accum == 0
@@ -583,10 +430,10 @@ class Trainer:
                         f"Resume from the last good checkpoint {self.output_dir / LAST_CHECKPOINT}")
                 result.step_losses[self.global_step] = loss
                 if self.dist.is_main:
-                    self._log({"step": self.global_step, "epoch": self.epoch + 1, "loss": loss, "lr": lr})
+                    self.run_log.record({"step": self.global_step, "epoch": self.epoch + 1, "loss": loss, "lr": lr})
                     if self.global_step % cfg.logging.log_every_n_steps == 0:
-                        self._scalar("train/loss", loss, self.global_step)
-                        self._scalar("train/lr", lr, self.global_step)
+                        self.run_log.scalar("train/loss", loss, self.global_step)
+                        self.run_log.scalar("train/lr", lr, self.global_step)
                 if progress is not None:
                     progress.update(1)
                     progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
@@ -617,7 +464,7 @@ class Trainer:
         every = cfg.val.every_n_epochs
         is_last = self.epoch >= cfg.schedule.epochs
         if self.dist.is_main:
-            self._log({"epoch_end": self.epoch, "step": self.global_step, "seconds": round(seconds, 3)})
+            self.run_log.record({"epoch_end": self.epoch, "step": self.global_step, "seconds": round(seconds, 3)})
         if self.val_dataset is None or not every or (self.epoch % every and not is_last):
             return
         miou = self.validate()
@@ -627,8 +474,8 @@ class Trainer:
         result.val_mious[self.epoch] = miou
         improved = self.best_miou is None or miou > self.best_miou
         if self.dist.is_main:
-            self._log({"val_epoch": self.epoch, "step": self.global_step, "val_miou": miou, "best": improved})
-            self._scalar("val/mIoU", miou, self.global_step)
+            self.run_log.record({"val_epoch": self.epoch, "step": self.global_step, "val_miou": miou, "best": improved})
+            self.run_log.scalar("val/mIoU", miou, self.global_step)
             if self.config.logging.progress:
                 print(f"epoch {self.epoch}: val mIoU {miou * 100:.2f}%"
                       + (" (best)" if improved else f" (best {self.best_miou * 100:.2f}% at epoch "

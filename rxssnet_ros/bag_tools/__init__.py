@@ -3,6 +3,8 @@
 - `convert`: a labelled dataset split -> rosbag2 (mcap or sqlite3) with RGB, X and ground-truth Image topics
   (or the cameras as image_transport's CompressedImage),
   optional CameraInfo, and the dataset's class names and stems on `/rxssnet/dataset_info`.
+- `bag_writer`: writing a rosbag2 with `rosbags` (typed Image / CompressedImage / CameraInfo / String messages,
+  raw CDR copies), and replacing an existing bag safely.
 - `replay_eval`: replays a bag through the node's own pairing rule and frame pipeline, and scores it against
   the ground-truth topic.
 - `bag_source`: reading a bag (rosbag2, or ROS 1 through rosbags) in log-time order, salvaging a truncated MCAP.
@@ -12,32 +14,11 @@
 - `scoring`: the exact-stamp scorer, shared by `replay_eval` and the live `eval_node`; `issues`: the problem log.
 - `report_plots`: the evaluation report (metrics.json, metrics.md, per-class IoU and latency plots).
 
-Everything here reads and writes bags with the pure-Python `rosbags` library (imported on first use).
+Bags are read and written with the pure-Python `rosbags` library (requirements/bags.txt). This package file
+imports nothing: segment_node imports `tf_from_bag`, which needs neither rosbags nor the evaluation code.
+`BagError` is the one error every tool here raises.
 """
 
-from __future__ import annotations
 
-import importlib
-from typing import Any
-
-_LAZY = {
-    "BagError": "rxssnet_ros.bag_tools.convert",
-    "BagTopics": "rxssnet_ros.bag_tools.convert",
-    "DATASET_INFO_TOPIC": "rxssnet_ros.bag_tools.convert",
-    "convert_dataset_to_bag": "rxssnet_ros.bag_tools.convert",
-    "read_dataset_info": "rxssnet_ros.bag_tools.convert",
-    "BagEvalConfig": "rxssnet_ros.bag_tools.replay_eval",
-    "BagEvalResult": "rxssnet_ros.bag_tools.replay_eval",
-    "ExactStampScorer": "rxssnet_ros.bag_tools.scoring",
-    "evaluate_bag": "rxssnet_ros.bag_tools.replay_eval",
-    "latency_stats": "rxssnet_ros.bag_tools.report_plots",
-    "write_eval_report": "rxssnet_ros.bag_tools.report_plots",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'rxssnet_ros.bag_tools' has no attribute {name!r}")
+class BagError(ValueError):
+    """A bag cannot be written or read as asked; the message names the bag, topic or option and the fix."""

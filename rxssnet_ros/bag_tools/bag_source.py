@@ -18,8 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rxssnet_ros.bag_tools.convert import BagError
+import lz4.frame
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.rosbag2 import Reader, ReaderError
+from rosbags.typesys import Stores
+from rosbags.typesys import get_typestore as rosbags_typestore
+
+from rxssnet_ros.bag_tools import BagError
+from rxssnet_ros.bag_tools.bag_writer import get_typestore as ros2_typestore
 from rxssnet_ros.bag_tools.issues import IssueLog
+
+# zstd for MCAP chunks: rosbags depends on backports.zstd, which Python 3.14 has built in as compression.zstd.
+try:
+    from backports import zstd
+except ImportError:
+    from compression import zstd  # type: ignore[no-redef]
 
 
 @dataclass
@@ -55,8 +68,6 @@ class BagSource:
     damage is recorded in `issues`, and for MCAP the complete records before it are salvaged."""
 
     def __init__(self, path: str | Path, issues: IssueLog) -> None:
-        from rosbags.rosbag2 import Reader, ReaderError
-
         self.path = Path(path)
         self.issues = issues
         self.topics: dict[str, TopicInfo] = {}
@@ -142,11 +153,6 @@ class BagSource:
     # -- ROS 1 bags -------------------------------------------------------------------------------------------
 
     def _open_ros1(self) -> None:
-        from rosbags.highlevel import AnyReader, AnyReaderError
-        from rosbags.typesys import Stores, get_typestore
-
-        from rxssnet_ros.bag_tools.convert import get_typestore as ros2_typestore
-
         reader = AnyReader([self.path])
         try:
             reader.open()
@@ -156,7 +162,7 @@ class BagSource:
         ros2 = ros2_typestore()
         # The bag's own (ROS 1) definitions with the ROS 2 header: ros1_to_cdr then drops `seq`, as
         # rosbags-convert does, and the CDR reads with the ROS 2 type store.
-        convert = get_typestore(Stores.EMPTY)
+        convert = rosbags_typestore(Stores.EMPTY)
         convert.register({**reader.typestore.fielddefs, "std_msgs/msg/Header": ros2.fielddefs["std_msgs/msg/Header"]})
         self._ros1 = (reader, convert)
         self.skipped_types: dict[str, str] = {}
@@ -282,14 +288,8 @@ class BagSource:
         if partial:
             return None
         if compression == "zstd":
-            try:
-                from backports import zstd
-            except ImportError:
-                from compression import zstd  # type: ignore[no-redef]  # Python >= 3.14
             return zstd.decompress(records)
         if compression == "lz4":
-            import lz4.frame
-
             return lz4.frame.decompress(records)
         return None
 

@@ -35,20 +35,17 @@ from tqdm import tqdm
 
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_core.preprocessing import PreprocessError
+from rxssnet_ros.bag_tools import BagError
+from rxssnet_ros.bag_tools.bag_layout import DATASET_INFO_TOPIC, camera_info_topic, check_topic_name, parse_dataset_info
 from rxssnet_ros.bag_tools.bag_source import BagSource
-from rxssnet_ros.bag_tools.convert import (
-    DATASET_INFO_TOPIC,
-    IMAGE_TYPES,
-    BagError,
-    camera_info_topic,
-    check_topic_name,
-    parse_dataset_info,
-)
+from rxssnet_ros.bag_tools.bag_writer import IMAGE_TYPES, BagWriter, get_typestore, prepare_output
 from rxssnet_ros.bag_tools.issues import IssueLog, format_stamp
 from rxssnet_ros.bag_tools.recording_stats import RecordingStats
 from rxssnet_ros.bag_tools.scoring import ExactStampScorer
 from rxssnet_ros.bag_tools.tf_from_bag import TF_TOPICS, TransformError, TransformTree, tree_from_bag
-from rxssnet_ros.image_conversion import TRANSPORTS, ImageConversionError, image_to_array, rgb_from_image, x_from_image
+from rxssnet_ros.compressed_image import TRANSPORTS
+from rxssnet_ros.image_conversion import image_to_array, rgb_from_image, x_from_image
+from rxssnet_ros.image_encodings import ImageConversionError
 from rxssnet_ros.synchronizer import PairingRule, stamp_ns
 
 GT_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
@@ -164,7 +161,7 @@ class _Replay:
                  tf_tree: TransformTree | None = None) -> None:
         self.source, self.segmenter, self.config, self.writer = source, segmenter, config, writer
         self.issues = source.issues
-        self.typestore = _typestore()
+        self.typestore = get_typestore()
         self.scorer = ExactStampScorer(segmenter.num_classes, class_names=list(segmenter.class_names),
                                        issues=self.issues, max_pending=config.max_pending,
                                        gt_topic=config.gt_topic, prediction_topic=config.labels_topic)
@@ -335,12 +332,6 @@ class _Replay:
             self.scorer.finish(self.rgb_stamps)
 
 
-def _typestore() -> Any:
-    from rxssnet_ros.bag_tools.convert import get_typestore
-
-    return get_typestore()
-
-
 def _resolve_topics(source: BagSource, config: BagEvalConfig) -> BagEvalConfig:
     """The config with each image topic as recorded: the topic itself, or (given by its image_transport base
     name) the one `<topic>/compressed|compressedDepth` the bag has; BagError for a missing topic or a type that
@@ -381,7 +372,7 @@ def _tf_tree(source: BagSource, config: BagEvalConfig, issues: IssueLog) -> Tran
     if not recorded:
         raise BagError(f"--x-extrinsic-source tf: bag {source.path} has no {' or '.join(TF_TOPICS)}; record "
                        "them with the cameras, or pass --x-extrinsic-rotation/--x-extrinsic-translation")
-    tree = tree_from_bag(source, _typestore())
+    tree = tree_from_bag(source, get_typestore())
     if not len(tree):
         issues.add("tf", None, f"{' and '.join(TF_TOPICS)} in the bag hold no transform")
     return tree
@@ -410,9 +401,6 @@ def evaluate_bag(bag: str | Path, segmenter: Any, config: BagEvalConfig | None =
     for a missing topic, a wrong message type, an unreadable (not salvageable) file, or a class-count mismatch
     between the bag's dataset and the checkpoint.
     """
-
-    from rxssnet_ros.bag_tools.convert import BagWriter, prepare_output
-
     config = config or BagEvalConfig()
     issues = IssueLog()
     bag_path = Path(bag)

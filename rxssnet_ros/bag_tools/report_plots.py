@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.evaluation.report import write_reports
+
 LATENCY_KEYS = ("count", "mean", "median", "p90", "p99", "min", "max", "std")
 
 
@@ -37,8 +39,9 @@ def latency_stats(values_ms: Sequence[float]) -> dict[str, float | int | None]:
 
 
 def _figure(width: float, height: float) -> Any:
+    # matplotlib: optional (requirements/train.txt; a robot's venv lacks it); only the report's plots need it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: as above
 
     figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)
@@ -121,8 +124,6 @@ def write_eval_report(metrics: Any, out_dir: str | Path, class_names: list[str],
     section: "bag_eval" (offline replay) or "live_eval" (eval node). latencies_ms: per-frame total latency;
     stage_ms: per-stage lists (Segmenter timing keys). issues: `IssueLog.to_list()`.
     """
-    from rxssnet_core.evaluation.report import write_reports
-
     out = Path(out_dir)
     paths = write_reports(metrics, out, class_names, extra=extra)
     latency = latency_stats(latencies_ms) if latencies_ms is not None else None

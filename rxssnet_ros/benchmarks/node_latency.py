@@ -2,10 +2,16 @@
 
 Part 1 (overhead): RGB+X pairs at 640x480 are published one at a time, slower than the model, and the time from
 publishing to receiving ~/labels is compared with the Segmenter's own time for the same frames, measured inside
-the node (diagnostics `segment_p50_ms`) and in this process. Target: the node adds at most 15 ms.
+the node (diagnostics `segment_p50_ms`) and in this process.
 
 Part 2 (overload): 60 s of 30 Hz input with a model slower than 30 Hz. The latest-only worker must keep the
 latency bounded (p99 per 10 s window) and the node's memory (RSS) flat while it drops what it cannot process.
+
+Part 3 (per frame): free-running RGB (30 Hz) and X (9 Hz) cameras; every output is split with the node's own
+~/frame_timing of that frame into pairing wait, queue wait, backend call and what the node adds besides.
+
+Target (`NODE_ADDS_TARGET_P90_MS`): the node adds at most 10 ms per frame at p90 beyond the model; parts 1 and 3
+each print their verdict.
 
 The node runs in its own process (`python -m rxssnet_ros.segment_node`) with loopback discovery, its own
 ROS_DOMAIN_ID, sensor-data QoS and the shared-memory Fast DDS profile of config/ (as on a robot). Without
@@ -31,16 +37,31 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
 from tqdm import tqdm
 
+from rxssnet_core import ModelConfig, Segmenter, save_model
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from rxssnet_core.percentiles import percentile
+from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_ros.image_conversion import array_to_image
 from rxssnet_ros.synchronizer import stamp_ns, time_fields
 
-OVERHEAD_TARGET_MS = 15.0
+# What the node may add to a frame beyond the model (conversion, pre/post-processing, publishing, DDS), at p90.
+NODE_ADDS_TARGET_P90_MS = 10.0
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
+
+
+def target_verdict(node_adds_p90_ms: float) -> str:
+    """'meets' or 'MISSES' the target: the node adds at most NODE_ADDS_TARGET_P90_MS at p90."""
+    return "meets" if node_adds_p90_ms <= NODE_ADDS_TARGET_P90_MS else "MISSES"
 
 
 def rss_mib(pid: int) -> float:
@@ -69,10 +90,11 @@ def ros_environment(domain_id: int | None) -> dict[str, str]:
 def random_checkpoint(directory: str, modality: str = "thermal") -> str:
     """A random RXSSNet-atto (9 classes, decoder 32) for `modality`: the node's model when --checkpoint is absent
     (its speed, not its accuracy, matters)."""
-    import torch  # only to build the stand-in model
+    # torch: only to build the stand-in model (build_model's module imports torch); --checkpoint skips it
+    import torch
 
-    from rxssnet_core import ModelConfig, build_model, save_model
-    from rxssnet_core.preprocessing import PreprocessConfig
+    # torch: rxssnet_core.models.rxssnet is the torch network
+    from rxssnet_core import build_model
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(variant="atto", num_classes=9, decoder_dim=32)).eval()
@@ -114,13 +136,6 @@ class Probe:
     """Publishes pairs and timestamps the labels as they come back (own rclpy context and executor thread)."""
 
     def __init__(self, namespace: str) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import Image
-        from std_msgs.msg import String
-
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("latency_probe", context=self.context)
@@ -156,8 +171,6 @@ class Probe:
 
     def publish_one(self, which: str, msg: Any, stamp: int) -> None:
         """Publish one image of one camera ("rgb" | "x") stamped `stamp`; RGB send times are recorded."""
-        from builtin_interfaces.msg import Time
-
         msg.header.stamp = Time(**time_fields(stamp))
         if which == "rgb":
             with self._lock:
@@ -181,8 +194,6 @@ class Probe:
         return False
 
     def publish(self, rgb_msg: Any, x_msg: Any, stamp: int) -> None:
-        from builtin_interfaces.msg import Time
-
         rgb_msg.header.stamp = x_msg.header.stamp = Time(**time_fields(stamp))
         self.x_pub.publish(x_msg)
         with self._lock:
@@ -195,8 +206,6 @@ class Probe:
             return [(self.received[s] - self.sent[s]) * 1e3 for s in keys if s in self.sent]
 
     def close(self) -> None:
-        import rclpy
-
         self.executor.shutdown()
         self._thread.join(10)
         self.node.destroy_node()
@@ -215,8 +224,6 @@ def _frames(height: int, width: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
 def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int,
                   model: dict[str, str]) -> tuple[list[float], list[float]]:
     """(Segmenter.segment total ms, its backend call ms) per run, in this process; `model`: backend, precision."""
-    from rxssnet_core import Segmenter
-
     segmenter = Segmenter.from_checkpoint(checkpoint, **model)
     segmenter.segment(rgb, x)  # warm-up
     timings = [segmenter.segment(rgb, x).timing for _ in tqdm(range(runs), desc="Segmenter in-process")]
@@ -410,7 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nsegment_node latency, {args.width}x{args.height} rgb8 + mono8, sensor-data QoS, shared-memory "
           f"profile; {machine_line()}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}; "
           f"backend {args.backend} {args.precision}\n")
+    # the node's own Segmenter time is known at p50 only (diagnostics): subtracted from both quantiles
     overhead_ms = overhead["e2e_p50_ms"] - overhead["node_segment_p50_ms"]
+    overhead_p90_ms = overhead["e2e_p90_ms"] - overhead["node_segment_p50_ms"]
     print("| measurement | p50 ms | p90 ms | max ms |")
     print("|---|---:|---:|---:|")
     print(f"| Segmenter.segment in this process ({len(in_process)} runs) | {segment_p50:.1f} | "
@@ -418,9 +427,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"| Segmenter.segment inside the node (diagnostics) | {overhead['node_segment_p50_ms']:.1f} | | |")
     print(f"| publish -> ~/labels received ({overhead['received']}/{overhead['frames']} pairs) | "
           f"{overhead['e2e_p50_ms']:.1f} | {overhead['e2e_p90_ms']:.1f} | {overhead['e2e_max_ms']:.1f} |")
-    verdict = "meets" if overhead_ms <= OVERHEAD_TARGET_MS else "MISSES"
-    print(f"| **node overhead** (end to end - Segmenter in the node) | **{overhead_ms:.1f}** | | |")
-    print(f"\nOverhead {overhead_ms:.1f} ms at p50: {verdict} the {OVERHEAD_TARGET_MS:g} ms target.\n")
+    print(f"| **node overhead** (end to end - Segmenter in the node) | **{overhead_ms:.1f}** | "
+          f"**{overhead_p90_ms:.1f}** | |")
+    print(f"\nOverhead {overhead_ms:.1f} ms at p50, {overhead_p90_ms:.1f} ms at p90: "
+          f"{target_verdict(overhead_p90_ms)} the p90 <= {NODE_ADDS_TARGET_P90_MS:g} ms target.\n")
     model_hz = 1e3 / overhead["node_segment_p50_ms"]
     print(f"Overload: {args.rate:g} Hz input for {args.duration:g} s; the model runs at about {model_hz:.1f} Hz "
           f"in the node\n")
@@ -446,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, name in names.items():
         print(f"| {name} | {streams[key + '_p50_ms']:.1f} | {streams[key + '_p90_ms']:.1f} | "
               f"{streams[key + '_p99_ms']:.1f} |")
+    print(f"\nWhat the node adds per frame: {streams['node_adds_p90_ms']:.1f} ms at p90: "
+          f"{target_verdict(streams['node_adds_p90_ms'])} the p90 <= {NODE_ADDS_TARGET_P90_MS:g} ms target.")
     backend_ratio = streams["backend_p50_ms"] / percentile(in_process_backend, 50)
     print(f"\nBackend call in the node / in this process (p50): {streams['backend_p50_ms']:.1f} / "
           f"{percentile(in_process_backend, 50):.1f} ms = {backend_ratio:.2f}")

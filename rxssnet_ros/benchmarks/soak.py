@@ -34,6 +34,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
 
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_ros.benchmarks.node_latency import NodeUnderTest, random_checkpoint, ros_environment, rss_mib
@@ -141,13 +147,6 @@ class Feeder:
     """Publishes the camera pairs (own rclpy context), records label receipt times and ~/mode announcements."""
 
     def __init__(self, namespace: str, height: int, width: int) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-        from sensor_msgs.msg import Image
-        from std_msgs.msg import String
-
-
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("soak_feeder", context=self.context)
@@ -196,8 +195,6 @@ class Feeder:
 
     def publish(self, frame: int, stamp_ns: int, failure: Injection | None) -> None:
         """Frame `frame` of both cameras, with `failure` (if any) applied to its input."""
-        from builtin_interfaces.msg import Time
-
         kind = failure.kind if failure is not None else None
         rgb, x = frame_images(kind, frame, self.rgb, self.x, self.bad_rgb, self.bad_x)
         stamp = Time(**time_fields(stamp_ns))
@@ -208,8 +205,6 @@ class Feeder:
             self.x_pub.publish(x)
 
     def close(self) -> None:
-        import rclpy
-
         self.executor.shutdown()
         self._thread.join(10)
         self.node.destroy_node()

@@ -1,1 +1,11 @@
-"""`rxssnet` subcommands that belong to the ROS side (rosbag tools)."""
+"""`rxssnet` subcommands that belong to the ROS side (rosbag tools), registered as the core ones are
+(rxssnet_core.commands): name, module, one-line help."""
+
+from __future__ import annotations
+
+from rxssnet_core.commands import Command
+
+ROS_COMMANDS: tuple[Command, ...] = (
+    Command("bag", "rxssnet_ros.commands.bag",
+            "rosbag2 tools: convert a dataset split to a bag, evaluate a checkpoint on a bag (no ROS needed)"),
+)

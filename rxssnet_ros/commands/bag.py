@@ -18,10 +18,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rxssnet_core.commands.evaluate import add_backend_arguments, add_degraded_arguments
+from rosbags.rosbag2 import ReaderError, WriterError
 
-NAME = "bag"
-HELP = "rosbag2 tools: convert a dataset split to a bag, evaluate a checkpoint on a bag (no ROS needed)"
+from rxssnet_core.alignment import DEFAULT_INTERPOLATION, AlignmentConfig
+from rxssnet_core.commands.options import add_backend_arguments, add_degraded_arguments
+from rxssnet_core.degradation import DegradationParams
+from rxssnet_core.evaluation.degraded import degraded_table, write_degraded_report
+from rxssnet_core.inference import Segmenter
+from rxssnet_core.preprocessing import PreprocessError
+from rxssnet_ros.bag_tools.convert import BagError, BagTopics, convert_dataset_to_bag
+from rxssnet_ros.bag_tools.degraded_replay import evaluate_bag_degraded
+from rxssnet_ros.bag_tools.recording_stats import describe
+from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
+from rxssnet_ros.bag_tools.report_plots import latency_stats, write_eval_report
 
 DEFAULT_RGB_TOPIC = "/camera/rgb/image"
 DEFAULT_X_TOPIC = "/camera/x/image"
@@ -131,8 +140,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from rxssnet_ros.bag_tools.convert import BagTopics, convert_dataset_to_bag
-
     topics = BagTopics(rgb=args.rgb_topic, x=args.x_topic, gt=args.gt_topic)
     summary = convert_dataset_to_bag(
         args.dataset, args.root, args.split, args.out, storage=args.storage, rate=args.rate,
@@ -146,8 +153,6 @@ def run_convert(args: argparse.Namespace) -> int:
 def _alignment(args: argparse.Namespace, modality: str) -> Any:
     if args.x_alignment == "none":
         return None
-    from rxssnet_core.alignment import DEFAULT_INTERPOLATION, AlignmentConfig
-
     return AlignmentConfig(mode=args.x_alignment, homography=args.x_homography,
                            extrinsic_rotation=args.x_extrinsic_rotation,
                            extrinsic_translation=args.x_extrinsic_translation,
@@ -157,12 +162,6 @@ def _alignment(args: argparse.Namespace, modality: str) -> Any:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from rxssnet_core import Segmenter
-    from rxssnet_ros.bag_tools.convert import BagError
-    from rxssnet_ros.bag_tools.recording_stats import describe
-    from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
-    from rxssnet_ros.bag_tools.report_plots import latency_stats, write_eval_report
-
     if not Path(args.bag).exists():
         raise FileNotFoundError(f"bag {args.bag!r} does not exist; give a rosbag2 directory, a .mcap/.db3 file "
                                 "or a ROS 1 .bag")
@@ -171,9 +170,6 @@ def run_eval(args: argparse.Namespace) -> int:
                        "--no-labels")
     params = None
     if args.degraded_modes:
-        from rxssnet_core.degradation import DegradationParams
-        from rxssnet_core.preprocessing import PreprocessError
-
         try:
             params = DegradationParams(noise_std=args.noise_std, shift_px=args.shift_px)
         except PreprocessError as error:
@@ -243,9 +239,6 @@ def run_eval(args: argparse.Namespace) -> int:
 def _run_degraded(args: argparse.Namespace, segmenter: Any, config: Any, fused: Any, params: Any,
                   extra: dict[str, Any]) -> dict[str, Any]:
     """The bag replayed in every degraded mode; the table printed and written beside the report."""
-    from rxssnet_core.evaluation.degraded import degraded_table, write_degraded_report
-    from rxssnet_ros.bag_tools.degraded_replay import evaluate_bag_degraded
-
     results = evaluate_bag_degraded(args.bag, segmenter, config, params, fused=fused)
     metrics = {mode: result.metrics for mode, result in results.items()}
     print(f"degraded modes (noise std {params.noise_std:g}, shift {params.shift_px} px):")
@@ -260,16 +253,12 @@ def run(args: argparse.Namespace) -> int:
     if command is None:
         args._bag_parser.print_help()
         return 2
-    from rxssnet_ros.bag_tools.convert import BagError
-
     try:
         return run_convert(args) if command == "convert" else run_eval(args)
     except BagError:
         raise
     except Exception as error:
         # rosbags' own errors (ReaderError, WriterError) are not ValueErrors: give them the same clear exit.
-        from rosbags.rosbag2 import ReaderError, WriterError
-
         if isinstance(error, (ReaderError, WriterError)):
             raise BagError(str(error)) from error
         raise

@@ -12,6 +12,8 @@ import importlib.util
 import logging
 import platform
 
+from rxssnet_core.inference.backends.openvino_backend import bf16_supported
+
 LOGGER = logging.getLogger(__name__)
 X86_MACHINES = ("x86_64", "amd64", "i686", "i386")
 
@@ -35,12 +37,9 @@ def choose_backend(device: str, precision: str) -> tuple[str, str]:
     if not _installed("openvino"):
         return "torch", ("x86 CPU but OpenVINO is not installed (pip install -r requirements/openvino.txt would "
                          "make it faster): torch eager")
-    if precision == "bf16":
-        from rxssnet_core.inference.backends.openvino_backend import bf16_supported  # imports openvino
-
-        if not bf16_supported():
-            return "torch", ("precision=bf16 but this CPU has no native bf16 (AVX512-BF16/AMX), so OpenVINO "
-                             "refuses it: torch eager with bf16 autocast (slow; prefer fp32 here)")
+    if precision == "bf16" and not bf16_supported():
+        return "torch", ("precision=bf16 but this CPU has no native bf16 (AVX512-BF16/AMX), so OpenVINO "
+                         "refuses it: torch eager with bf16 autocast (slow; prefer fp32 here)")
     if precision == "int8" and not _installed("nncf"):
         return "torch", "precision=int8 on the CPU needs OpenVINO with NNCF (pip install nncf)"
     return "openvino", f"x86 CPU with OpenVINO installed: the fastest CPU backend for {precision}"

@@ -1,0 +1,145 @@
+"""The `rxssnet` command line over its registry: `--help` lists every command without importing a command module,
+`rxssnet CMD --help` imports CMD's module only, and the commands a robot runs without torch import no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rxssnet_core.cli import main, selected_command
+from rxssnet_core.commands import CORE_COMMANDS
+from rxssnet_ros.cli import COMMANDS
+
+REPO = Path(__file__).resolve().parents[1]
+COMMAND_PACKAGES = ("rxssnet_core.commands.", "rxssnet_ros.commands.")
+# Commands of the torch-free runtime (requirements/core.txt): they import no torch, even for their arguments.
+TORCH_FREE = ("datasets", "calibrate", "bag")
+# Command modules that a command's module imports on purpose (shared helpers), besides commands.options.
+SHARED = {"predict": {"rxssnet_core.commands.evaluate"}}
+
+# Runs `rxssnet ARGS` in this child process (torch refused when BLOCK_TORCH is set) and prints, as JSON, the exit
+# status, its output, our modules and the heavy libraries it imported.
+CHILD = textwrap.dedent("""
+    import contextlib, io, json, os, sys
+
+    class RefuseTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked by test_cli)", name=name)
+            return None
+
+    if os.environ.get("BLOCK_TORCH"):
+        sys.meta_path.insert(0, RefuseTorch())
+    from rxssnet_ros.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            code = main(sys.argv[1:])
+        except SystemExit as done:
+            code = done.code
+    modules = sorted(m for m in sys.modules if m.startswith("rxssnet_"))
+    print(json.dumps({"code": code, "stdout": out.getvalue(), "modules": modules,
+                      "heavy": sorted(m for m in ("torch", "numpy", "cv2", "rosbags") if m in sys.modules)}))
+""")
+
+
+def command_modules(modules: list[str]) -> set[str]:
+    """The command modules among `modules`: the registered ones and anything in the command packages."""
+    registered = {command.module for command in COMMANDS}
+    return {m for m in modules if m in registered or m.startswith(COMMAND_PACKAGES)}
+
+
+def run_child(*args: str, block_torch: bool = False) -> dict:
+    env = {**os.environ, "COLUMNS": "1000"}  # argparse wraps at hyphens too: no wrapping
+    env.pop("BLOCK_TORCH", None)
+    if block_torch:
+        env["BLOCK_TORCH"] = "1"
+    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, cwd=REPO, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
+
+
+def test_registry_names_each_command_and_module_once():
+    names = [command.name for command in COMMANDS]
+    modules = [command.module for command in COMMANDS]
+    assert len(set(names)) == len(names) and len(set(modules)) == len(modules)
+    assert set(CORE_COMMANDS) <= set(COMMANDS) and "bag" in names
+    assert all(command.help and "\n" not in command.help for command in COMMANDS)
+
+
+def test_help_lists_every_command_without_importing_a_command_module():
+    result = run_child("--help")
+    assert result["code"] == 0
+    listing = " ".join(result["stdout"].split())
+    for command in COMMANDS:
+        assert f" {command.name} {' '.join(command.help.split())}" in listing, result["stdout"]
+    assert command_modules(result["modules"]) == set(), f"--help imported {result['modules']}"
+    assert result["heavy"] == [], f"--help imported {result['heavy']}"
+
+
+def test_no_command_prints_the_help_and_exits_2():
+    result = run_child()
+    assert result["code"] == 2 and all(command.name in result["stdout"] for command in COMMANDS)
+    assert command_modules(result["modules"]) == set()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: command.name)
+def test_command_help_imports_only_its_module(command):
+    result = run_child(command.name, "--help", block_torch=command.name in TORCH_FREE)
+    assert result["code"] == 0, result["stderr"]
+    assert " ".join(command.help.split()) in " ".join(result["stdout"].split())
+    assert "options:" in result["stdout"] and "-h, --help" in result["stdout"]
+    allowed = {command.module, "rxssnet_core.commands.options", *SHARED.get(command.name, ())}
+    loaded = command_modules(result["modules"])
+    assert command.module in loaded and loaded <= allowed, f"{command.name} --help imported {sorted(loaded)}"
+    if command.name in TORCH_FREE:
+        assert "torch" not in result["heavy"]
+
+
+@pytest.mark.parametrize("argv", [["bag", "convert", "--help"], ["bag", "eval", "--help"],
+                                  ["calibrate", "homography", "--help"], ["datasets"], ["datasets", "mfnet"]],
+                         ids=" ".join)
+def test_torch_free_commands_run_without_torch(argv):
+    result = run_child(*argv, block_torch=True)
+    assert result["code"] == 0, result["stderr"]
+    assert "torch" not in result["heavy"] and result["stdout"]
+
+
+def test_calibrate_runs_without_torch(tmp_path):
+    points = tmp_path / "pairs.csv"
+    points.write_text("x_u,x_v,rgb_u,rgb_v\n0,0,10,20\n100,0,110,20\n100,100,110,120\n0,100,10,120\n")
+    result = run_child("calibrate", "homography", "--points", str(points), block_torch=True)
+    assert result["code"] == 0, result["stderr"]
+    assert "x_homography: [1.0, 0.0, 10.0, 0.0, 1.0, 20.0, 0.0, 0.0, 1.0]" in result["stdout"].replace("-0.0", "0.0")
+
+
+def test_selected_command_is_the_first_word_that_is_not_an_option():
+    by_name = {command.name: command for command in COMMANDS}
+    assert selected_command(["eval", "--checkpoint", "bag"], COMMANDS) == by_name["eval"]
+    assert selected_command(["--", "bag", "eval"], COMMANDS) == by_name["bag"]
+    assert selected_command(["-h", "eval"], COMMANDS) is None
+    assert selected_command(["nope", "eval"], COMMANDS) is None
+    assert selected_command([], COMMANDS) is None
+    assert selected_command(["bag"], CORE_COMMANDS) is None  # not registered in the core CLI
+
+
+def test_errors_keep_their_exit_codes(capsys):
+    assert main(["calibrate", "homography", "--points", "/nonexistent/pairs.csv"]) == 2
+    assert "rxssnet calibrate: error: --points /nonexistent/pairs.csv does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as unknown:
+        main(["nope"])
+    assert unknown.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_a_missing_dependency_is_reported_without_a_traceback():
+    result = run_child("info", "--help", block_torch=True)
+    assert result["code"] == 2 and "Traceback" not in result["stderr"]
+    assert "rxssnet info: error: this command needs torch, which is not installed" in result["stderr"]
