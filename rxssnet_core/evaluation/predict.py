@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rxssnet_core.data.io import read_rgb, read_x
-from rxssnet_core.evaluation.inference_modes import infer
+from rxssnet_core.evaluation.inference_modes import class_argmax, infer
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameWants
 from rxssnet_core.inference.artifacts import label_dtype
 from rxssnet_core.preprocessing import PreprocessConfig, preprocess_pair
@@ -66,7 +66,7 @@ def predict_labels(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, mode: s
         logits = infer(model, rgb.unsqueeze(0).to(device), x.unsqueeze(0).to(device), mode=mode, **mode_options)
     finally:
         model.train(was_training)
-    return logits.argmax(dim=1)[0].cpu().numpy()
+    return class_argmax(logits)[0].cpu().numpy()
 
 
 def model_palette(model: nn.Module, fallback: Sequence[Sequence[int]] | None = None) -> np.ndarray:

@@ -91,12 +91,14 @@ def outputs_to_labels(outputs: dict[str, Any], num_classes: int, with_confidence
     # device, then copy the small results
     import torch
 
-    index = logits.argmax(dim=1)
+    best, index = logits.max(dim=1)  # = evaluation.inference_modes.class_argmax, with the best score kept
     index = index.to(torch.uint8) if dtype == np.uint8 else index.to(torch.int32)
     labels = index.cpu().numpy().astype(dtype, copy=False)
     confidence = None
     if with_confidence:
-        confidence = torch.softmax(logits.float(), dim=1).amax(dim=1).cpu().numpy().astype(np.float32)
+        # max softmax = 1 / sum(exp(l - max)), as for numpy logits above
+        confidence = (1.0 / torch.exp(logits.float() - best.float().unsqueeze(1)).sum(dim=1)).cpu().numpy()
+        confidence = confidence.astype(np.float32, copy=False)
     return labels, confidence
 
 

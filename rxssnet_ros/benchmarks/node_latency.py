@@ -276,8 +276,12 @@ def per_frame_split(sent: dict[int, float], received: dict[int, float], timings:
                     ) -> dict[str, list[float]]:
     """Per output frame (ms): latency (RGB published -> labels received; the age of the frame the output came
     from), the pairing wait and queue wait inside the node, the backend call, and what the node adds besides:
-    latency - pairing wait - queue wait - backend (conversion, pre/post-processing, publishing, DDS both ways)."""
-    split: dict[str, list[float]] = {"latency": [], "pair_wait": [], "queue_wait": [], "backend": [], "node_adds": []}
+    latency - pairing wait - queue wait - backend (conversion, pre/post-processing, publishing, DDS both ways),
+    itself split into the frame pipeline's own steps besides the backend (align, preprocess, postprocess, render:
+    frame_ms - inference_ms) and everything outside the pipeline (decoding the messages, publishing, DDS both
+    ways, thread scheduling)."""
+    split: dict[str, list[float]] = {"latency": [], "pair_wait": [], "queue_wait": [], "backend": [], "node_adds": [],
+                                     "pipeline_steps": [], "outside_pipeline": []}
     for stamp, record in timings.items():
         if stamp not in sent or stamp not in received:
             continue
@@ -286,8 +290,11 @@ def per_frame_split(sent: dict[int, float], received: dict[int, float], timings:
         split["pair_wait"].append(record["pair_wait_ms"])
         split["queue_wait"].append(record["queue_wait_ms"])
         split["backend"].append(record.get("inference_ms", float("nan")))
-        split["node_adds"].append(latency - record["pair_wait_ms"] - record["queue_wait_ms"]
-                                  - record.get("inference_ms", 0.0))
+        node_adds = latency - record["pair_wait_ms"] - record["queue_wait_ms"] - record.get("inference_ms", 0.0)
+        pipeline_steps = record.get("frame_ms", float("nan")) - record.get("inference_ms", 0.0)
+        split["node_adds"].append(node_adds)
+        split["pipeline_steps"].append(pipeline_steps)
+        split["outside_pipeline"].append(node_adds - pipeline_steps)
     return split
 
 
@@ -452,7 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|---:|---:|---:|")
     names = {"latency": "age of the frame at output (RGB published -> labels received)",
              "pair_wait": "pairing wait (RGB in -> its X arrives)", "queue_wait": "queue wait (previous frame running)",
-             "backend": "backend call (the model) in the node", "node_adds": "**what the node adds** (the rest)"}
+             "backend": "backend call (the model) in the node", "node_adds": "**what the node adds** (the rest)",
+             "pipeline_steps": "of which the frame pipeline besides the model (align, preprocess, postprocess, render)",
+             "outside_pipeline": "of which outside the pipeline (message decode, publishing, DDS, scheduling)"}
     for key, name in names.items():
         print(f"| {name} | {streams[key + '_p50_ms']:.1f} | {streams[key + '_p90_ms']:.1f} | "
               f"{streams[key + '_p99_ms']:.1f} |")
