@@ -26,7 +26,9 @@ from rxssnet_core.degradation import DegradationParams
 from rxssnet_core.evaluation.degraded import degraded_table, write_degraded_report
 from rxssnet_core.inference import Segmenter
 from rxssnet_core.preprocessing import PreprocessError
-from rxssnet_ros.bag_tools.convert import BagError, BagTopics, convert_dataset_to_bag
+from rxssnet_ros.bag_tools import BagError
+from rxssnet_ros.bag_tools.bag_layout import BagTopics
+from rxssnet_ros.bag_tools.convert import convert_dataset_to_bag
 from rxssnet_ros.bag_tools.degraded_replay import evaluate_bag_degraded
 from rxssnet_ros.bag_tools.recording_stats import describe
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
