@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -69,6 +70,27 @@ def _mark_items(items: list[pytest.Item]) -> None:
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+def _torch_threads_expected() -> int | None:
+    """The torch thread count every test must leave behind: this worker's share of the cores under xdist."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if _XDIST_WORKER and value.isdigit() else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    # A test (or a test module, at import) that leaves torch on more threads than its worker's share makes both
+    # workers spin against each other for the rest of the session: the suite once ran 3x slower that way.
+    expected = _torch_threads_expected()
+    torch = sys.modules.get("torch")
+    if expected is None or torch is None:
+        return
+    if torch.get_num_threads() != expected:
+        found = torch.get_num_threads()
+        torch.set_num_threads(expected)
+        raise RuntimeError(f"{item.nodeid} (or its module, at import) left torch on {found} threads instead of this "
+                           f"xdist worker's {expected}: restore the count after torch.set_num_threads")
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from rxssnet_core.models.checkpoints import (
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_rxssnet import ConvNeXtV2, ReferenceRXSSNet, randomize_
 
-torch.set_num_threads(2)
 TSV = Path(__file__).parent / "data" / "rxssnet_reference_state_dict.tsv"
 ATTO = {"depths": (2, 2, 6, 2), "dims": (40, 80, 160, 320)}
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from rxssnet_core.data import AugmentConfig, DatasetError
-from rxssnet_core.data.augmentation import RECIPE_SCALES, augment, draw_params
+from rxssnet_core.data.augmentation import RECIPE_SCALES, ModalityDropout, augment, draw_params
+from rxssnet_core.degradation import DegradationParams, blank_rgb
+from rxssnet_core.preprocessing import PreprocessConfig, neutral_x
 
 H, W = 30, 44
 OFFSET = 300  # label codes start above 255 so padding (255) is never a valid code
@@ -132,3 +134,74 @@ def test_config_and_shape_errors():
     rgb, x, label = coordinate_sample()
     with pytest.raises(DatasetError, match="of one size"):
         augment(rgb, x[:, :20], label, AugmentConfig(), np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------------------- modality dropout
+
+
+def dropout_config(**rates) -> AugmentConfig:
+    return AugmentConfig(crop_size=None, scales=(1.0,), hflip=False,
+                         modality_dropout=ModalityDropout(PreprocessConfig(modality="thermal"), **rates))
+
+
+def test_modality_dropout_degrades_one_input_at_the_configured_rates():
+    rgb, x, label = coordinate_sample()
+    config = dropout_config(x_rate=0.3, rgb_rate=0.2)
+    neutral = neutral_x(H, W, config.modality_dropout.preprocess)
+    black = blank_rgb(H, W, config.modality_dropout.preprocess)
+    counts = {"x_missing": 0, "rgb_missing": 0, "intact": 0}
+    trials = 4000
+    for seed in range(trials):
+        out_rgb, out_x, out_label = augment(rgb, x, label, config, np.random.default_rng(seed))
+        np.testing.assert_array_equal(out_label, label)  # the label never changes
+        x_gone, rgb_gone = np.array_equal(out_x, neutral), np.array_equal(out_rgb, black)
+        assert not (x_gone and rgb_gone)  # a sample never loses both inputs
+        if x_gone:
+            np.testing.assert_array_equal(out_rgb, rgb)
+            counts["x_missing"] += 1
+        elif rgb_gone:
+            np.testing.assert_array_equal(out_x, x)
+            counts["rgb_missing"] += 1
+        else:
+            np.testing.assert_array_equal(out_rgb, rgb)
+            np.testing.assert_array_equal(out_x, x)
+            counts["intact"] += 1
+    # binomial standard deviation at 4000 draws is under 0.008: 0.03 is ~4 sigma
+    assert counts["x_missing"] / trials == pytest.approx(0.3, abs=0.03)
+    assert counts["rgb_missing"] / trials == pytest.approx(0.2, abs=0.03)
+
+
+def test_modality_dropout_off_leaves_the_geometric_stream_unchanged():
+    rgb, x, label = coordinate_sample()
+    plain = AugmentConfig(crop_size=(24, 32), scales=RECIPE_SCALES, hflip=True)
+    off = AugmentConfig(crop_size=(24, 32), scales=RECIPE_SCALES, hflip=True,
+                        modality_dropout=ModalityDropout(PreprocessConfig(modality="thermal")))
+    for seed in range(20):
+        for a, b in zip(augment(rgb, x, label, plain, np.random.default_rng(seed)),
+                        augment(rgb, x, label, off, np.random.default_rng(seed))):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_x_shift_moves_x_by_at_most_shift_px_and_noise_changes_it():
+    rgb, x, label = coordinate_sample()  # x = column index, so a shift is read off its values
+    config = dropout_config(x_rate=1.0, x_kinds=["x_shift"], params=DegradationParams(shift_px=3))
+    moved = 0
+    for seed in range(50):
+        _, out_x, _ = augment(rgb, x, label, config, np.random.default_rng(seed))
+        dx = x[0, H // 2, W // 2] - out_x[0, H // 2, W // 2]
+        assert abs(dx) <= 3
+        moved += dx != 0
+    assert moved > 0
+    noisy = dropout_config(x_rate=1.0, x_kinds=["x_noise"], params=DegradationParams(noise_std=0.5))
+    _, out_x, _ = augment(rgb, x, label, noisy, np.random.default_rng(0))
+    assert 0.3 < float(np.std(out_x - x)) < 0.7
+
+
+def test_modality_dropout_refuses_bad_rates_and_kinds():
+    preprocess = PreprocessConfig(modality="thermal")
+    with pytest.raises(DatasetError, match=r"x_rate \+ rgb_rate = 1\.2 must be <= 1"):
+        ModalityDropout(preprocess, x_rate=0.6, rgb_rate=0.6)
+    with pytest.raises(DatasetError, match=r"rgb_rate=1\.5 must be a fraction"):
+        ModalityDropout(preprocess, rgb_rate=1.5)
+    with pytest.raises(DatasetError, match=r"x_kinds=\['rgb_missing'\] must be a non-empty list of x_missing"):
+        ModalityDropout(preprocess, x_rate=0.1, x_kinds=["rgb_missing"])

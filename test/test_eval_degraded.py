@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from rxssnet_core.cli import main
 from rxssnet_core.data.synthetic import PAINTED_MARKER, WARM_PERSON
 from rxssnet_core.degradation import DEGRADATIONS, DegradationParams
-from rxssnet_core.evaluation.degraded import FUSED, MODE_ROWS, degraded_table
+from rxssnet_core.evaluation.degraded import FUSED, MODE_ROWS, degraded_table, trained_for_failures
 from rxssnet_core.evaluation.metrics import ConfusionMatrix
+from rxssnet_core.training import load_train_config
+
+FUSION_RECIPE = Path(__file__).resolve().parents[1] / "config" / "train" / "synthetic_fusion.yaml"
 
 
 def test_table_has_one_row_per_mode_with_the_change_from_fused() -> None:
@@ -24,6 +28,16 @@ def test_table_has_one_row_per_mode_with_the_change_from_fused() -> None:
     assert rows[2].startswith("| **fused** |") and "| 100.00 | - |" in rows[2]
     # background IoU 10/20, thing 0 -> mIoU 25 %: 75 points below fused; the shift is named in the row.
     assert "shifted by 3 px" in rows[3] and "| 25.00 | -75.00 |" in rows[3]
+
+
+def test_the_report_says_how_the_model_was_trained_for_failed_cameras() -> None:
+    recipe = {"modality_dropout": {"x_rate": 0.3, "rgb_rate": 0.0, "x_kinds": ["x_missing", "x_shift"],
+                                   "rgb_kinds": ["rgb_missing"]}}
+    assert trained_for_failures({"recipe": recipe}) == "X 30 % (x_missing, x_shift)"
+    recipe["modality_dropout"]["x_rate"] = 0.0
+    assert trained_for_failures({"recipe": recipe}) == "off (the paper's recipe)"
+    for metadata in (None, {}, {"recipe": "garbage"}):
+        assert trained_for_failures(metadata).startswith("not recorded")
 
 
 @pytest.mark.slow
@@ -52,6 +66,11 @@ def test_eval_degraded_modes_on_the_fusion_model(fusion_model, tmp_path, capsys)
     for mode in MODE_ROWS:
         assert f"| {mode} |" in markdown or f"| **{mode}** |" in markdown
     assert "shifted by 12 px" in markdown and "degraded modes:" in printed.out
+    # The rates the model was trained with, from its checkpoint, beside the table
+    dropout = load_train_config(FUSION_RECIPE).train.modality_dropout
+    trained = report["run"]["modality dropout in training"]
+    assert f"X {dropout.x_rate * 100:g} % (x_missing)" in trained and f"RGB {dropout.rgb_rate * 100:g} %" in trained
+    assert trained in markdown
 
 
 def test_eval_degraded_modes_rejects_bad_flags(tmp_path, capsys) -> None:

@@ -11,8 +11,6 @@ from rxssnet_core import ModelConfig, build_model
 from rxssnet_core.config import ConfigError
 from rxssnet_core.models import CGPI, CRM, LAM, PLPD, RotaryEmbedding1d
 
-torch.set_num_threads(2)
-
 
 def small_model(**overrides) -> torch.nn.Module:
     torch.manual_seed(0)

@@ -138,5 +138,6 @@ def run_degraded_modes(args: argparse.Namespace, model: Any, ds: Any, device: An
     names = list(ds.info.class_names)
     print("degraded modes:")
     print(degraded_table(results, names, params), end="")
-    written = write_degraded_report(results, args.out, names, params, extra=extra)
+    written = write_degraded_report(results, args.out, names, params, extra=extra,
+                                    model_metadata=getattr(model, "metadata", None))
     return {"degraded_" + key: path for key, path in written.items()}

@@ -73,12 +73,27 @@ def degraded_table(results: Mapping[str, SegmentationMetrics], class_names: list
     return "\n".join(lines) + "\n"
 
 
+def trained_for_failures(model_metadata: Mapping[str, Any] | None) -> str:
+    """How the model was trained for failed cameras, from its metadata's "recipe" (the Trainer records it):
+    "X 25 % (x_missing), RGB 20 % (rgb_missing)", "off (the paper's recipe)" or "not recorded"."""
+    recipe = (model_metadata or {}).get("recipe")
+    dropout = recipe.get("modality_dropout") if isinstance(recipe, Mapping) else None
+    if not isinstance(dropout, Mapping):
+        return "not recorded in the checkpoint (trained elsewhere, or before rxssnet recorded it)"
+    parts = [f"{name} {float(dropout.get(f'{key}_rate', 0.0)) * 100:g} % ({', '.join(dropout.get(f'{key}_kinds', []))})"
+             for name, key in (("X", "x"), ("RGB", "rgb")) if float(dropout.get(f"{key}_rate", 0.0)) > 0]
+    return ", ".join(parts) if parts else "off (the paper's recipe)"
+
+
 def write_degraded_report(results: Mapping[str, SegmentationMetrics], out_dir: str | Path, class_names: list[str],
-                          params: DegradationParams, extra: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Writes degraded_modes.md and degraded_modes.json into `out_dir`; returns {"markdown", "json"} -> path."""
+                          params: DegradationParams, extra: dict[str, Any] | None = None,
+                          model_metadata: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Writes degraded_modes.md and degraded_modes.json into `out_dir`; returns {"markdown", "json"} -> path.
+    `model_metadata` (the checkpoint's) says how the model was trained for failed cameras."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = {key: (str(value) if isinstance(value, Path) else value) for key, value in (extra or {}).items()}
+    run["modality dropout in training"] = trained_for_failures(model_metadata)
     run.update({"noise_std": params.noise_std, "shift_px": params.shift_px})
     fused = results.get(FUSED)
     payload = {"run": run, "class_names": list(class_names), "modes": {

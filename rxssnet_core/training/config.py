@@ -26,6 +26,9 @@ AMP_MODES = ("auto", "off", "fp16", "bf16")
 VAL_MODES = ("single", "multiscale", "sliding")
 # Placeholder the shipped configs carry: the user must point dataset.root at their copy.
 ROOT_PLACEHOLDER_PREFIX = "/path/to/"
+# Our recipe's modality dropout (off in the paper's): the fractions of training samples that lose X, or RGB.
+DEFAULT_X_DROPOUT_RATE = 0.25
+DEFAULT_RGB_DROPOUT_RATE = 0.2
 
 
 class TrainConfigError(ConfigError):
@@ -70,6 +73,14 @@ class OptimizerSection:
 
 
 @dataclass
+class LossSection:
+    """Cross-entropy, the paper's loss; dice_weight > 0 adds that times a soft Dice term, which scores small
+    objects by overlap as mIoU does (rxssnet_core/training/losses.py). Our synthetic fusion recipe uses it."""
+
+    dice_weight: float = 0.0
+
+
+@dataclass
 class ScheduleSection:
     """Per-iteration linear warm-up over `warmup_epochs`, then lr * (1 - t/T)^power until `epochs` end."""
 
@@ -80,14 +91,15 @@ class ScheduleSection:
 
 @dataclass
 class ModalityDropoutSection:
-    """Training for a failed camera (not in the paper's recipe: keep both rates 0 to reproduce it). Per sample,
+    """Training for a failed camera: on by default (our recipe); the paper's recipes config/train/<dataset>.yaml set
+    both rates to 0, as the paper trained. Per sample,
     with probability x_rate X gets one of x_kinds (x_missing: the neutral X the node feeds when X is gone;
     x_blank: an all-black X; x_noise: + Gaussian noise_std; x_shift: moved by up to shift_px pixels, a bad
     extrinsic), else with probability rgb_rate RGB gets one of rgb_kinds (rgb_missing: black, night).
     Definitions: rxssnet_core/degradation.py, shared with `rxssnet eval --degraded-modes` and the node."""
 
-    x_rate: float = 0.0
-    rgb_rate: float = 0.0
+    x_rate: float = DEFAULT_X_DROPOUT_RATE
+    rgb_rate: float = DEFAULT_RGB_DROPOUT_RATE
     x_kinds: list[str] = field(default_factory=lambda: ["x_missing"])
     rgb_kinds: list[str] = field(default_factory=lambda: ["rgb_missing"])
     noise_std: float = 0.5
@@ -147,6 +159,7 @@ class TrainConfig:
     dataset: DatasetSection = field(default_factory=DatasetSection)
     model: ModelSection = field(default_factory=ModelSection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
+    loss: LossSection = field(default_factory=LossSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     train: TrainSection = field(default_factory=TrainSection)
     val: ValSection = field(default_factory=ValSection)
@@ -166,6 +179,8 @@ class TrainConfig:
             (len(self.optimizer.betas) == 2 and all(0 <= b < 1 for b in self.optimizer.betas),
              "optimizer.betas must be two numbers in [0, 1)"),
             (self.optimizer.weight_decay >= 0, "optimizer.weight_decay must be >= 0"),
+            (self.loss.dice_weight >= 0,
+             f"loss.dice_weight={self.loss.dice_weight} must be >= 0 (0: cross-entropy only)"),
             (self.schedule.epochs >= 1, "schedule.epochs must be >= 1"),
             (0 <= self.schedule.warmup_epochs <= self.schedule.epochs,
              "schedule.warmup_epochs must be in [0, schedule.epochs]"),

@@ -17,6 +17,7 @@ steps replayed from the checkpoint appear twice and the later line wins), tensor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import sys
@@ -59,6 +60,7 @@ from rxssnet_core.training.distributed import (
     init_distributed,
     wrap_ddp,
 )
+from rxssnet_core.training.losses import SegmentationLoss
 from rxssnet_core.training.mixed_precision import amp_settings, autocast, make_grad_scaler
 from rxssnet_core.training.run_log import RunLog
 from rxssnet_core.training.schedule import WarmupPolyLR
@@ -126,7 +128,7 @@ class Trainer:
         self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
         warmup_steps = min(self.total_steps, round(cfg.schedule.warmup_epochs * self.steps_per_epoch))
         self.scheduler = WarmupPolyLR(self.optimizer, self.total_steps, warmup_steps, cfg.schedule.power)
-        self.criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+        self.criterion = SegmentationLoss(IGNORE_INDEX, cfg.loss.dice_weight)
 
         self.global_step = 0
         self.epoch = 0
@@ -209,6 +211,9 @@ class Trainer:
             "class_names": list(self.info.class_names),
             "palette": [[int(v) for v in colour] for colour in self.info.palette],
             "dataset": self.dataset_name,
+            # what the model was trained to survive: `rxssnet eval/bag eval --degraded-modes` print it by the table
+            "recipe": {"modality_dropout": dataclasses.asdict(cfg.train.modality_dropout),
+                       "loss": dataclasses.asdict(cfg.loss)},
         }
         with contextlib.suppress(AttributeError, TypeError):
             model.metadata = dict(self.metadata)

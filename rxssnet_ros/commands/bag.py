@@ -246,7 +246,8 @@ def _run_degraded(args: argparse.Namespace, segmenter: Any, config: Any, fused: 
     print(f"degraded modes (noise std {params.noise_std:g}, shift {params.shift_px} px):")
     print(degraded_table(metrics, fused.class_names, params), end="")
     paths = write_degraded_report(metrics, args.out, fused.class_names, params,
-                                  extra={key: extra[key] for key in ("bag", "checkpoint", "backend", "dataset")})
+                                  extra={key: extra[key] for key in ("bag", "checkpoint", "backend", "dataset")},
+                                  model_metadata=segmenter.metadata)
     return {f"degraded_{name}": path for name, path in paths.items()}
 
 
