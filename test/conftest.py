@@ -39,8 +39,8 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-# The first test that asks for the session's fusion model also pays for its training (4-5 minutes on a 2-core
-# machine, more when the cores are shared): pytest-timeout counts fixture setup in the test's 600 s.
+# The first test that asks for the session's fusion model also pays for its training (7-8 minutes on one thread of
+# a 2-core machine, more when the cores are shared): pytest-timeout counts fixture setup in the test's 600 s.
 FUSION_MODEL_TIMEOUT_S = 1800
 
 
@@ -136,7 +136,7 @@ class FusionModel:
 
 @pytest.fixture(scope="session")
 def fusion_model(tmp_path_factory: pytest.TempPathFactory) -> FusionModel:
-    """Trains config/train/synthetic_fusion.yaml once per test session (about 4.5 minutes on one CPU thread).
+    """Trains config/train/synthetic_fusion.yaml once per test session (about 7.5 minutes on one CPU thread).
 
     Every test that needs realistic (trained) activations shares this one model: the fusion proof, the
     half-precision parity tests and the reduced-precision backend checks.

@@ -397,6 +397,8 @@ def test_degraded_modes_table_beside_the_fused_score(offline_case: dict[str, Any
         assert table["modes"][mode]["confusion_matrix"] == np.asarray(matrix.compute().confusion_matrix).tolist()
     assert table["modes"]["x_shift"]["confusion_matrix"] != fused["confusion_matrix"]
     assert (out / "degraded_modes.md").read_text().count("\n| ") >= 6
+    # this checkpoint was saved without a training recipe: the report says so instead of guessing
+    assert table["run"]["modality dropout in training"].startswith("not recorded")
     assert rxssnet_main(["bag", "eval", offline_case["bag"], "--checkpoint", offline_case["checkpoint"], "--out",
                          str(tmp_path / "r2"), "--degraded-modes", "--no-labels"]) == 2
     assert "cannot be combined with --no-labels" in capsys.readouterr().err

@@ -75,7 +75,8 @@ def test_shipped_benchmark_configs_hold_the_recipe() -> None:
         assert cfg.train.scales == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
         assert cfg.model.variant == "tiny"
         assert cfg.dataset.val_split != "test" and not cfg.val.unsafe_select_on_test_split
-        assert cfg.loss.dice_weight == 0.0  # the paper's loss: cross-entropy alone
+        drop = cfg.train.modality_dropout  # the paper trained without failed cameras
+        assert drop.x_rate == 0.0 and drop.rgb_rate == 0.0
         # The root is a placeholder the user must replace: a clear error names the key and the fix.
         with pytest.raises(TrainConfigError, match=r"dataset\.root.*--set dataset\.root="):
             check_dataset_root(cfg, path)

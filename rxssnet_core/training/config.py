@@ -73,14 +73,6 @@ class OptimizerSection:
 
 
 @dataclass
-class LossSection:
-    """Cross-entropy, the paper's loss; dice_weight > 0 adds that times a soft Dice term, which scores small
-    objects by overlap as mIoU does (rxssnet_core/training/losses.py). Our synthetic fusion recipe uses it."""
-
-    dice_weight: float = 0.0
-
-
-@dataclass
 class ScheduleSection:
     """Per-iteration linear warm-up over `warmup_epochs`, then lr * (1 - t/T)^power until `epochs` end."""
 
@@ -159,7 +151,6 @@ class TrainConfig:
     dataset: DatasetSection = field(default_factory=DatasetSection)
     model: ModelSection = field(default_factory=ModelSection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
-    loss: LossSection = field(default_factory=LossSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     train: TrainSection = field(default_factory=TrainSection)
     val: ValSection = field(default_factory=ValSection)
@@ -179,8 +170,6 @@ class TrainConfig:
             (len(self.optimizer.betas) == 2 and all(0 <= b < 1 for b in self.optimizer.betas),
              "optimizer.betas must be two numbers in [0, 1)"),
             (self.optimizer.weight_decay >= 0, "optimizer.weight_decay must be >= 0"),
-            (self.loss.dice_weight >= 0,
-             f"loss.dice_weight={self.loss.dice_weight} must be >= 0 (0: cross-entropy only)"),
             (self.schedule.epochs >= 1, "schedule.epochs must be >= 1"),
             (0 <= self.schedule.warmup_epochs <= self.schedule.epochs,
              "schedule.warmup_epochs must be in [0, schedule.epochs]"),

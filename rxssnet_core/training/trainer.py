@@ -60,7 +60,6 @@ from rxssnet_core.training.distributed import (
     init_distributed,
     wrap_ddp,
 )
-from rxssnet_core.training.losses import SegmentationLoss
 from rxssnet_core.training.mixed_precision import amp_settings, autocast, make_grad_scaler
 from rxssnet_core.training.run_log import RunLog
 from rxssnet_core.training.schedule import WarmupPolyLR
@@ -128,7 +127,7 @@ class Trainer:
         self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
         warmup_steps = min(self.total_steps, round(cfg.schedule.warmup_epochs * self.steps_per_epoch))
         self.scheduler = WarmupPolyLR(self.optimizer, self.total_steps, warmup_steps, cfg.schedule.power)
-        self.criterion = SegmentationLoss(IGNORE_INDEX, cfg.loss.dice_weight)
+        self.criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
 
         self.global_step = 0
         self.epoch = 0
@@ -212,8 +211,7 @@ class Trainer:
             "palette": [[int(v) for v in colour] for colour in self.info.palette],
             "dataset": self.dataset_name,
             # what the model was trained to survive: `rxssnet eval/bag eval --degraded-modes` print it by the table
-            "recipe": {"modality_dropout": dataclasses.asdict(cfg.train.modality_dropout),
-                       "loss": dataclasses.asdict(cfg.loss)},
+            "recipe": {"modality_dropout": dataclasses.asdict(cfg.train.modality_dropout)},
         }
         with contextlib.suppress(AttributeError, TypeError):
             model.metadata = dict(self.metadata)
