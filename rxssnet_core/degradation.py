@@ -17,7 +17,9 @@ Kinds (`DEGRADATIONS`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +52,39 @@ class DegradationParams:
             raise PreprocessError(f"noise_std={self.noise_std!r} must be a finite number >= 0")
         if not isinstance(self.shift_px, (int, np.integer)) or isinstance(self.shift_px, bool) or self.shift_px < 0:
             raise PreprocessError(f"shift_px={self.shift_px!r} must be an integer >= 0")
+
+
+def recorded_modality_dropout(model_metadata: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The `train.modality_dropout` a checkpoint was trained with (its metadata's "recipe", which the Trainer
+    writes), or None when the checkpoint does not say."""
+    recipe = (model_metadata or {}).get("recipe")
+    dropout = recipe.get("modality_dropout") if isinstance(recipe, Mapping) else None
+    return dropout if isinstance(dropout, Mapping) else None
+
+
+def trained_for_failures(model_metadata: Mapping[str, Any] | None) -> str:
+    """How the model was trained for failed cameras: "X 25 % (x_missing), RGB 20 % (rgb_missing)", "off (the
+    paper's recipe)" or "not recorded ..."."""
+    dropout = recorded_modality_dropout(model_metadata)
+    if dropout is None:
+        return "not recorded in the checkpoint (trained elsewhere, or before rxssnet recorded it)"
+    parts = [f"{name} {float(dropout.get(f'{key}_rate', 0.0)) * 100:g} % ({', '.join(dropout.get(f'{key}_kinds', []))})"
+             for name, key in (("X", "x"), ("RGB", "rgb")) if float(dropout.get(f"{key}_rate", 0.0)) > 0]
+    return ", ".join(parts) if parts else "off (the paper's recipe)"
+
+
+def degraded_mode_warning(model_metadata: Mapping[str, Any] | None, serves_degraded_modes: bool) -> str | None:
+    """A warning for a node that may serve rgb_only / x_only labels from a model trained without modality
+    dropout (such a model fed a neutral X scored 0.107 mIoU on the fusion proof, 0.944 with both cameras);
+    None when there is nothing to warn about."""
+    dropout = recorded_modality_dropout(model_metadata)
+    if not serves_degraded_modes or dropout is None:
+        return None
+    if float(dropout.get("x_rate", 0.0)) > 0 or float(dropout.get("rgb_rate", 0.0)) > 0:
+        return None
+    return ("degraded modes are enabled but this model was trained without modality dropout (the paper's recipe): "
+            "its rgb_only / x_only labels will be poor. Retrain with train.modality_dropout on (our default; README "
+            "\"When a camera fails\") or set x_missing_policy / rgb_missing_policy to drop")
 
 
 def check_kind(kind: str, allowed: tuple[str, ...] = DEGRADATIONS, what: str = "degradation") -> str:

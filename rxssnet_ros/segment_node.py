@@ -48,6 +48,7 @@ from std_msgs.msg import String
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError
+from rxssnet_core.degradation import degraded_mode_warning
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_core.inference.segmenter import Segmenter
 from rxssnet_core.input_health import InputMonitor
@@ -154,6 +155,11 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
             f"{settings.checkpoint} on {segmenter.backend_name}/{settings.device}/{settings.precision}; "
             f"x_alignment={settings.x_alignment}, image conversion: "
             f"{'cv_bridge' if cv_bridge_in_use() else 'builtin'}")
+        serves_degraded_modes = settings.x_missing_policy == "rgb_only" or (
+            settings.detect_input_failures and settings.rgb_missing_policy == "x_only")
+        warning = degraded_mode_warning(segmenter.metadata, serves_degraded_modes)
+        if warning is not None:
+            self.get_logger().warning(warning)
 
     def _load_segmenter(self, settings: node_params.NodeSettings) -> Any:
         try:

@@ -9,8 +9,8 @@ import pytest
 
 from rxssnet_core.cli import main
 from rxssnet_core.data.synthetic import PAINTED_MARKER, WARM_PERSON
-from rxssnet_core.degradation import DEGRADATIONS, DegradationParams
-from rxssnet_core.evaluation.degraded import FUSED, MODE_ROWS, degraded_table, trained_for_failures
+from rxssnet_core.degradation import DEGRADATIONS, DegradationParams, degraded_mode_warning, trained_for_failures
+from rxssnet_core.evaluation.degraded import FUSED, MODE_ROWS, degraded_table
 from rxssnet_core.evaluation.metrics import ConfusionMatrix
 from rxssnet_core.training import load_train_config
 
@@ -38,6 +38,16 @@ def test_the_report_says_how_the_model_was_trained_for_failed_cameras() -> None:
     assert trained_for_failures({"recipe": recipe}) == "off (the paper's recipe)"
     for metadata in (None, {}, {"recipe": "garbage"}):
         assert trained_for_failures(metadata).startswith("not recorded")
+
+
+def test_a_node_serving_degraded_modes_warns_about_a_model_not_trained_for_them() -> None:
+    paper = {"recipe": {"modality_dropout": {"x_rate": 0.0, "rgb_rate": 0.0}}}
+    ours = {"recipe": {"modality_dropout": {"x_rate": 0.25, "rgb_rate": 0.0}}}
+    warning = degraded_mode_warning(paper, serves_degraded_modes=True)
+    assert warning is not None and "without modality dropout" in warning and "train.modality_dropout" in warning
+    assert degraded_mode_warning(paper, serves_degraded_modes=False) is None  # drop policies: nothing served
+    assert degraded_mode_warning(ours, serves_degraded_modes=True) is None
+    assert degraded_mode_warning({}, serves_degraded_modes=True) is None  # unknown: no claim either way
 
 
 @pytest.mark.slow

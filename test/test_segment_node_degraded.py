@@ -53,8 +53,21 @@ def _failing(stream: str, cause: str, index: int, frozen: np.ndarray) -> tuple[n
 
 
 @pytest.fixture(scope="module")
-def node_graph(tiny_checkpoint):
-    node = NodeProcess({"checkpoint": str(tiny_checkpoint), "input_qos": "reliable", "diagnostics_period": 0.2,
+def paper_recipe_checkpoint(tiny_checkpoint, tmp_path_factory):
+    """tiny_checkpoint's weights, its metadata saying it was trained without modality dropout (the paper's recipe):
+    the node must warn that its degraded modes will be poor, and still run them."""
+    from rxssnet_core import load_model, save_model
+
+    model = load_model(tiny_checkpoint)
+    path = tmp_path_factory.mktemp("paper_recipe") / "paper.safetensors"
+    save_model(model, path, metadata={**model.metadata,
+                                      "recipe": {"modality_dropout": {"x_rate": 0.0, "rgb_rate": 0.0}}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def node_graph(paper_recipe_checkpoint):
+    node = NodeProcess({"checkpoint": str(paper_recipe_checkpoint), "input_qos": "reliable", "diagnostics_period": 0.2,
                         "log_throttle_period": 60.0, "detect_input_failures": True,
                         "x_missing_policy": "rgb_only", "rgb_missing_policy": "x_only", **LIMITS},
                        ros_child_env(), namespace=NS)
@@ -77,6 +90,7 @@ def test_each_failure_switches_mode_keeps_labels_and_recovers(node_graph, tiny_c
     from rxssnet_core import Segmenter
 
     harness, node = node_graph
+    assert node.wait_for_line("trained without modality dropout", 60), node.output  # said once, at start-up
     segmenter = Segmenter.from_checkpoint(tiny_checkpoint)
     rgb_pub = harness.publisher(f"{NS}/segment_node/rgb/image")
     x_pub = harness.publisher(f"{NS}/segment_node/x/image")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rxssnet_core.degradation import DEGRADATIONS, DegradationParams
+from rxssnet_core.degradation import DEGRADATIONS, DegradationParams, trained_for_failures
 from rxssnet_core.evaluation.metrics import SegmentationMetrics
 
 FUSED = "fused"
@@ -71,18 +71,6 @@ def degraded_table(results: Mapping[str, SegmentationMetrics], class_names: list
                  delta or "-", _percent(metrics.pixel_accuracy)] + [_percent(v) for v in metrics.iou]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def trained_for_failures(model_metadata: Mapping[str, Any] | None) -> str:
-    """How the model was trained for failed cameras, from its metadata's "recipe" (the Trainer records it):
-    "X 25 % (x_missing), RGB 20 % (rgb_missing)", "off (the paper's recipe)" or "not recorded"."""
-    recipe = (model_metadata or {}).get("recipe")
-    dropout = recipe.get("modality_dropout") if isinstance(recipe, Mapping) else None
-    if not isinstance(dropout, Mapping):
-        return "not recorded in the checkpoint (trained elsewhere, or before rxssnet recorded it)"
-    parts = [f"{name} {float(dropout.get(f'{key}_rate', 0.0)) * 100:g} % ({', '.join(dropout.get(f'{key}_kinds', []))})"
-             for name, key in (("X", "x"), ("RGB", "rgb")) if float(dropout.get(f"{key}_rate", 0.0)) > 0]
-    return ", ".join(parts) if parts else "off (the paper's recipe)"
 
 
 def write_degraded_report(results: Mapping[str, SegmentationMetrics], out_dir: str | Path, class_names: list[str],
