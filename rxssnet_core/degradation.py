@@ -62,14 +62,20 @@ def recorded_modality_dropout(model_metadata: Mapping[str, Any] | None) -> Mappi
     return dropout if isinstance(dropout, Mapping) else None
 
 
+def _dropout_rates(dropout: Mapping[str, Any]) -> dict[str, tuple[float, list[str]]]:
+    """{"X": (x_rate, x_kinds), "RGB": (rgb_rate, rgb_kinds)} of a recorded modality dropout."""
+    return {name: (float(dropout.get(f"{key}_rate", 0.0)), list(dropout.get(f"{key}_kinds", [])))
+            for name, key in (("X", "x"), ("RGB", "rgb"))}
+
+
 def trained_for_failures(model_metadata: Mapping[str, Any] | None) -> str:
     """How the model was trained for failed cameras: "X 25 % (x_missing), RGB 20 % (rgb_missing)", "off (the
     paper's recipe)" or "not recorded ..."."""
     dropout = recorded_modality_dropout(model_metadata)
     if dropout is None:
         return "not recorded in the checkpoint (trained elsewhere, or before rxssnet recorded it)"
-    parts = [f"{name} {float(dropout.get(f'{key}_rate', 0.0)) * 100:g} % ({', '.join(dropout.get(f'{key}_kinds', []))})"
-             for name, key in (("X", "x"), ("RGB", "rgb")) if float(dropout.get(f"{key}_rate", 0.0)) > 0]
+    parts = [f"{name} {rate * 100:g} % ({', '.join(kinds)})"
+             for name, (rate, kinds) in _dropout_rates(dropout).items() if rate > 0]
     return ", ".join(parts) if parts else "off (the paper's recipe)"
 
 
@@ -80,7 +86,7 @@ def degraded_mode_warning(model_metadata: Mapping[str, Any] | None, serves_degra
     dropout = recorded_modality_dropout(model_metadata)
     if not serves_degraded_modes or dropout is None:
         return None
-    if float(dropout.get("x_rate", 0.0)) > 0 or float(dropout.get("rgb_rate", 0.0)) > 0:
+    if any(rate > 0 for rate, _ in _dropout_rates(dropout).values()):
         return None
     return ("degraded modes are enabled but this model was trained without modality dropout (the paper's recipe): "
             "its rgb_only / x_only labels will be poor. Retrain with train.modality_dropout on (our default; README "

@@ -173,6 +173,13 @@ DYNAMIC_PARAMETERS = tuple(spec.name for spec in PARAMETERS if spec.dynamic)
 class NodeSettings(types.SimpleNamespace):
     """Validated parameter values, one attribute per entry of `PARAMETERS` (empty optional values become None)."""
 
+    @property
+    def serves_degraded_modes(self) -> bool:
+        """Whether the node may publish rgb_only labels (on X silence, or any X failure it detects) or x_only
+        labels (on an RGB failure, which only detect_input_failures notices)."""
+        return self.x_missing_policy == "rgb_only" or (
+            self.detect_input_failures and self.rgb_missing_policy == "x_only")
+
 
 def _type_error(spec: ParamSpec, value: Any) -> ParameterError:
     hints = {

@@ -155,9 +155,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
             f"{settings.checkpoint} on {segmenter.backend_name}/{settings.device}/{settings.precision}; "
             f"x_alignment={settings.x_alignment}, image conversion: "
             f"{'cv_bridge' if cv_bridge_in_use() else 'builtin'}")
-        serves_degraded_modes = settings.x_missing_policy == "rgb_only" or (
-            settings.detect_input_failures and settings.rgb_missing_policy == "x_only")
-        warning = degraded_mode_warning(segmenter.metadata, serves_degraded_modes)
+        warning = degraded_mode_warning(segmenter.metadata, settings.serves_degraded_modes)
         if warning is not None:
             self.get_logger().warning(warning)
 
