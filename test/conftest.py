@@ -127,7 +127,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 class FusionModel:
     """A small RXSSNet trained by the Trainer on the synthetic RGB-thermal scenes (see test_fusion_proof.py)."""
 
-    checkpoint: pathlib.Path  # best.safetensors, selected on the validation split
+    checkpoint: pathlib.Path  # final.safetensors: the end of the schedule (see test_fusion_proof.py for why)
     dataset_root: pathlib.Path  # generate_fusion_dataset output: train 64, val 16, test 16 scenes of 128x160
     run_dir: pathlib.Path  # the Trainer's output folder (tensorboard/, checkpoints/, ...)
     result: Any  # rxssnet_core.training.TrainResult
@@ -152,5 +152,5 @@ def fusion_model(tmp_path_factory: pytest.TempPathFactory) -> FusionModel:
                                [f"dataset.root={root}", f"output_dir={base / 'run'}"])
     result = Trainer(config).fit()
     assert result.finished and result.best_path is not None
-    return FusionModel(checkpoint=pathlib.Path(result.best_path), dataset_root=pathlib.Path(root),
+    return FusionModel(checkpoint=pathlib.Path(result.final_path), dataset_root=pathlib.Path(root),
                        run_dir=base / "run", result=result, train_seconds=time.perf_counter() - started)
