@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +148,30 @@ def test_failing_write_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:50])  # a truncated file gets a clear error naming it
     with pytest.raises(CheckpointError, match=r"last\.pt"):
         load_training_checkpoint(path)
+
+
+def test_a_full_disk_is_named_and_the_last_good_checkpoint_kept(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "checkpoints" / "last.pt"
+    atomic_torch_save({"weights": torch.arange(4)}, path)
+
+    def write_fails(obj, target) -> None:  # what torch.save raises when the disk fills mid-write
+        raise RuntimeError("[enforce fail at inline_container.cc:858] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(torch, "save", write_fails)
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(2**40, 2**40 - 2**20, 2**20))  # 1 MB left
+    with pytest.raises(OSError, match=r"cannot write .*last\.pt: the disk is full \(1 MB free\)\. Free some "
+                                      r"space or write to another folder; the previous last\.pt is kept") as info:
+        atomic_torch_save({"weights": torch.zeros(4)}, path)
+    assert info.value.errno == errno.ENOSPC
+    # With space left the writer's own error is not dressed up as a full disk.
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(2**40, 2**39, 2**39))
+    with pytest.raises(RuntimeError, match="file write failed"):
+        atomic_torch_save({"weights": torch.zeros(4)}, path)
+    monkeypatch.undo()
+    assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.arange(4))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]  # no temp file left behind
 
 
 def test_rng_state_roundtrip_is_weights_only_safe(tmp_path: Path) -> None:

@@ -274,17 +274,17 @@ def train_fusion_model(directory: str | pathlib.Path) -> tuple[pathlib.Path, pat
     (config/train/synthetic_fusion.yaml on 64/16/16 scenes of 128x160); reused when `directory` holds it."""
     base = pathlib.Path(directory)
     root, run_dir = base / "data", base / "run"
-    best = sorted(run_dir.glob("**/best.safetensors"))
-    if best and (root / "dataset.yaml").is_file():
-        return best[0], root
+    final = sorted(run_dir.glob("**/final.safetensors"))  # the end of the schedule, as the fixture scores it
+    if final and (root / "dataset.yaml").is_file():
+        return final[0], root
     generate_fusion_dataset(root, counts={"train": 64, "val": 16, "test": 16}, size=(128, 160), seed=0,
                             progress=False)
     config_file = pathlib.Path(__file__).resolve().parents[2] / "config" / "train" / "synthetic_fusion.yaml"
     config = load_train_config(config_file, [f"dataset.root={root}", f"output_dir={run_dir}"])
     result = Trainer(config).fit()
-    if not result.finished or result.best_path is None:
+    if not result.finished or result.final_path is None:
         raise RuntimeError(f"training the fusion model in {run_dir} did not finish")
-    return pathlib.Path(result.best_path), root
+    return pathlib.Path(result.final_path), root
 
 
 def _calibration_folder(dataset: Any, directory: pathlib.Path) -> pathlib.Path:

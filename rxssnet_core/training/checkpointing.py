@@ -2,21 +2,20 @@
 
 A checkpoint is a dict of tensors and primitives only (so `torch.load(weights_only=True)` reads it): model,
 optimizer, scheduler and GradScaler state, the torch/CUDA/numpy/Python RNG states as tensors, and the position
-in the data order. Writes go to a temporary file in the same folder, are fsync'ed, then `os.replace`d over the
-old file: a crash or a failing write leaves the previous checkpoint untouched.
+in the data order. Writes go through `models.checkpoints.atomic_save` (temporary file, fsync, `os.replace`): a
+crash or a failing write leaves the previous checkpoint untouched.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from rxssnet_core.models.checkpoints import atomic_save
 
 CHECKPOINT_FORMAT = "rxssnet-train-state"
 CHECKPOINT_VERSION = 1
@@ -27,33 +26,11 @@ class CheckpointError(ValueError):
     """A training checkpoint cannot be read or does not fit this run; the message names the file."""
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not supported on every platform (Windows), where it is skipped.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temp file next to `path`, fsync, then os.replace: readers see the old or the new file,
-    never a partial one. On any error the temp file is removed and the old file is kept."""
+    """torch.save through `atomic_save`: readers see the old or the new file, never a partial one; on any error
+    the old file is kept (a full disk is reported as such)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
+    atomic_save(lambda tmp: torch.save(obj, str(tmp)), path)
     return path
 
 

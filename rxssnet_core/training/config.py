@@ -104,7 +104,8 @@ class TrainSection:
     batch_size * grad_accum_steps * world_size. crop_size: [H, W] random crop (null: no crop; then images
     must share one size to be batched). amp: auto (fp16 + GradScaler on CUDA, fp32 on CPU) | off | fp16 | bf16.
     deterministic: deterministic cuDNN kernels (CPU runs are reproducible without it).
-    modality_dropout: degrade X or RGB on a fraction of samples (ModalityDropoutSection; off by default)."""
+    modality_dropout: degrade X or RGB on a fraction of samples (ModalityDropoutSection; on by default, off in
+    the paper's recipes)."""
 
     batch_size: int = 4
     grad_accum_steps: int = 1

@@ -306,7 +306,7 @@ class Trainer:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         # A run killed while writing a checkpoint leaves its temp file; the checkpoint itself is intact.
-        for stale in (self.output_dir / LAST_CHECKPOINT).parent.glob(f".{LAST_CHECKPOINT.name}.*.tmp"):
+        for stale in (self.output_dir / LAST_CHECKPOINT).parent.glob(f".{LAST_CHECKPOINT.name}.*"):
             stale.unlink(missing_ok=True)
         (self.output_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
         self.run_log.open(self.output_dir, self.config.logging.tensorboard, self.global_step)
