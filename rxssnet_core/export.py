@@ -18,15 +18,16 @@ import json
 import pathlib
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from rxssnet_core.data.io import DatasetError, read_array, read_rgb, read_x
+from rxssnet_core.calibration_images import (
+    calibration_arrays,
+)
 from rxssnet_core.inference.artifacts import (
     CONFIDENCE_OUTPUT,
     INPUT_NAMES,
@@ -43,18 +44,18 @@ from rxssnet_core.inference.backends import tensorrt_backend as trt_backend
 from rxssnet_core.inference.backends.base import BackendError, require_module
 from rxssnet_core.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 from rxssnet_core.models.cgpi import rope_tables_as_constants
-from rxssnet_core.onnx_precision import fp32_sensitive_node_names
-from rxssnet_core.preprocessing import PreprocessConfig, prepare_inputs
+from rxssnet_core.onnx_precision import fp32_sensitive_node_names, plan_fp32_node_names, to_mixed_precision
+from rxssnet_core.precision_plan import (
+    PLAN_IMAGES,
+    PrecisionPlan,
+    check_ready,
+    module_structure,
+    precision_plan_for,
+    readiness_report,
+)
+from rxssnet_core.preprocessing import PreprocessConfig
 
 MIN_OPSET = 17
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-# Folder names of the generic RGB-X layout (CMX / Sigma / DFormer use RGB + Modal; others name the modality).
-RGB_FOLDERS = ("rgb", "vis", "visible", "color", "colour", "image", "images")
-X_FOLDERS = ("modal", "x", "thermal", "th", "ir", "infrared", "depth", "hha", "disparity", "polarization",
-             "aolp", "dolp", "nir")
-# File-name suffixes of pairs stored side by side (the RXSSNet author's `<id>_rgb.png` + `<id>_th.png`).
-RGB_SUFFIXES = ("_rgb", "_vis", "_color")
-X_SUFFIXES = ("_th", "_x", "_ir", "_thermal", "_depth", "_hha", "_disparity", "_modal", "_aolp", "_dolp")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -212,94 +213,6 @@ def onnx_parity(model: Any, onnx_path: str | pathlib.Path, sizes: Sequence[tuple
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Calibration images
-
-
-def _images_in(folder: pathlib.Path) -> dict[str, pathlib.Path]:
-    return {str(p.relative_to(folder).with_suffix("")): p for p in sorted(folder.rglob("*"))
-            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()}
-
-
-def _split_suffix(stem: str, suffixes: Sequence[str]) -> str | None:
-    lowered = stem.lower()
-    for suffix in suffixes:
-        if lowered.endswith(suffix):
-            return stem[: -len(suffix)]
-    return None
-
-
-def find_image_pairs(folder: str | pathlib.Path) -> list[tuple[pathlib.Path, pathlib.Path | None]]:
-    """RGB/X image pairs under `folder`, sorted; X is None for 4-channel images holding X in alpha (MFNet).
-
-    Accepted layouts: generic (`RGB/` + `Modal/`, `Thermal/`, `Depth/`, ... paired by relative name), side by
-    side (`<id>_rgb.png` + `<id>_th.png`, `_x`, `_ir`, `_depth`, ...), or a folder of RGBA PNGs.
-    """
-    root = pathlib.Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"calibration folder {str(root)!r} does not exist (--calibration-dir)")
-    subfolders = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
-    rgb_dir = next((subfolders[n] for n in RGB_FOLDERS if n in subfolders), None)
-    x_dir = next((subfolders[n] for n in X_FOLDERS if n in subfolders), None)
-    if rgb_dir is not None and x_dir is not None:
-        rgb_files, x_files = _images_in(rgb_dir), _images_in(x_dir)
-        pairs = [(rgb_files[k], x_files[k]) for k in sorted(rgb_files) if k in x_files]
-        if pairs:
-            return pairs
-
-    files = _images_in(root)
-    rgb_by_id = {key: files[name] for name in files if (key := _split_suffix(name, RGB_SUFFIXES)) is not None}
-    x_by_id = {key: files[name] for name in files if (key := _split_suffix(name, X_SUFFIXES)) is not None}
-    pairs = [(rgb_by_id[k], x_by_id[k]) for k in sorted(rgb_by_id) if k in x_by_id]
-    if pairs:
-        return pairs
-
-    rgba = [p for p in files.values() if p.suffix.lower() in (".png", ".tif", ".tiff") and _channels(p) == 4]
-    if rgba:
-        return [(p, None) for p in rgba]
-    raise FileNotFoundError(
-        f"no RGB/X image pairs found in {str(root)!r}; use a generic layout (RGB/ and Modal/ or Thermal/, "
-        "Depth/, ... with matching names), side-by-side files (<id>_rgb.png and <id>_th.png, _x, _ir, "
-        "_depth) or 4-channel RGBA PNGs with X in alpha (MFNet)")
-
-
-def _channels(path: pathlib.Path) -> int:
-    cv2 = require_module("cv2", "opencv-python-headless")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    return 0 if image is None else (1 if image.ndim == 2 else int(image.shape[2]))
-
-
-def read_image_pair(rgb_path: pathlib.Path, x_path: pathlib.Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """Read one pair as (H, W, 3) uint8 RGB and X as stored (uint8/uint16/float32; 3-channel X in RGB order),
-    by the dataset readers' rules (`rxssnet_core.data.io`: the same decoding as training and evaluation).
-    x_path None: a 4-channel image with X in alpha (MFNet). Raises DatasetError naming the file."""
-    if x_path is not None:
-        return read_rgb(rgb_path), read_x(x_path)
-    rgbx = read_array(rgb_path, "RGB+X image")
-    if rgbx.ndim != 3 or rgbx.shape[2] != 4 or rgbx.dtype != np.uint8:
-        raise DatasetError(f"{str(rgb_path)!r} has no X image beside it and is not an 8-bit 4-channel image "
-                           "(RGB + X in alpha); give RGB/X pairs (see --calibration-dir in `rxssnet export --help`)")
-    return np.ascontiguousarray(rgbx[:, :, :3]), np.ascontiguousarray(rgbx[:, :, 3])
-
-
-def calibration_batches(pairs: Sequence[tuple[pathlib.Path, pathlib.Path | None]],
-                        preprocess: PreprocessConfig, size: tuple[int, int], progress: bool = True
-                        ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Network inputs ((1,3,H,W), (1,C,H,W)) float32 at `size`, preprocessed exactly like inference."""
-
-    for rgb_path, x_path in tqdm(pairs, desc="INT8 calibration", unit="image", disable=not progress):
-        rgb, x = read_image_pair(rgb_path, x_path)
-        rgb_chw, x_chw = prepare_inputs(rgb, x, preprocess, size)
-        yield rgb_chw[None], x_chw[None]
-
-
-def select_evenly(items: Sequence[Any], count: int) -> list[Any]:
-    """`count` items spread over the whole list (calibration should see every part of a sequence)."""
-    if count <= 0 or count >= len(items):
-        return list(items)
-    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
-
-
-# ----------------------------------------------------------------------------------------------------------
 # TensorRT
 
 
@@ -308,45 +221,69 @@ def _exact_patterns(names: Sequence[str]) -> list[str]:
     return [re.escape(name) + "$" for name in names]
 
 
-def _fp32_node_names(onnx_path: pathlib.Path) -> list[str]:
-    """Nodes that must stay fp32 in a reduced-precision engine: the overflow-prone reductions (GRN, LayerNorm
-    statistics, linear-attention sums; `rxssnet_core.onnx_precision`) and the in-graph post-processing."""
+def _fp32_node_names(onnx_path: pathlib.Path, model: Any = None, plan: PrecisionPlan | None = None
+                     ) -> list[str]:
+    """Nodes that must stay fp32 in a reduced-precision engine: the in-graph post-processing, the reductions
+    that always run in fp32 (`rxssnet_core.onnx_precision`) and, with a precision plan, its fp32 islands typed
+    as the torch fp16 path types them (`onnx_precision.plan_fp32_node_names`)."""
     onnx = require_module("onnx", "onnx")
 
     proto = onnx.load(str(onnx_path), load_external_data=False)
     head = [node.name for node in proto.graph.node if node.name.startswith(LABEL_HEAD_PREFIXES)]
-    return sorted(set(fp32_sensitive_node_names(proto)) | set(head))
+    if plan is None:
+        return sorted(set(fp32_sensitive_node_names(proto)) | set(head))
+    tree, param_modules = module_structure(model)
+    kept = plan_fp32_node_names(proto, plan.fp32_modules, plan.fp32_outputs, tree, param_modules)
+    return sorted(set(kept) | set(head))
 
 
-def fp16_onnx(onnx_path: str | pathlib.Path, out: str | pathlib.Path) -> pathlib.Path:
-    """An fp16 copy of an fp32 export for a strongly typed TensorRT build: fp16 everywhere except the
-    fp32-sensitive nodes; inputs and outputs keep their types (NVIDIA ModelOpt AutoCast)."""
-    require_module("modelopt.onnx.autocast", "modelopt")
+def fp16_onnx(model: Any, plan: PrecisionPlan, onnx_path: str | pathlib.Path, out: str | pathlib.Path
+              ) -> pathlib.Path:
+    """An fp16 copy of an fp32 export of `model`, typed by `plan` exactly as the torch fp16 path runs it: fp16
+    everywhere except the plan's fp32 islands, the fp32 reductions and the post-processing; inputs and outputs
+    keep float32 (`onnx_precision.to_mixed_precision`); the plan goes into the file's metadata. A plan that
+    failed its check (`precision_plan.check_ready`) is refused."""
+    check_ready(plan)
     onnx = require_module("onnx", "onnx")
-    from modelopt.onnx.autocast import convert_to_mixed_precision  # optional GPU-deployment dependency
 
     onnx_path, out = pathlib.Path(onnx_path), pathlib.Path(out)
-    proto = convert_to_mixed_precision(str(onnx_path), low_precision_type="fp16", keep_io_types=True,
-                                       nodes_to_exclude=_exact_patterns(_fp32_node_names(onnx_path)))
-    _copy_metadata(onnx_path, proto, precision="fp16")
-    onnx.save(proto, str(out))
+    proto = to_mixed_precision(onnx.load(str(onnx_path)), _fp32_node_names(onnx_path, model, plan))
+    _copy_metadata(onnx_path, proto, precision="fp16", precision_plan=plan.to_dict())
+    partial = out.with_name(out.name + ".partial")
+    onnx.save(proto, str(partial))
+    partial.replace(out)
     return out
 
 
-def calibration_arrays(calibration_dir: str | pathlib.Path, preprocess: PreprocessConfig, size: tuple[int, int],
-                       count: int = 64, progress: bool = True) -> dict[str, np.ndarray]:
-    """{"rgb": (N,3,H,W), "x": (N,C,H,W)} float32 from `count` pairs spread over the folder, preprocessed
-    exactly like inference (the calibration data of `int8_qdq_onnx`)."""
-    pairs = select_evenly(find_image_pairs(calibration_dir), count)
-    batches = list(calibration_batches(pairs, preprocess, size, progress))
-    return {"rgb": np.concatenate([b[0] for b in batches]), "x": np.concatenate([b[1] for b in batches])}
+def onnx_agreement(model: Any, onnx_path: str | pathlib.Path, arrays: dict[str, np.ndarray]
+                   ) -> tuple[float, float]:
+    """(share of finite values, share of labels equal to torch fp32's) of an ONNX file run by ONNX Runtime on
+    the CPU over calibration `arrays` ({"rgb", "x"}): what an fp16 graph gives against the model it came from.
+    Every fp16 value between two nodes is stored in fp16 (`onnx_precision.fp16_values_kept`), as in a TensorRT
+    fp16 engine, so an overflow shows as it would on the robot."""
+    runtime = OnnxRuntimeBackend(onnx_path, faithful_fp16=True)
+    finite, equal = [], []
+    try:
+        for rgb, x in zip(arrays["rgb"], arrays["x"]):
+            got = runtime.infer(rgb[None], x[None])
+            with torch.no_grad():
+                expected = model.eval()(torch.from_numpy(rgb[None]), torch.from_numpy(x[None])).argmax(1).numpy()
+            values = got.get(LOGITS_OUTPUT, got.get(CONFIDENCE_OUTPUT))
+            labels = got[LOGITS_OUTPUT].argmax(1) if LOGITS_OUTPUT in got else got[LABELS_OUTPUT]
+            finite.append(float(np.isfinite(values).mean()))
+            equal.append(float((labels == expected).mean()))
+    finally:
+        runtime.close()
+    return float(np.mean(finite)), float(np.mean(equal))
 
 
 def int8_qdq_onnx(onnx_path: str | pathlib.Path, out: str | pathlib.Path, calibration: dict[str, np.ndarray],
-                  method: str = "entropy", high_precision: str = "fp16") -> pathlib.Path:
+                  method: str = "entropy", high_precision: str = "fp16",
+                  fp32_nodes: Sequence[str] | None = None) -> pathlib.Path:
     """Explicit INT8 quantization: Q/DQ nodes calibrated on `calibration` (NVIDIA ModelOpt ONNX PTQ).
 
-    The fp32-sensitive nodes are not quantized; the rest of the graph runs in `high_precision` (fp16 for
+    `fp32_nodes` (default: `_fp32_node_names` without a plan) are not quantized and stay fp32; the rest of the
+    graph runs in `high_precision` (fp16 for
     TensorRT; fp32 keeps the file runnable by ONNX Runtime on a CPU). TensorRT builds the result as a strongly
     typed network (TensorRT 10 and 11 alike), with no calibrator.
     """
@@ -356,7 +293,8 @@ def int8_qdq_onnx(onnx_path: str | pathlib.Path, out: str | pathlib.Path, calibr
 
     onnx_path, out = pathlib.Path(onnx_path), pathlib.Path(out)
     quantize(str(onnx_path), quantize_mode="int8", calibration_data=calibration, calibration_method=method,
-             calibration_eps=["cpu"], nodes_to_exclude=_exact_patterns(_fp32_node_names(onnx_path)),
+             calibration_eps=["cpu"],
+             nodes_to_exclude=_exact_patterns(fp32_nodes if fp32_nodes is not None else _fp32_node_names(onnx_path)),
              high_precision_dtype=high_precision, output_path=str(out), log_level="WARNING")
     proto = onnx.load(str(out))
     _copy_metadata(onnx_path, proto, precision="int8")
@@ -364,25 +302,28 @@ def int8_qdq_onnx(onnx_path: str | pathlib.Path, out: str | pathlib.Path, calibr
     return out
 
 
-def _copy_metadata(source: pathlib.Path, proto: Any, precision: str) -> None:
-    """Carry the "rxssnet" description over to a converted file, recording its precision."""
+def _copy_metadata(source: pathlib.Path, proto: Any, precision: str,
+                   precision_plan: dict[str, Any] | None = None) -> None:
+    """Carry the "rxssnet" description over to a converted file, recording its precision (and fp16 plan)."""
     description = onnx_description(source) or {}
     for entry in list(proto.metadata_props):
         if entry.key == METADATA_KEY:
             proto.metadata_props.remove(entry)
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY
-    entry.value = json.dumps({**description, "precision": precision})
+    extra = {"precision_plan": precision_plan} if precision_plan is not None else {}
+    entry.value = json.dumps({**description, "precision": precision, **extra})
 
 
 def export_tensorrt(model: Any, out: str | pathlib.Path, height: int = 480, width: int = 640,
                     dynamic: bool = False, opset: int = MIN_OPSET, precision: str = "fp16",
-                    calibration_dir: str | pathlib.Path | None = None, calibration_images: int = 64,
+                    calibration_dir: str | pathlib.Path | None = None, calibration_images: int | None = None,
                     onnx_path: str | pathlib.Path | None = None, metadata: dict[str, Any] | None = None,
                     max_batch: int = 1, workspace_mb: int | None = None, verbose: bool = False,
                     outputs: str = "labels") -> pathlib.Path:
-    """ONNX export, then a TensorRT engine at `out`: fp32, fp16 (fp32-sensitive layers kept fp32) or int8
-    (Q/DQ calibrated on `calibration_dir`), always as a strongly typed network.
+    """ONNX export, then a TensorRT engine at `out`: fp32, fp16 (typed by a precision plan measured on
+    `calibration_dir`, else synthetic scenes: `fp16_onnx`) or int8 (Q/DQ calibrated on `calibration_dir`, the
+    plan's fp32 nodes left unquantized), always as a strongly typed network.
 
     Writes `<out>.json` (model config, metadata, weights hash, TensorRT version, GPU, precision) beside the
     engine. The intermediate ONNX files stay next to `onnx_path` (default `<out>.onnx`, `<out>.fp16.onnx`,
@@ -391,7 +332,7 @@ def export_tensorrt(model: Any, out: str | pathlib.Path, height: int = 480, widt
     trt = trt_backend.import_tensorrt()  # fail before the slow ONNX export
     trt_backend.check_build_precision(precision)
     trt_backend.check_cuda()
-    if precision in ("fp16", "int8"):
+    if precision == "int8":
         require_module("modelopt.onnx", "modelopt")
     out = pathlib.Path(out)
     if precision == "int8" and calibration_dir is None:
@@ -402,13 +343,19 @@ def export_tensorrt(model: Any, out: str | pathlib.Path, height: int = 480, widt
     description = onnx_description(onnx_path) or {}
     build_input = onnx_path
     calibrated = 0
+    if precision in ("fp16", "int8"):
+        plan = precision_plan_for(model, (height, width), calibration_dir, min(calibration_images or PLAN_IMAGES,
+                                                                              PLAN_IMAGES))
+        print(readiness_report(plan))
+        description["precision_plan"] = plan.to_dict()
     if precision == "fp16":
-        build_input = fp16_onnx(onnx_path, onnx_path.with_suffix(".fp16.onnx"))
+        build_input = fp16_onnx(model, plan, onnx_path, onnx_path.with_suffix(".fp16.onnx"))
     elif precision == "int8":
         preprocess = PreprocessConfig.from_dict(description.get("metadata", {}).get("preprocess") or {})
-        calibration = calibration_arrays(calibration_dir, preprocess, (height, width), calibration_images)
+        calibration = calibration_arrays(calibration_dir, preprocess, (height, width), calibration_images or 64)
         calibrated = len(calibration["rgb"])
-        build_input = int8_qdq_onnx(onnx_path, onnx_path.with_suffix(".int8.onnx"), calibration)
+        build_input = int8_qdq_onnx(onnx_path, onnx_path.with_suffix(".int8.onnx"), calibration,
+                                    fp32_nodes=_fp32_node_names(onnx_path, model, plan))
     trt_backend.build_engine(build_input, out, opt_size=(height, width),
                              min_size=None if dynamic else (height, width),
                              max_size=None if dynamic else (height, width), max_batch=max_batch,

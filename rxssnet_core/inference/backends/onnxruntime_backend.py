@@ -19,6 +19,7 @@ from rxssnet_core.inference.backends.base import (
     cpu_threads,
     require_module,
 )
+from rxssnet_core.onnx_precision import fp16_values_kept
 
 
 def _static_dim(dim: object) -> int | None:
@@ -31,7 +32,9 @@ class OnnxRuntimeBackend(InferenceBackend):
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | pathlib.Path, device: str = "cpu", precision: str = "fp32",
-                 intra_op_threads: int | None = None) -> None:
+                 intra_op_threads: int | None = None, faithful_fp16: bool = False) -> None:
+        """faithful_fp16: store every fp16 value of an fp16 graph in fp16 between nodes, as a TensorRT engine
+        does (`onnx_precision.fp16_values_kept`; slower: for parity checks, not for serving)."""
         ort = require_module("onnxruntime")
         check_choice("onnxruntime", device, precision)
         path = pathlib.Path(onnx_path)
@@ -51,8 +54,12 @@ class OnnxRuntimeBackend(InferenceBackend):
         threads = cpu_threads(intra_op_threads)
         if threads:
             options.intra_op_num_threads = threads
+        model: str | bytes = str(path)
+        if faithful_fp16:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            model = fp16_values_kept(path).SerializeToString()
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+            self.session = ort.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as error:  # ORT has its own exception types for unreadable or invalid files
             raise BackendError(f"ONNX Runtime cannot load {str(path)!r}: {error}") from error
         if device == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():

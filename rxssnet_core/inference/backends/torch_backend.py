@@ -17,12 +17,18 @@ from rxssnet_core.inference.backends.base import (
     require_module,
 )
 
+# The size a plan is measured at when none is given (the robot's usual network size).
+DEFAULT_PLAN_SIZE = (480, 640)
+
 
 class TorchBackend(InferenceBackend):
     """Runs an `nn.Module` with `torch.inference_mode`.
 
-    fp16 converts the weights with `.half()` (CUDA only: many CPU kernels lack half precision); bf16 uses
-    autocast, which keeps numerically sensitive ops (softmax, norms) in fp32, on the CPU and on CUDA.
+    fp16 (CUDA only: many CPU kernels lack half precision) runs `precision_plan.half_precision_model`: fp16
+    weights except the fp32 islands of a precision plan, `precision_plan` (from an fp16 export's metadata) or
+    else one measured at construction on synthetic scenes at 480x640 (`precision_plan_for`); a model the plan
+    cannot make agree with fp32 is refused. bf16 uses autocast, which keeps numerically sensitive ops (softmax,
+    norms) in fp32, on the CPU and on CUDA (bf16 has fp32's range: no islands needed).
     Logits come back as a float32 tensor on the device ({"logits": ...}), so the argmax runs there too. With
     copy=True the caller's module is left untouched (device, dtype and memory-format changes happen on a copy).
     """
@@ -30,7 +36,8 @@ class TorchBackend(InferenceBackend):
     name = "torch"
 
     def __init__(self, model: Any, device: str = "cpu", precision: str = "fp32",
-                 channels_last: bool = False, copy: bool = False) -> None:
+                 channels_last: bool = False, copy: bool = False,
+                 precision_plan: dict[str, Any] | None = None) -> None:
         torch = require_module("torch")
         check_choice("torch", device, precision)
         if device == "cuda":
@@ -40,16 +47,36 @@ class TorchBackend(InferenceBackend):
         self.channels_last = bool(channels_last)
         self._torch = torch
         self._device = torch.device(device)
-        changes = precision == "fp16" or self.channels_last or device != "cpu"
+        changes = self.channels_last or device != "cpu"  # fp16 works on a copy of its own
         if copy and changes:
             model = copy_module.deepcopy(model)
         model = model.eval().to(self._device)
+        self.precision_plan = None
         if precision == "fp16":
-            model = model.half()
+            model = self._fp16_model(model, precision_plan)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self._input_dtype = torch.float16 if precision == "fp16" else torch.float32
+
+    def _fp16_model(self, model: Any, plan_dict: dict[str, Any] | None) -> Any:
+        # torch-only module: the torch backend is the one place it is needed
+        from rxssnet_core.precision_plan import (
+            PrecisionPlan,
+            PrecisionPlanError,
+            check_ready,
+            half_precision_model,
+            precision_plan_for,
+        )
+
+        try:
+            plan = PrecisionPlan.from_dict(plan_dict) if plan_dict is not None else \
+                precision_plan_for(model, DEFAULT_PLAN_SIZE, images=4, progress=False)
+            check_ready(plan)
+        except PrecisionPlanError as error:
+            raise BackendError(f"{error} (use precision='fp32' or 'bf16' with this model)") from error
+        self.precision_plan = plan
+        return half_precision_model(model, self._torch.float16, plan.fp32_modules, plan.fp32_outputs)
 
     def _to_device(self, array: np.ndarray) -> Any:
         tensor = self._torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
