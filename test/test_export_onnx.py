@@ -12,8 +12,9 @@ import numpy as np
 import onnx
 import pytest
 
+from rxssnet_core.calibration_images import find_image_pairs, read_image_pair
 from rxssnet_core.cli import main as cli_main
-from rxssnet_core.export import export_onnx, find_image_pairs, read_image_pair, weights_sha256
+from rxssnet_core.export import export_onnx, weights_sha256
 from rxssnet_core.inference.artifacts import onnx_description as read_onnx_description
 from rxssnet_core.onnx_precision import FP32_SCOPES, fp32_sensitive_node_names, in_fp32_scope
 
@@ -273,7 +274,7 @@ def test_calibration_pairs_missing_or_empty_folder(tmp_path):
 
 
 def test_calibration_batches_are_inference_inputs(tmp_path):
-    from rxssnet_core.export import calibration_batches, select_evenly
+    from rxssnet_core.calibration_images import calibration_batches, select_evenly
     from rxssnet_core.preprocessing import PreprocessConfig, prepare_inputs
 
     rng = np.random.default_rng(6)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.calibration_images import calibration_batches, find_image_pairs, select_evenly
 from rxssnet_core.inference.artifacts import (
     INPUT_NAMES,
     METADATA_KEY,
@@ -162,7 +163,7 @@ def export_openvino(model: Any, out: str | pathlib.Path, height: int = 480, widt
         if calibration_dir is None:
             raise BackendError("precision='int8' needs calibration_dir (--calibration-dir): a folder of RGB/X "
                                "pairs from the robot")
-        pairs = export_lib.select_evenly(export_lib.find_image_pairs(calibration_dir), calibration_images)
+        pairs = select_evenly(find_image_pairs(calibration_dir), calibration_images)
     out = pathlib.Path(out)
     onnx_file = out.with_name(out.stem + ".export.onnx")
     export_lib.export_onnx(model, onnx_file, height, width, dynamic=False, metadata=metadata, outputs=outputs)
@@ -172,7 +173,7 @@ def export_openvino(model: Any, out: str | pathlib.Path, height: int = 480, widt
         fp32_ir = convert_onnx_to_ir(onnx_file, out.with_name(out.stem + ".fp32.xml"), {"precision": "fp32"})
         preprocess = PreprocessConfig.from_dict(
             (read_ir_description(fp32_ir) or {}).get("metadata", {}).get("preprocess") or {})
-        batches = export_lib.calibration_batches(pairs, preprocess, (height, width), progress=progress)
+        batches = calibration_batches(pairs, preprocess, (height, width), progress=progress)
         try:
             return quantize_ir(fp32_ir, out, batches, len(pairs))
         finally:
