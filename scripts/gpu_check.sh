@@ -6,7 +6,7 @@
 #
 #   scripts/gpu_check.sh [OUT_DIR]        (default: gpu_check_<date>; nothing outside OUT_DIR is written)
 #
-# Needs: a CUDA build of torch, tensorrt (10.3 .. 11.x), onnxruntime-gpu and nvidia-modelopt[onnx] (fp16 and int8
+# Needs: a CUDA build of torch, tensorrt (10.3 .. 11.x), onnxruntime-gpu and nvidia-modelopt[onnx] (int8
 # engines): see docs/deployment.md "TensorRT". Paste the tables it prints into docs/deployment.md "Measured on a GPU".
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
@@ -54,6 +54,9 @@ echo "== speed and parity (rxssnet bench; trains the synthetic fusion model into
 timeout 360 "${RXSSNET[@]}" bench --device cuda --variants atto tiny --sizes 480x640 \
   --backends torch onnxruntime tensorrt --precisions fp32 fp16 int8 --no-authors \
   --warmup 10 --repeat 30 --train-fusion "$OUT/fusion" | tee "$OUT/bench.md"
+
+echo "== fp32 islands of the fp16 precision plan on CUDA (torch fp32 / fp16 plain / fp16 islands / bf16)"
+timeout 240 "$PY" -m rxssnet_core.benchmarks.precision_islands --device cuda --repeat 20 | tee "$OUT/islands.md"
 
 echo "== TensorRT engine build time (fixed 480x640, the trained atto model)"
 checkpoint=$(find "$OUT/fusion/run" -name best.safetensors 2>/dev/null | sort | head -1)

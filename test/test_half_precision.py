@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from rxssnet_core import export
+from rxssnet_core.benchmarks.precision_islands import disjoint_query_key_model
 from rxssnet_core.calibration_images import synthetic_calibration_arrays
 from rxssnet_core.cli import main as rxssnet
 from rxssnet_core.commands import export as export_command
@@ -46,25 +47,6 @@ from rxssnet_core.preprocessing import PreprocessConfig
 FP16_MAX = float(torch.finfo(torch.float16).max)
 MIN_ARGMAX_AGREEMENT = 0.995
 HEIGHT, WIDTH = 480, 640
-
-
-def disjoint_query_key_model() -> torch.nn.Module:
-    """A random atto RXSSNet whose CGPI queries live on the even channels and keys on the odd ones (each stage).
-
-    q = ELU(qk(u)) + 1 is ~e^-40 on a channel whose bias is -40: q . mean(k) is ~1e-17, the normaliser 1 / (. + 1e-6)
-    is ~1e6, while RoPE rotates each (even, odd) pair so the numerator q_rope . (k_rope^T v) stays O(1). The fp32
-    model is finite; its attention outputs reach ~1e7.
-    """
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(variant="atto", num_classes=5, decoder_dim=32)).eval()
-    with torch.no_grad():
-        for stage in model.cgpi:
-            bias, dim = stage.block.attn.qk.bias, stage.block.attn.qk.in_features
-            bias[0:dim:2], bias[1:dim:2] = 2.0, -40.0  # queries: even channels only
-            bias[dim::2], bias[dim + 1::2] = -40.0, 2.0  # keys: odd channels only
-    model.metadata = {"preprocess": PreprocessConfig(modality="thermal").to_dict(), "class_names": list("abcde"),
-                      "palette": [[i * 50, 0, 0] for i in range(5)], "dataset": "test"}
-    return model
 
 
 @pytest.fixture(scope="module")
