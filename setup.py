@@ -20,6 +20,8 @@ setup(
     ],
     package_data={"rxssnet_core": ["py.typed"], "rxssnet_ros": ["py.typed"]},
     install_requires=["setuptools"],
+    # colcon test runs pytest (not unittest) for a package that names it as a test dependency
+    extras_require={"test": ["pytest"]},
     zip_safe=True,
     maintainer="RXSSNet-ROS maintainers",
     maintainer_email="maintainers@rxssnet-ros.org",

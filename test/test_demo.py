@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional_deps import require
 
 
 @pytest.mark.slow
 def test_quick_demo_runs_the_whole_pipeline_in_a_ros_graph(tmp_path, ros_env):
+    require("torch", "timm", "rosbags")  # the demo trains its model and records a bag
     out = tmp_path / "demo"
     result = subprocess.run([sys.executable, "-m", "rxssnet_ros.demo", "--quick", "--out", str(out)],
                             env={**ros_env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900)
