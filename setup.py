@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """One ament_python package, `rxssnet_ros`, holding the network library and the ROS 2 tools."""
 
 from glob import glob

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Registering the X image (thermal, depth, polarization) to the RGB camera of a real rig.
 
 Datasets hand the network pixel-registered RGB-X pairs; a robot's X camera has its own resolution, intrinsics,

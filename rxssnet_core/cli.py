@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet` command line over the command registry (rxssnet_core.commands).
 
 The parser lists every registered command with its one-line help; only the command named on the command line is
@@ -21,7 +23,8 @@ class UserError(Exception):
 
 def selected_command(argv: Sequence[str], commands: Sequence[Command] = CORE_COMMANDS) -> Command | None:
     """The registered command that `argv` runs: its first word that is not an option (the top-level parser has
-    only -h), or None for the top-level help, no command or an unknown one (argparse then reports it)."""
+    only -h), or None for the top-level help, no command or an unknown one (argparse then reports it).
+    """
     for word in argv:
         if word in ("-h", "--help"):
             return None

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Model configuration: everything needed to rebuild an RXSSNet, stored inside every checkpoint."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """One frame, from decoded arrays to everything a consumer publishes or scores: the only per-frame path.
 
     pipeline = FramePipeline(segmenter, aligner)            # aligner: XAligner or None (X already registered)
@@ -79,7 +81,8 @@ def nonfinite_fraction(array: np.ndarray) -> float:
 
 def make_aligner(alignment: AlignmentConfig | None, preprocess_config: Any) -> XAligner | None:
     """The X-to-RGB registration for a model: the alignment settings with the checkpoint's own modality and
-    depth scale (what X holds is the model's business, not the caller's). None: X arrives registered."""
+    depth scale (what X holds is the model's business, not the caller's). None: X arrives registered.
+    """
     if alignment is None:
         return None
     return XAligner(dataclasses.replace(alignment, modality=preprocess_config.modality,

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Is a camera still delivering? Per-input failure detection with hysteresis, and the degraded mode it implies.
 
 ROS-free (numpy only): the segment node, the soak benchmark and tests feed it messages' arrays and stamps.

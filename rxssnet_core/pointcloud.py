@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Labelled point clouds: depth registered to the RGB camera, back-projected with class labels and colours.
 
 numpy only. `labeled_points` returns a structured array (one record per valid depth pixel on the stride grid,

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Modality preprocessing shared by training, evaluation and inference.
 
 Raw arrays in, normalised float32 CHW arrays out. RGB arrives as (H, W, 3) uint8 in RGB order; X arrives as

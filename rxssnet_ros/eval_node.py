@@ -1,4 +1,6 @@
-"""`eval_node`: score a running segmentation node live against a ground-truth topic.
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
+r"""`eval_node`: score a running segmentation node live against a ground-truth topic.
 
 Topics (relative, remap them):
     in   ~/labels (the segment node's label images: mono8 / mono16 / 8UC1 / 16UC1)
@@ -15,7 +17,7 @@ SIGINT/SIGTERM (a second signal while it writes is ignored), after `expected_fra
 Classes come from (first that is set): `class_names`, `checkpoint` (its metadata), `dataset_info` (a bag from
 `rxssnet bag convert`, or a .json/.yaml file with `class_names`), `num_classes` (names class_0..).
 
-    ros2 run rxssnet_ros eval_node --ros-args -r '~/labels:=/segment_node/labels' -r '~/gt:=/camera/labels_gt' \\
+    ros2 run rxssnet_ros eval_node --ros-args -r '~/labels:=/segment_node/labels' -r '~/gt:=/camera/labels_gt' \
         -p dataset_info:=mfnet_test_bag -p output_dir:=live_eval
 """
 

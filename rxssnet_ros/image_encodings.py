@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What a sensor_msgs encoding string means, and the checks every image decoder and encoder shares.
 
 `encoding_info` turns an encoding (`rgb8`, `mono16`, `32FC1`, ...; sensor_msgs/image_encodings.hpp) into its numpy
@@ -114,7 +116,8 @@ def check_size(height: int, width: int, role: str, max_pixels: int | None) -> No
 
 def check_array(array_: np.ndarray, encoding: str) -> tuple[EncodingInfo, np.ndarray]:
     """(EncodingInfo, C-contiguous native-order array) for encoding `array_` as `encoding`; ImageConversionError
-    when the encoding is unknown or the array's dtype or channel count does not match it."""
+    when the encoding is unknown or the array's dtype or channel count does not match it.
+    """
     info = encoding_info(encoding)
     if info is None:
         raise ImageConversionError("encoding", f"cannot encode as {encoding!r}: unknown encoding")

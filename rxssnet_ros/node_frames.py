@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What one frame carries through segment_node, and what the node reports about it.
 
 `Job`: one RGB-X pair from the pairing rule to the worker (with the times that split its latency); `frame_timing`:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Shared test set-up: ROS traffic stays on loopback in a per-run domain; GPU tests skip without CUDA."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The optional packages a test may need, and how a test that needs a missing one is skipped with the reason.
 
 Each README install path leaves some out (the robot installs requirements/core.txt only): `colcon test` and

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Test helpers: segment_node in a child process, and a harness node (real rclpy) in the test process.
 
 The node runs as `python -m rxssnet_ros.segment_node --ros-args ...` in its own process group, with the test's

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The layering of docs/ARCHITECTURE.md: rxssnet_core never imports rxssnet_ros or rclpy, no module-level
 import cycle exists between the package's modules, imports sit at the top of each module (a local import says
 which heavy optional dependency it defers), and no module grows past MAX_MODULE_LINES (read with Python's ast,

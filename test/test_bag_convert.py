@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bag convert`: a dataset split becomes a rosbag2 whose messages decode back to the dataset's arrays."""
 
 from __future__ import annotations

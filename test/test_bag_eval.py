@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bag eval`: offline replay scores exactly like `rxssnet eval`, and damaged bags give clear reports."""
 
 from __future__ import annotations

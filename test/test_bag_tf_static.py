@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The extrinsic X -> RGB from a bag's /tf_static: the transform chain, and alignment equal to the parameters'.
 
 A robot records its cameras' frames as a tree (base_link -> rgb_link -> rgb_optical, base_link -> x_optical);

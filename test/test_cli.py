@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The `rxssnet` command line over its registry: `--help` lists every command without importing a command module,
 `rxssnet CMD --help` imports CMD's module only, and the commands a robot runs without torch import no torch."""
 

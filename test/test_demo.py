@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`make demo`'s pipeline on a reduced size: train, bag, live ROS 2 graph, reports, comparison."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`eval_node`: the live score of a bag's predictions equals the offline `rxssnet bag eval` score, exactly.
 
 The node runs as its own process (real rclpy, loopback DDS, this run's domain); this test process plays the bag's

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """fp16 and bf16 forward passes of a trained RXSSNet agree with fp32 at the robot's 480x640.
 
 The robot runs the network in fp16 (a Jetson's GPU, a TensorRT engine). At 480x640 the GRN's sum of squares over

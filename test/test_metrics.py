@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Confusion-matrix metrics and report files."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """RXSSNet network: per-part math and shapes, any input size, gradients, determinism, traceability."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """A test that needs a package this install lacks is skipped with the reason; any other import failure is an error."""
 
 from __future__ import annotations

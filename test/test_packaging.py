@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The package installs both ways: colcon (ament_python) and pip; CI runs the command README shows."""
 
 from __future__ import annotations

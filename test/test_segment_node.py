@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """segment_node end to end: real rclpy, the node in its own process, a harness node in this one.
 
 Three nodes start together (their discovery overlaps): A pairs registered RGB/X with x_alignment none and

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """ApproximateTimePairer reproduces message_filters' ApproximateTime policy.
 
 The table cases are the scenarios of message_filters' own test suite (test/test_approximate_time_policy.cpp:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What the fp16 fix costs on the CPU: the network's forward with three GRN formulas, measured in one run.
 
 ConvNeXt V2's GRN runs in every block. Three formulas of the same value, swapped into one model:

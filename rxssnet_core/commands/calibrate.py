@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet calibrate homography`: the X-to-RGB homography of a camera rig from four or more point pairs.
 
 Each pair is one scene point as seen by both cameras: (x_u, x_v) in the X image, (rgb_u, rgb_v) in the RGB
@@ -126,7 +128,6 @@ def _undistortion_notes(args: argparse.Namespace) -> list[str]:
 
 def _undistort_pixels(camera: Any, points: Any) -> Any:
     """Raw pixels -> undistorted pixels of the same camera matrix."""
-
     x, y = camera.normalize(points[:, 0], points[:, 1])
     K = camera.K
     return np.stack([K[0, 0] * x + K[0, 1] * y + K[0, 2], K[1, 1] * y + K[1, 2]], axis=1)
@@ -134,7 +135,6 @@ def _undistort_pixels(camera: Any, points: Any) -> Any:
 
 def load_point_pairs(path: pathlib.Path) -> Any:
     """Read (N, 4) point pairs x_u, x_v, rgb_u, rgb_v from a .csv or .yaml file."""
-
     if not path.is_file():
         raise FileNotFoundError(f"--points {path} does not exist; write one pair per line: x_u,x_v,rgb_u,rgb_v")
     suffix = path.suffix.lower()

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet eval`: score a checkpoint on a dataset split (mIoU, per-class IoU, accuracies) and write reports."""
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, required: bool = True
 
 def pipeline_segmenter(model: Any, dataset: Any, args: argparse.Namespace, device: Any) -> Any:
     """The Segmenter that `--mode single` scores through the frame pipeline: the loaded model with the dataset's
-    preprocessing, on --backend / --precision (fixed-size backends: --input-size or the first image's size)."""
+    preprocessing, on --backend / --precision (fixed-size backends: --input-size or the first image's size).
+    """
     size = args.input_size
     if size is None and args.backend in ("openvino", "tensorrt") and len(dataset):
         size = tuple(dataset.read_raw(0).rgb.shape[:2])

@@ -1,5 +1,8 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Options that several `rxssnet` commands share (eval, predict, bag eval), without torch: `rxssnet bag eval`
-runs on a robot with only ONNX Runtime or TensorRT (requirements/core.txt)."""
+runs on a robot with only ONNX Runtime or TensorRT (requirements/core.txt).
+"""
 
 from __future__ import annotations
 
@@ -33,7 +36,8 @@ def mode_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_backend_arguments(parser: argparse.ArgumentParser, what: str = "--mode single") -> None:
     """--backend, --precision, --input-size, --calibration-dir: what the node's `backend`, `precision` and
-    `input_size` parameters choose, for `rxssnet eval`, `predict` and `bag eval`."""
+    `input_size` parameters choose, for `rxssnet eval`, `predict` and `bag eval`.
+    """
     parser.add_argument("--backend", default="torch", choices=BACKEND_CHOICES,
                         help=f"inference backend of {what}, as the node's `backend` (default torch; auto: the "
                              "fastest installed)")

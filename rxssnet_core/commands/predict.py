@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet predict`: label PNGs and coloured overlays for a dataset split or one RGB-X file pair.
 
 --mode single (the default) runs the frame pipeline, as the node does, on --backend; the test-time modes run

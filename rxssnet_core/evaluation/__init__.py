@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Evaluation: confusion-matrix metrics, test-time inference modes, reports and prediction export.
 
 Imports are lazy: `metrics` and `report` need only numpy and matplotlib, so a deployment without torch (the

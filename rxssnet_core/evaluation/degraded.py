@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Score one model in every degraded mode beside its fused score: one table (degraded_modes.md / .json).
 
 Rows (`MODE_ROWS`): fused (both inputs intact), then every kind of `rxssnet_core.degradation` (x_missing,
@@ -77,7 +79,8 @@ def write_degraded_report(results: Mapping[str, SegmentationMetrics], out_dir: s
                           params: DegradationParams, extra: dict[str, Any] | None = None,
                           model_metadata: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Writes degraded_modes.md and degraded_modes.json into `out_dir`; returns {"markdown", "json"} -> path.
-    `model_metadata` (the checkpoint's) says how the model was trained for failed cameras."""
+    `model_metadata` (the checkpoint's) says how the model was trained for failed cameras.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = {key: (str(value) if isinstance(value, Path) else value) for key, value in (extra or {}).items()}

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Score a model on a dataset: confusion matrix over every labelled pixel, reference protocol by default.
 
 The dataset yields normalised tensors at native size ({"rgb", "x", "label"}); logits come from one of the
@@ -153,9 +155,10 @@ def evaluate_model(model: nn.Module, dataset: Dataset, mode: str = "single",
 
 def evaluate_pipeline(pipeline: FramePipeline, dataset: Any, progress: bool = True,
                       desc: str = "eval") -> SegmentationMetrics:
-    """mIoU etc. of the frame pipeline (the node's per-frame path, on its Segmenter's backend) on every image of
+    """MIoU etc. of the frame pipeline (the node's per-frame path, on its Segmenter's backend) on every image of
     `dataset` (a `build_dataset` split): its decoded RGB and X arrays in, labels out, scored against the label
-    image. X must be registered to RGB (datasets are) unless the pipeline has an aligner."""
+    image. X must be registered to RGB (datasets are) unless the pipeline has an aligner.
+    """
     num_classes = int(pipeline.segmenter.num_classes)
     info = _dataset_info(dataset)
     if info is not None and info.num_classes != num_classes:

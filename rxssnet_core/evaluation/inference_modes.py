@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Test-time inference modes on normalised tensors: single scale, multi-scale (+flip), sliding window.
 
 Every function takes a model `model(rgb (B,3,H,W), x (B,C,H,W)) -> logits (B,K,h,w)` and returns logits
@@ -48,7 +50,8 @@ def _forward(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, size: tuple[i
 @torch.no_grad()
 def predict_single(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, flip: bool = False) -> torch.Tensor:
     """One forward pass at the input size (the reference protocol); with `flip`, logits of the image and its
-    horizontal mirror are averaged."""
+    horizontal mirror are averaged.
+    """
     _check_inputs(rgb, x)
     size = (rgb.shape[-2], rgb.shape[-1])
     logits = _forward(model, rgb, x, size)
@@ -103,7 +106,8 @@ def _window_starts(length: int, window: int, stride: int) -> list[int]:
 def predict_sliding(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, window: Sequence[int] = (480, 640),
                     stride: Sequence[int] | None = None, flip: bool = False) -> torch.Tensor:
     """Sliding-window logits: windows of `window` (H, W) every `stride` (default 2/3 of the window), overlaps
-    averaged. Images smaller than the window are padded with 0 (the mean colour) and cropped back."""
+    averaged. Images smaller than the window are padded with 0 (the mean colour) and cropped back.
+    """
     _check_inputs(rgb, x)
     if len(window) != 2 or min(int(v) for v in window) < 1:
         raise InferenceModeError(f"window={list(window)} must be two positive integers (height width)")

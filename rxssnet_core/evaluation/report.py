@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Evaluation reports: metrics.json, metrics.md, confusion_matrix.png and per_class_iou.png.
 
 Plots use matplotlib's object API with the Agg canvas (no pyplot, no display, no global backend switch).

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What a deployment artefact (checkpoint, ONNX file, TensorRT engine) carries, readable without torch.
 
 The one place for the contract between the exporter and the runtimes:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Where a `Segmenter`'s model comes from: its description, the cache of exported files, and building a missing one.
 
 A model is described by `ModelInfo` (config, metadata, weights hash) read from a `.safetensors` checkpoint's
@@ -68,7 +70,8 @@ def _slug(text: str) -> str:
 def engine_cache_key(variant: str, weights_sha256: str, gpu: str, tensorrt_version: str, size: tuple[int, int],
                      precision: str, calibration_dir: Any = None) -> str:
     """File name (no suffix) of a cached engine: everything an engine depends on. An engine runs only with the
-    TensorRT version and GPU model that built it; int8 also depends on the calibration images."""
+    TensorRT version and GPU model that built it; int8 also depends on the calibration images.
+    """
     key = (f"rxssnet-{variant}-{weights_sha256[:16]}-{_slug(gpu)}-trt{tensorrt_version}-{size[0]}x{size[1]}-"
            f"{precision}")
     if precision == "int8" and calibration_dir is not None:
@@ -182,7 +185,8 @@ def ensure_onnx(info: ModelInfo, onnx_path: Any, cache: pathlib.Path, size: tupl
 def ensure_engine(info: ModelInfo, onnx_path: Any, engine_path: Any, cache: pathlib.Path,
                   size: tuple[int, int] | None, precision: str, calibration_dir: Any) -> pathlib.Path:
     """`engine_path` (or the cached engine for these weights, GPU, TensorRT, size and precision) if it exists,
-    else built there from an ONNX export (int8: calibrated on `calibration_dir`)."""
+    else built there from an ONNX export (int8: calibrated on `calibration_dir`).
+    """
     trt_version = trt_backend.tensorrt_version()  # clear error before any slow work
     trt_backend.check_cuda()
     if precision == "int8" and calibration_dir is None:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`Segmenter`: the one inference API used by the ROS node, the bag evaluation and users' scripts.
 
     seg = Segmenter.from_checkpoint("model.safetensors", backend="onnxruntime")
@@ -56,7 +58,8 @@ LOGGER = logging.getLogger(__name__)
 class SegmentationResult:
     """labels: (H, W) uint8 (uint16 past MAX_UINT8_CLASSES = 255 classes) at the input size. confidence:
     (H, W) float32 max softmax probability, or None. timing: preprocess_ms, inference_ms, postprocess_ms,
-    total_ms."""
+    total_ms.
+    """
 
     labels: np.ndarray
     confidence: np.ndarray | None = None

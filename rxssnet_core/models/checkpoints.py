@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Weights on disk: our format, the official ConvNeXt V2 ImageNet files, and the authors' RXSSNet checkpoints.
 
 Nothing here unpickles code: torch files are read with `weights_only=True`, and `.safetensors` files by safetensors.
@@ -47,7 +49,8 @@ class CheckpointError(ValueError):
 # --------------------------------------------------------------------------------------------------- file access
 def read_description(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """{"model_config", "metadata", "weights_sha256"} of a `.safetensors` checkpoint without torch (None for `.pt`,
-    which only torch can read)."""
+    which only torch can read).
+    """
     return checkpoint_description(path)
 
 
@@ -85,7 +88,8 @@ LOW_DISK_BYTES = 256 * 2**20
 def atomic_save(write: Any, path: Path) -> None:
     """Runs write(tmp_path) then moves the result into place, so a crash never leaves a half-written file: on any
     error the temp file is removed and the previous file at `path` is kept. A write that fails for want of disk
-    space raises OSError(ENOSPC) naming `path` and the space left, whatever the writer itself raised."""
+    space raises OSError(ENOSPC) naming `path` and the space left, whatever the writer itself raised.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)

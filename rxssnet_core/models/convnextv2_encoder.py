@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """ConvNeXt V2 encoder (timm) returning the four raw stage outputs."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Training-state checkpoints: atomic writes, weights_only loading, exact RNG capture.
 
 A checkpoint is a dict of tensors and primitives only (so `torch.load(weights_only=True)` reads it): model,
@@ -28,7 +30,8 @@ class CheckpointError(ValueError):
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """torch.save through `atomic_save`: readers see the old or the new file, never a partial one; on any error
-    the old file is kept (a full disk is reported as such)."""
+    the old file is kept (a full disk is reported as such).
+    """
     path = Path(path)
     atomic_save(lambda tmp: torch.save(obj, str(tmp)), path)
     return path
@@ -60,7 +63,7 @@ def load_training_checkpoint(path: str | Path, map_location: str | torch.device 
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """torch (CPU and every CUDA device), numpy and Python `random` states as tensors and primitives."""
+    """Torch (CPU and every CUDA device), numpy and Python `random` states as tensors and primitives."""
     np_state = np.random.get_state()
     py_version, py_internal, py_gauss = random.getstate()
     state: dict[str, Any] = {

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """torchrun / DistributedDataParallel helpers.
 
 `torchrun --nproc_per_node N -m rxssnet_core.cli train --config ...` (add --nnodes/--node_rank/--rdzv_endpoint

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Learning-rate schedule of the recipe: per-iteration linear warm-up, then poly decay (power 0.9).
 
 The reference's WarmUpPolyLR (the authors' sister repositories) as a clean function of the optimizer step t (0-based):

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Offline rosbag2 tools (no ROS needed): dataset splits to bags, and bag replay scoring.
 
 - `convert`: a labelled dataset split -> rosbag2 (mcap or sqlite3) with RGB, X and ground-truth Image topics

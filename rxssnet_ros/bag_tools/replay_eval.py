@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Score a perception model on a rosbag2 offline, the way the live node would see the bag (no ROS needed).
 
 Replay: messages are read in bag (log) time order; RGB and X images go, with their header stamps, into the node's
@@ -335,7 +337,8 @@ class _Replay:
 def _resolve_topics(source: BagSource, config: BagEvalConfig) -> BagEvalConfig:
     """The config with each image topic as recorded: the topic itself, or (given by its image_transport base
     name) the one `<topic>/compressed|compressedDepth` the bag has; BagError for a missing topic or a type that
-    is no image."""
+    is no image.
+    """
     listing = ", ".join(f"{t.topic} ({t.msgtype})" for t in source.topics.values()) or "none"
     resolved = {}
     options = [("--rgb-topic", "rgb_topic"), ("--x-topic", "x_topic")] + \

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The bag/live evaluation report: `rxssnet_core.evaluation.report.write_reports` plus latency and problems.
 
 Files in the output folder:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The tf tree recorded in a bag (/tf_static, /tf), and lookups through it: pure numpy, no tf2 needed.
 
 `TransformTree.add(parent, child, rotation, translation, stamp_ns, static)` takes the edges of
@@ -99,7 +101,8 @@ class TransformTree:
     def add(self, parent: str, child: str, rotation: Any, translation: Any, stamp_ns: int = 0,
             static: bool = True) -> None:
         """One edge: p_parent = R p_child + t. A later static edge replaces an earlier one (as tf2 does); dynamic
-        edges keep their history, sorted by stamp."""
+        edges keep their history, sorted by stamp.
+        """
         parent, child = parent.lstrip("/"), child.lstrip("/")  # tf2 ignores a leading slash
         if not parent or not child or parent == child:
             raise TransformError(f"transform {parent!r} -> {child!r} is not an edge (empty or self frame id)")
@@ -145,7 +148,6 @@ class TransformTree:
 
 def add_tf_message(tree: TransformTree, msg: Any, static: bool) -> int:
     """Adds every transform of a tf2_msgs/TFMessage (rosbags or rclpy); returns how many."""
-
     for item in msg.transforms:
         q, t = item.transform.rotation, item.transform.translation
         tree.add(str(item.header.frame_id), str(item.child_frame_id), rotation_from_quaternion(q.x, q.y, q.z, q.w),
@@ -172,7 +174,8 @@ def tree_from_bag(source: Any, typestore: Any) -> TransformTree:
 def write_tf_static(bag: Any, transforms: list[tuple[str, str, Any, Any]], stamp_ns: int,
                     topic: str = TF_STATIC_TOPIC) -> None:
     """Writes one tf2_msgs/TFMessage of (parent, child, R (3, 3), t (3,)) edges with a `BagWriter` (latched on
-    /tf_static, as robot_state_publisher offers it)."""
+    /tf_static, as robot_state_publisher offers it).
+    """
     types = bag.typestore.types
     stamped = []
     for parent, child, rotation, translation in transforms:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bag`: turn a dataset split into a rosbag2 (`convert`) and score a model on a bag offline (`eval`).
 
 No ROS installation is needed: bags are read and written with the pure-Python `rosbags` library.

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What every inference backend provides, and the checks shared by all of them.
 
 A backend runs the network on normalised inputs: `infer(rgb (B,3,H,W) float32, x (B,C,H,W) float32)` returns
