@@ -24,7 +24,7 @@ OPTIONAL_DEPENDENCIES = {
     "rosbags": "requirements/bags.txt",
     "lz4": "requirements/bags.txt",
     "backports.zstd": "requirements/bags.txt",
-    "rosbags_image": "requirements/dev.txt",
+    "rosbags.image": "requirements/dev.txt",
     "openvino": "requirements/openvino.txt",
     "nncf": "requirements/openvino.txt",
     "tensorrt": "requirements/tensorrt.txt",

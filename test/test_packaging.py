@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -169,6 +170,59 @@ def test_ci_installs_every_requirement_file_a_test_needs():
     for name in ("core", "torch", "model", "train", "bags", "dev", "ros", "ros-jazzy"):
         assert f"requirements/{name}.txt" in setup, name
     assert "requirements/jetson.txt" not in setup  # CI is a desktop; the Jetson set is checked above
+
+
+# import name -> distribution, where they differ (PyPI names; ROS packages resolve through package.xml)
+DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "yaml": "pyyaml", "modelopt": "nvidia-modelopt",
+                "backports.zstd": "backports-zstd", "rosbags.image": "rosbags-image"}
+ROS_PACKAGES = {"tf2_ros": "tf2_ros_py"}  # import name -> package.xml name, where they differ
+# Python 3.14's zstd (bag_source.py falls back to it); test-local helper modules
+NOT_DISTRIBUTIONS = {"compression", "colcon_workspace", "data_factories", "optional_deps", "reference_rxssnet",
+                     "ros_harness", "test_bag_eval"}
+
+
+def third_party_imports(folder: str) -> dict[str, set[str]]:
+    """import name (a package, or `backports.zstd` / `rosbags.image` inside a namespace) -> the files importing it."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((REPO / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                name = next((key for key in DISTRIBUTION if module == key or module.startswith(key + ".")),
+                            module.split(".", 1)[0])
+                if name in sys.stdlib_module_names or name in NOT_DISTRIBUTIONS or name.startswith("rxssnet_"):
+                    continue
+                if name == "backports":
+                    continue  # the namespace itself: its member (backports.zstd) is counted above
+                found.setdefault(name, set()).add(path.relative_to(REPO).as_posix())
+    return found
+
+
+@pytest.mark.parametrize(("folder", "files"), [
+    ("rxssnet_core", ("core.txt", "torch.txt", "model.txt", "train.txt", "openvino.txt", "tensorrt.txt")),
+    ("rxssnet_ros", ("core.txt", "torch.txt", "model.txt", "train.txt", "bags.txt")),
+    ("rxssnet_ros/bag_tools", ("core.txt", "bags.txt", "train.txt")),  # train.txt: matplotlib, the optional plots
+    ("launch", ()),
+    ("test", ("core.txt", "torch.txt", "model.txt", "train.txt", "bags.txt", "openvino.txt", "test.txt", "dev.txt")),
+])
+def test_every_import_is_declared_where_its_code_runs(folder, files):
+    """Each third-party import is a package.xml dependency (ROS packages, rosdep keys) or is named in a requirement
+    file of the install path that runs that code: the bag tools' in bags.txt, a test's possibly in dev.txt."""
+    root = ET.parse(REPO / "package.xml").getroot()
+    ros = {el.text for el in root if el.tag in ("exec_depend", "depend", "test_depend")}
+    declared = {package for file in files for _, package, _ in requirement_lines(file)}
+    undeclared = {}
+    for name, users in third_party_imports(folder).items():
+        distribution = DISTRIBUTION.get(name, name).lower().replace("_", "-")
+        if ROS_PACKAGES.get(name, name) in ros or distribution in declared:
+            continue
+        undeclared[name] = sorted(users)
+    assert undeclared == {}, f"declare these in one of {files} (or package.xml): {undeclared}"
 
 
 def test_readme_documents_each_machine():

@@ -3,11 +3,15 @@
 """Evaluation reports: metrics.json, metrics.md, confusion_matrix.png and per_class_iou.png.
 
 Plots use matplotlib's object API with the Agg canvas (no pyplot, no display, no global backend switch).
+matplotlib is optional (requirements/train.txt; a headless robot's install lacks it): without it the reports
+are written without their plots, and a warning says how to get them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,14 @@ from typing import Any
 import numpy as np
 
 from rxssnet_core.evaluation.metrics import SegmentationMetrics
+
+_log = logging.getLogger(__name__)
+NO_PLOTS = "matplotlib is not installed: the report has no plots (pip install -r requirements/train.txt adds them)"
+
+
+def plots_available() -> bool:
+    """Whether matplotlib is installed, so that reports get their plots (found without importing it)."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _fmt(value: float | None, scale: float = 100.0) -> str:
@@ -120,7 +132,8 @@ def write_reports(metrics: SegmentationMetrics, out_dir: str | Path, class_names
     """Write metrics.json, metrics.md, confusion_matrix.png and per_class_iou.png into `out_dir`.
 
     `extra` (checkpoint, dataset, mode...) is stored in the JSON under "run" and listed in the Markdown.
-    Returns {"json", "markdown", "confusion_matrix", "per_class_iou"} -> path.
+    Returns {"json", "markdown", "confusion_matrix", "per_class_iou"} -> path (without the two plots when
+    matplotlib is not installed).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +154,10 @@ def write_reports(metrics: SegmentationMetrics, out_dir: str | Path, class_names
     }
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
     paths["markdown"].write_text(_markdown(metrics, names, extra))
+    if not plots_available():
+        _log.warning(NO_PLOTS)
+        del paths["confusion_matrix"], paths["per_class_iou"]
+        return paths
     matrix = np.asarray(metrics.confusion_matrix, dtype=np.int64).reshape(len(names), len(names))
     plot_confusion_matrix(matrix, names, paths["confusion_matrix"])
     plot_per_class_iou(metrics.iou, names, metrics.miou, paths["per_class_iou"])

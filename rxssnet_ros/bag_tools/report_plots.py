@@ -8,7 +8,8 @@ Files in the output folder:
 - metrics.json gains a section (`bag_eval` offline, `live_eval` from the eval node) with latency statistics of
   the segmentation timing (mean, median, p90, p99, min, max, std in ms, per stage too), counts and every problem
   found in the input (kind, topic, count, examples, sentence); metrics.md gains the same as tables and a list;
-- latency_histogram.png and latency_timeline.png (when latencies are given);
+- latency_histogram.png and latency_timeline.png (when latencies are given; every plot needs matplotlib, without
+  which the report is written without them);
 - frames.csv: one row per segmented frame (stamp, stem, latency, pixel accuracy).
 
 Plots use matplotlib's object API with the Agg canvas (no pyplot, no display).
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_core.evaluation.report import write_reports
+from rxssnet_core.evaluation.report import plots_available, write_reports
 
 LATENCY_KEYS = ("count", "mean", "median", "p90", "p99", "min", "max", "std")
 
@@ -140,7 +141,7 @@ def write_eval_report(metrics: Any, out_dir: str | Path, class_names: list[str],
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
     with paths["markdown"].open("a") as handle:
         handle.write(_markdown_section(section, latency, stages, dict(counts or {}), list(issues or [])))
-    if latencies_ms is not None:
+    if latencies_ms is not None and plots_available():
         paths["latency_histogram"] = plot_latency_histogram(latencies_ms, out / "latency_histogram.png")
         paths["latency_timeline"] = plot_latency_timeline(latencies_ms, out / "latency_timeline.png")
     if frames:
