@@ -25,10 +25,12 @@ import cv2
 import numpy as np
 import yaml
 
+from rxssnet_core.errors import RXSSNetError
+
 DISTORTION_COEFFICIENTS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4, "none": 0}
 
 
-class AlignmentError(ValueError):
+class AlignmentError(RXSSNetError, ValueError):
     """Alignment input or calibration is invalid; the message names the parameter and the fix."""
 
 

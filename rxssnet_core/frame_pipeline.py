@@ -33,11 +33,12 @@ import numpy as np
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError, CameraModel
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.pointcloud import labeled_points
 from rxssnet_core.visualization import colorize, overlay
 
 
-class FrameProblem(ValueError):  # noqa: N818 - a problem with the frame's input, not a library error
+class FrameProblem(RXSSNetError, ValueError):  # noqa: N818 - a problem with the frame's input, not a library error
     """A frame that cannot be segmented. `cause` keys counters and throttled logs; the message says the fix."""
 
     def __init__(self, cause: str, message: str) -> None:

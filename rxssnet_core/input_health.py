@@ -31,11 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
+
 CAUSES = ("silent", "frozen", "blank", "saturated", "nonfinite")
 MODES = ("fused", "rgb_only", "x_only", "none")
 
 
-class HealthConfigError(ValueError):
+class HealthConfigError(RXSSNetError, ValueError):
     """A threshold is out of range; the message names it."""
 
 

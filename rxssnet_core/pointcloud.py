@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rxssnet_core.camera_geometry import CameraModel
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.visualization import as_palette
 
 POINT_DTYPE = np.dtype([
@@ -24,7 +25,7 @@ POINT_DTYPE = np.dtype([
 ])
 
 
-class PointCloudError(ValueError):
+class PointCloudError(RXSSNetError, ValueError):
     """The inputs of a labelled point cloud are inconsistent; the message names the input."""
 
 

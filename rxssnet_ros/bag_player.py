@@ -24,8 +24,10 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader
 
+from rxssnet_core.errors import RXSSNetError
 
-class BagPlayError(ValueError):
+
+class BagPlayError(RXSSNetError, ValueError):
     """A bag cannot be played as asked; the message names the bag or topic."""
 
 

@@ -33,7 +33,7 @@ from rxssnet_ros.bag_player import play_bag
 from rxssnet_ros.bag_tools.bag_layout import BagTopics, read_dataset_info
 from rxssnet_ros.demo_dropout import DropoutNode, ModeTimeline, XDropout
 from rxssnet_ros.image_conversion import image_to_array
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 SEGMENT_NODE = "segment_node"
 EVAL_NODE = "eval_node"

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
+
 # Named encodings (sensor_msgs/image_encodings.hpp): dtype and channel count.
 _NAMED_ENCODINGS: dict[str, tuple[str, int]] = {
     "rgb8": ("uint8", 3), "bgr8": ("uint8", 3), "rgba8": ("uint8", 4), "bgra8": ("uint8", 4),
@@ -29,7 +31,7 @@ _CV_DEPTHS = {"8U": "uint8", "8S": "int8", "16U": "uint16", "16S": "int16", "32S
 _CV_PATTERN = re.compile(r"^(8U|8S|16U|16S|32S|32F|64F)C([1-4])$")
 
 
-class ImageConversionError(ValueError):
+class ImageConversionError(RXSSNetError, ValueError):
     """A message cannot be decoded; the text names the field and the fix.
 
     `cause` is a short category (for counters); `detail` tells two problems of one cause apart (the encoding), so

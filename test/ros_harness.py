@@ -32,7 +32,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from rxssnet_ros import synchronizer
+from rxssnet_ros import ros_time
 from rxssnet_ros.bag_player import wait_for_subscribers
 from rxssnet_ros.image_conversion import array_to_image, image_to_array
 
@@ -151,7 +151,7 @@ def run_node_once(params: Mapping[str, Any], env: Mapping[str, str], timeout: fl
 
 # -- messages ---------------------------------------------------------------------------------------------------
 def make_stamp(stamp_ns: int) -> Any:
-    return Time(**synchronizer.time_fields(stamp_ns))
+    return Time(**ros_time.time_fields(stamp_ns))
 
 
 def image_msg(array_: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = "camera") -> Any:
@@ -209,7 +209,7 @@ class Collector:
 
     def by_stamp(self) -> dict[int, Any]:
         with self._condition:
-            return {synchronizer.stamp_ns(msg.header.stamp): msg for msg in self.messages}
+            return {ros_time.stamp_ns(msg.header.stamp): msg for msg in self.messages}
 
     def clear(self) -> None:
         with self._condition:

@@ -17,7 +17,7 @@ import pytest
 from optional_deps import require
 
 from rxssnet_core.cli import main, selected_command
-from rxssnet_core.commands import CORE_COMMANDS
+from rxssnet_core.commands import CORE_COMMANDS, Command
 from rxssnet_ros.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,3 +157,31 @@ def test_a_missing_dependency_is_reported_without_a_traceback():
     result = run_child("info", "--help", block_torch=True)
     assert result["code"] == 2 and "Traceback" not in result["stderr"]
     assert "rxssnet info: error: this command needs torch, which is not installed" in result["stderr"]
+
+
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    """The CLI catches only RXSSNetError (and OSError): a plain KeyError is a bug, shown with its traceback."""
+    (tmp_path / "rxssnet_fake_command.py").write_text(textwrap.dedent("""
+        from rxssnet_core.errors import UsageError
+
+        def add_arguments(parser):
+            parser.add_argument("what")
+
+        def run(args):
+            if args.what == "user":
+                raise UsageError("--what user cannot work; use --what fine")
+            if args.what == "missing":
+                open("/nonexistent/rxssnet/file")
+            raise KeyError("internal")
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fake = (Command("fake", "rxssnet_fake_command", "a command for this test"),)
+    assert main(["fake", "user"], fake) == 2
+    err = capsys.readouterr().err
+    assert err == "rxssnet fake: error: --what user cannot work; use --what fine\n"
+    assert main(["fake", "missing"], fake) == 2
+    assert "No such file or directory" in capsys.readouterr().err
+    assert main(["fake", "bug"], fake) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "KeyError: 'internal'" in err
+    assert "this is a bug in rxssnet" in err and "please report it" in err

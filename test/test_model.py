@@ -198,6 +198,13 @@ def test_unknown_config_key_is_refused():
         ModelConfig.from_dict({"variant": "atto", "colour": 1})
 
 
+def test_files_with_the_old_empty_extra_field_still_load():
+    config = ModelConfig.from_dict({"variant": "atto", "num_classes": 5, "extra": {}})
+    assert config == ModelConfig(variant="atto", num_classes=5) and "extra" not in config.to_dict()
+    with pytest.raises(ConfigError, match="extra"):
+        ModelConfig.from_dict({"variant": "atto", "extra": {"something": 1}})
+
+
 def test_every_parameter_receives_a_gradient():
     model = small_model().train()
     logits = model(torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64))

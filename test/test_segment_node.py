@@ -28,7 +28,7 @@ from ros_harness import (
     torch_threads,
 )
 
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 H, W = 64, 80
 MS = 1_000_000

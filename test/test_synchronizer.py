@@ -18,6 +18,7 @@ import pytest
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
+from rxssnet_ros.ros_time import seconds_to_ns, stamp_ns, time_fields
 from rxssnet_ros.synchronizer import (
     ApproximateTimePairer,
     FilterOutput,
@@ -25,9 +26,6 @@ from rxssnet_ros.synchronizer import (
     PairingFilter,
     PairingRule,
     SubscriberFilter,
-    seconds_to_ns,
-    stamp_ns,
-    time_fields,
 )
 
 S = 1_000_000_000  # the reference cases use whole seconds

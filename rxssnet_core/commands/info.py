@@ -6,6 +6,7 @@ import argparse
 import json
 
 from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
+from rxssnet_core.errors import UsageError
 from rxssnet_core.models.checkpoints import load_model
 from rxssnet_core.models.complexity import measure_complexity
 from rxssnet_core.models.rxssnet import build_model
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.height < 1 or args.width < 1:
-        raise ValueError(f"--height/--width must be positive, got {args.height}x{args.width}")
+        raise UsageError(f"--height/--width must be positive, got {args.height}x{args.width}")
     if args.checkpoint:
         model = load_model(args.checkpoint)
     else:

@@ -15,12 +15,14 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rxssnet_core.errors import RXSSNetError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 X_EXTENSIONS = (*IMAGE_EXTENSIONS, ".npy")
 LABEL_EXTENSIONS = (".png",)
 
 
-class DatasetError(ValueError):
+class DatasetError(RXSSNetError, ValueError):
     """A dataset file or folder is missing, unreadable or inconsistent; the message names it and the fix."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rxssnet_core.degradation import DEGRADATIONS, DegradationParams, trained_for_failures
+from rxssnet_core.errors import UsageError
 from rxssnet_core.evaluation.metrics import SegmentationMetrics
 
 FUSED = "fused"
@@ -45,7 +46,7 @@ def evaluate_degraded_modes(model: Any, dataset: Any, params: DegradationParams 
     params = params or DegradationParams()
     unknown = [mode for mode in modes if mode not in MODE_ROWS]
     if unknown:
-        raise ValueError(f"degraded mode(s) {unknown} are unknown; choose from {', '.join(MODE_ROWS)}")
+        raise UsageError(f"degraded mode(s) {unknown} are unknown; choose from {', '.join(MODE_ROWS)}")
     return {mode: evaluate_model(model, dataset, degradation=None if mode == FUSED else mode,
                                  degradation_params=params, **evaluate_options)
             for mode in modes}

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from rxssnet_core.degradation import DegradationParams, check_kind, degrade
+from rxssnet_core.errors import UsageError
 from rxssnet_core.evaluation.inference_modes import class_argmax, infer
 from rxssnet_core.evaluation.metrics import ConfusionMatrix, MetricsError, SegmentationMetrics
 from rxssnet_core.frame_pipeline import FramePipeline
@@ -88,7 +89,7 @@ def accumulate_confusion(model: nn.Module, dataset: Dataset, num_classes: int | 
     """
     if neutral:
         if degradation not in (None, "x_missing"):
-            raise ValueError(f"neutral=True means degradation='x_missing', not {degradation!r}; pass one of them")
+            raise UsageError(f"neutral=True means degradation='x_missing', not {degradation!r}; pass one of them")
         degradation = "x_missing"
     if degradation is not None:
         check_kind(degradation)

@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODES = ("single", "multiscale", "sliding")
+from rxssnet_core.errors import RXSSNetError
+from rxssnet_core.evaluation import INFERENCE_MODES
 
 
-class InferenceModeError(ValueError):
+class InferenceModeError(RXSSNetError, ValueError):
     """An inference option is invalid; the message names it."""
 
 
@@ -144,11 +145,11 @@ def predict_sliding(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, window
 def infer(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, mode: str = "single",
           scales: Sequence[float] = (0.75, 1.0, 1.25), flip: bool = False,
           window: Sequence[int] | None = None, stride: Sequence[int] | None = None) -> torch.Tensor:
-    """Dispatch to one of MODES; returns logits (B, K, H, W)."""
+    """Dispatch to one of INFERENCE_MODES; returns logits (B, K, H, W)."""
     if mode == "single":
         return predict_single(model, rgb, x, flip=flip)
     if mode == "multiscale":
         return predict_multiscale(model, rgb, x, scales=scales, flip=flip)
     if mode == "sliding":
         return predict_sliding(model, rgb, x, window=window or (480, 640), stride=stride, flip=flip)
-    raise InferenceModeError(f"mode={mode!r} is unknown; choose one of {MODES}")
+    raise InferenceModeError(f"mode={mode!r} is unknown; choose one of {INFERENCE_MODES}")

@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
 
-class MetricsError(ValueError):
+
+class MetricsError(RXSSNetError, ValueError):
     """Predictions and labels cannot be compared (shape, class count); the message says which."""
 
 

@@ -23,6 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rxssnet_core.data.io import read_rgb, read_x
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.evaluation.inference_modes import class_argmax, infer
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameWants
 from rxssnet_core.inference.artifacts import label_dtype
@@ -30,7 +31,7 @@ from rxssnet_core.preprocessing import PreprocessConfig, preprocess_pair
 from rxssnet_core.visualization import as_palette, colorize, overlay
 
 
-class PredictError(ValueError):
+class PredictError(RXSSNetError, ValueError):
     """Prediction inputs are unusable; the message names the file or option."""
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_core.evaluation.metrics import SegmentationMetrics
+from rxssnet_core.evaluation.metrics import MetricsError, SegmentationMetrics
 
 _log = logging.getLogger(__name__)
 NO_PLOTS = "matplotlib is not installed: the report has no plots (pip install -r requirements/train.txt adds them)"
@@ -139,7 +139,7 @@ def write_reports(metrics: SegmentationMetrics, out_dir: str | Path, class_names
     out.mkdir(parents=True, exist_ok=True)
     names = list(class_names) if class_names is not None else list(metrics.class_names)
     if len(names) != len(metrics.iou):
-        raise ValueError(f"{len(names)} class names given for {len(metrics.iou)} classes")
+        raise MetricsError(f"{len(names)} class names given for {len(metrics.iou)} classes")
     payload = metrics.to_dict()
     payload["class_names"] = names
     payload["per_class"] = {

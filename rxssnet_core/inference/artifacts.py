@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
+
 INPUT_NAMES = ("rgb", "x")
 LABELS_OUTPUT = "labels"
 CONFIDENCE_OUTPUT = "confidence"
@@ -52,7 +54,7 @@ _SAFETENSORS_TORCH_DTYPES = {
 }
 
 
-class ArtifactError(ValueError):
+class ArtifactError(RXSSNetError, ValueError):
     """A model file cannot be read as an RXSSNet artefact; the message names the file and the fix."""
 
 

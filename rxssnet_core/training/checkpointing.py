@@ -4,7 +4,7 @@
 
 A checkpoint is a dict of tensors and primitives only (so `torch.load(weights_only=True)` reads it): model,
 optimizer, scheduler and GradScaler state, the torch/CUDA/numpy/Python RNG states as tensors, and the position
-in the data order. Writes go through `models.checkpoints.atomic_save` (temporary file, fsync, `os.replace`): a
+in the data order. Writes go through `rxssnet_core.files.atomic_save` (temporary file, fsync, `os.replace`): a
 crash or a failing write leaves the previous checkpoint untouched.
 """
 
@@ -17,15 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rxssnet_core.models.checkpoints import atomic_save
+from rxssnet_core.errors import CheckpointError
+from rxssnet_core.files import atomic_save
 
 CHECKPOINT_FORMAT = "rxssnet-train-state"
 CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("format", "version", "model", "optimizer", "scheduler", "rng", "progress")
-
-
-class CheckpointError(ValueError):
-    """A training checkpoint cannot be read or does not fit this run; the message names the file."""
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:

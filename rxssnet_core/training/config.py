@@ -21,11 +21,11 @@ import yaml
 
 from rxssnet_core.config import ConfigError
 from rxssnet_core.degradation import RGB_DEGRADATIONS, X_DEGRADATIONS
+from rxssnet_core.evaluation import INFERENCE_MODES
 
 # A split with this name holds the benchmark's test data; selecting checkpoints on it inflates the results.
 TEST_SPLIT_NAMES = ("test",)
 AMP_MODES = ("auto", "off", "fp16", "bf16")
-VAL_MODES = ("single", "multiscale", "sliding")
 # Placeholder the shipped configs carry: the user must point dataset.root at their copy.
 ROOT_PLACEHOLDER_PREFIX = "/path/to/"
 # Our recipe's modality dropout (off in the paper's): the fractions of training samples that lose X, or RGB.
@@ -191,7 +191,7 @@ class TrainConfig:
             (self.train.num_workers >= 0, "train.num_workers must be >= 0"),
             (self.train.amp in AMP_MODES, f"train.amp must be one of {AMP_MODES}"),
             (self.val.every_n_epochs >= 0, "val.every_n_epochs must be >= 0"),
-            (self.val.mode in VAL_MODES, f"val.mode must be one of {VAL_MODES}"),
+            (self.val.mode in INFERENCE_MODES, f"val.mode must be one of {INFERENCE_MODES}"),
             (self.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps must be >= 0"),
             (self.logging.log_every_n_steps >= 1, "logging.log_every_n_steps must be >= 1"),
             (self.optimizer.grad_clip_norm is None or self.optimizer.grad_clip_norm > 0,

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from rxssnet_core.errors import RXSSNetError
 
-class TrainingError(ValueError):
+
+class TrainingError(RXSSNetError, ValueError):
     """Training cannot go on (diverged loss, empty data, incompatible resume); the message says why and how."""
 
 

@@ -27,7 +27,7 @@ from rosbags.typesys import get_typestore as rosbags_typestore
 from rxssnet_ros.bag_tools import BagError
 from rxssnet_ros.compressed_image import array_to_compressed_fields
 from rxssnet_ros.image_conversion import array_to_image_fields
-from rxssnet_ros.synchronizer import time_fields
+from rxssnet_ros.ros_time import time_fields
 
 STORAGES = ("mcap", "sqlite3")
 BAG_FILE_SUFFIXES = (".mcap", ".db3")

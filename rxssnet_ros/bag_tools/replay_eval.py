@@ -48,7 +48,8 @@ from rxssnet_ros.bag_tools.tf_from_bag import TF_TOPICS, TransformError, Transfo
 from rxssnet_ros.compressed_image import TRANSPORTS
 from rxssnet_ros.image_conversion import image_to_array, rgb_from_image, x_from_image
 from rxssnet_ros.image_encodings import ImageConversionError
-from rxssnet_ros.synchronizer import PairingRule, stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
+from rxssnet_ros.synchronizer import PairingRule
 
 GT_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
 EXTRINSIC_SOURCES = ("auto", "parameters", "tf")

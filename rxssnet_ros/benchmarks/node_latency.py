@@ -54,7 +54,7 @@ from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from rxssnet_core.percentiles import percentile
 from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_ros.image_conversion import array_to_image
-from rxssnet_ros.synchronizer import stamp_ns, time_fields
+from rxssnet_ros.ros_time import stamp_ns, time_fields
 
 # What the node may add to a frame beyond the model (conversion, pre/post-processing, publishing, DDS), at p90.
 NODE_ADDS_TARGET_P90_MS = 10.0

@@ -44,9 +44,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from rxssnet_core.benchmarks import machine_line
+from rxssnet_core.errors import UsageError
 from rxssnet_ros.benchmarks.node_latency import NodeUnderTest, random_checkpoint, ros_environment, rss_mib
 from rxssnet_ros.image_conversion import array_to_image
-from rxssnet_ros.synchronizer import time_fields
+from rxssnet_ros.ros_time import time_fields
 
 # kind -> (the input that fails, the mode the node must switch to, the node parameter that sets the switch time)
 FAILURES = {
@@ -85,7 +86,7 @@ class Injection:
 def failure_schedule(duration_s: float, period_s: float) -> list[Injection]:
     """One injection per whole `period_s` of `duration_s`, the kinds of FAILURES in turn."""
     if period_s <= 0 or duration_s < period_s:
-        raise ValueError(f"--minutes ({duration_s / 60:g} min) must cover at least one --period ({period_s:g} s)")
+        raise UsageError(f"--minutes ({duration_s / 60:g} min) must cover at least one --period ({period_s:g} s)")
     kinds = list(FAILURES)
     schedule = []
     for cycle in range(int(duration_s // period_s)):

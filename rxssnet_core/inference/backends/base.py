@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
+
 BACKENDS = ("torch", "onnxruntime", "tensorrt", "openvino")
 # `auto` is not a backend: Segmenter resolves it to one of BACKENDS (`backends.auto.choose_backend`).
 BACKEND_CHOICES = (*BACKENDS, "auto")
@@ -55,7 +57,7 @@ INSTALL_HINTS = {
 }
 
 
-class BackendError(ValueError):
+class BackendError(RXSSNetError, ValueError):
     """A backend cannot be used as configured; the message names the setting and the fix."""
 
 
