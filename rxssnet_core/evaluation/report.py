@@ -61,7 +61,8 @@ def _markdown(metrics: SegmentationMetrics, class_names: list[str], extra: dict[
     return "\n".join(lines) + "\n"
 
 
-def _new_figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure (width x height inches, 100 dpi) on the Agg canvas: no pyplot, no display."""
     # matplotlib: optional (requirements/train.txt); only the report's plots need it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # matplotlib: as above
@@ -78,7 +79,7 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
     side = min(max(4.0, 0.45 * k + 2.5), 24.0)
-    figure = _new_figure(side, side)
+    figure = new_figure(side, side)
     axes = figure.add_subplot(1, 1, 1)
     image = axes.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
@@ -106,7 +107,7 @@ def plot_per_class_iou(iou: list[float], class_names: list[str], miou: float, pa
     """Horizontal bar chart of per-class IoU (absent classes drawn as empty bars marked n/a)."""
     k = len(iou)
     values = np.nan_to_num(np.asarray(iou, dtype=np.float64)) * 100.0
-    figure = _new_figure(7.0, min(max(2.5, 0.3 * k + 1.5), 24.0))
+    figure = new_figure(7.0, min(max(2.5, 0.3 * k + 1.5), 24.0))
     axes = figure.add_subplot(1, 1, 1)
     positions = np.arange(k)
     axes.barh(positions, values, color="#4878d0")

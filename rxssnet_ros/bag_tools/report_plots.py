@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_core.evaluation.report import plots_available, write_reports
+from rxssnet_core.evaluation.report import new_figure, plots_available, write_reports
 
 LATENCY_KEYS = ("count", "mean", "median", "p90", "p99", "min", "max", "std")
 
@@ -41,22 +41,12 @@ def latency_stats(values_ms: Sequence[float]) -> dict[str, float | int | None]:
             "p99": float(p99), "min": float(values.min()), "max": float(values.max()), "std": float(values.std())}
 
 
-def _figure(width: float, height: float) -> Any:
-    # matplotlib: optional (requirements/train.txt; a robot's venv lacks it); only the report's plots need it
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # matplotlib: as above
-
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
 def plot_latency_histogram(values_ms: Sequence[float], path: str | Path, title: str = "segmentation latency"
                            ) -> Path:
     """Histogram of per-frame latencies with the median, p90 and p99 marked."""
     values = np.asarray(list(values_ms), dtype=np.float64)
     stats = latency_stats(values)
-    figure = _figure(7.0, 4.0)
+    figure = new_figure(7.0, 4.0)
     axes = figure.add_subplot(1, 1, 1)
     bins = int(min(60, max(5, round(math.sqrt(max(values.size, 1)) * 2))))
     axes.hist(values, bins=bins, color="#4878d0", edgecolor="white")
@@ -76,7 +66,7 @@ def plot_latency_histogram(values_ms: Sequence[float], path: str | Path, title: 
 def plot_latency_timeline(values_ms: Sequence[float], path: str | Path) -> Path:
     """Latency of each frame in replay order (spikes, warm-up, thermal throttling show up here)."""
     values = np.asarray(list(values_ms), dtype=np.float64)
-    figure = _figure(7.0, 3.0)
+    figure = new_figure(7.0, 3.0)
     axes = figure.add_subplot(1, 1, 1)
     axes.plot(np.arange(values.size), values, color="#4878d0", linewidth=1.0, marker="." if values.size < 200 else "")
     axes.set_xlabel("frame")
