@@ -5,11 +5,13 @@
 # ../shared/ros_tools, see scripts/setup_venv.sh robot): the tests that need torch, timm or rosbags skip there
 # with the reason, the rest must pass.
 #
-# Environment: VENV (.venv-robot), COLCON_PYTEST_ARGS (extra pytest arguments, e.g. "-m 'not slow'").
+# Environment: VENV (.venv-robot; a path, relative to the checkout or absolute), COLCON_PYTEST_ARGS (extra pytest
+# arguments separated by spaces, e.g. "test/test_cli.py test/test_packaging.py": only those files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv-robot}
 checkout=$PWD
+[[ $VENV == /* ]] || VENV=$checkout/$VENV
 workspace=$(mktemp -d -t rxssnet-colcon-XXXXXX)
 trap 'rm -rf "$workspace"' EXIT
 mkdir -p "$workspace/src/rxssnet_ros"
@@ -19,10 +21,10 @@ tar -C "$checkout" --exclude=./.git --exclude='./.venv*' --exclude=./build --exc
   --exclude=./runs --exclude=./demo_output -cf - . | tar -C "$workspace/src/rxssnet_ros" -xf -
 cd "$workspace"
 set +u  # the ROS environment scripts read unset variables
-if [[ -f "$checkout/$VENV/ros_tools_env.sh" ]]; then
-  . "$checkout/$VENV/ros_tools_env.sh"
+if [[ -f "$VENV/ros_tools_env.sh" ]]; then
+  . "$VENV/ros_tools_env.sh"
 else
-  . "$checkout/$VENV/bin/activate"
+  . "$VENV/bin/activate"
 fi
 set -u
 started=$SECONDS
