@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """One ament_python package, `rxssnet_ros`, holding the network library and the ROS 2 tools."""
 
 from glob import glob
@@ -20,6 +22,8 @@ setup(
     ],
     package_data={"rxssnet_core": ["py.typed"], "rxssnet_ros": ["py.typed"]},
     install_requires=["setuptools"],
+    # colcon test runs pytest (not unittest) for a package that names it as a test dependency
+    extras_require={"test": ["pytest"]},
     zip_safe=True,
     maintainer="RXSSNet-ROS maintainers",
     maintainer_email="maintainers@rxssnet-ros.org",

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """RXSSNet core: the network, its data, training, evaluation, inference and export (no ROS).
 
 Public entry points: `ModelConfig`, `build_model`, `load_model`, `save_model`, `PreprocessConfig`, `Segmenter`.

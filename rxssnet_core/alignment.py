@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Registering the X image (thermal, depth, polarization) to the RGB camera of a real rig.
 
 Datasets hand the network pixel-registered RGB-X pairs; a robot's X camera has its own resolution, intrinsics,
@@ -44,7 +46,7 @@ from rxssnet_core.camera_geometry import (
     is_empty,
 )
 
-MODES = ("none", "resize", "homography", "depth")
+ALIGNMENT_MODES = ("none", "resize", "homography", "depth")
 INTERPOLATIONS = {
     "nearest": getattr(cv2, "INTER_NEAREST_EXACT", cv2.INTER_NEAREST),
     "linear": cv2.INTER_LINEAR,
@@ -115,8 +117,8 @@ class AlignmentConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise AlignmentError(f"x_alignment={self.mode!r} is unknown; choose one of {', '.join(MODES)}")
+        if self.mode not in ALIGNMENT_MODES:
+            raise AlignmentError(f"x_alignment={self.mode!r} is unknown; choose one of {', '.join(ALIGNMENT_MODES)}")
         self.homography = None if is_empty(self.homography) else check_homography(self.homography)
         self.extrinsic_rotation = None if is_empty(self.extrinsic_rotation) else check_rotation(
             self.extrinsic_rotation)

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Camera geometry for real rigs: pinhole camera models with lens distortion, and homographies between cameras.
 
 `CameraModel` holds what a sensor_msgs/CameraInfo holds (K, D, distortion model, size) and projects,
@@ -23,10 +25,12 @@ import cv2
 import numpy as np
 import yaml
 
+from rxssnet_core.errors import RXSSNetError
+
 DISTORTION_COEFFICIENTS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4, "none": 0}
 
 
-class AlignmentError(ValueError):
+class AlignmentError(RXSSNetError, ValueError):
     """Alignment input or calibration is invalid; the message names the parameter and the fix."""
 
 
@@ -172,7 +176,8 @@ class CameraModel:
     @classmethod
     def from_camera_info(cls, msg: Any, name: str = "camera_info") -> CameraModel:
         """From sensor_msgs/CameraInfo (rclpy or rosbags), or anything with k, d, distortion_model, width,
-        height."""
+        height.
+        """
         def field_of(*names: str) -> Any:
             for candidate in names:
                 if hasattr(msg, candidate):
@@ -191,7 +196,6 @@ class CameraModel:
         Either camera_calibration's format (camera_matrix, distortion_coefficients, image_width, image_height)
         or a CameraInfo dump (`ros2 topic echo --once .../camera_info`: k, d, width, height).
         """
-
         label = name or str(path)
         try:
             with open(path, encoding="utf-8") as stream:

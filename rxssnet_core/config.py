@@ -1,10 +1,14 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Model configuration: everything needed to rebuild an RXSSNet, stored inside every checkpoint."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from rxssnet_core.errors import RXSSNetError
 
 # ConvNeXt V2 widths and depths (timm names `convnextv2_<variant>`).
 ENCODER_VARIANTS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -26,7 +30,7 @@ X_STEMS = ("replicate", "native")
 CHANNEL_ORDERS = ("rgb", "bgr")
 
 
-class ConfigError(ValueError):
+class ConfigError(RXSSNetError, ValueError):
     """A configuration value is invalid; the message names the key and the accepted values."""
 
 
@@ -49,7 +53,6 @@ class ModelConfig:
     decoder_dim: int | None = None
     dropout: float = 0.1
     drop_path_rate: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.variant not in ENCODER_VARIANTS:
@@ -88,6 +91,10 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """The configuration stored in a checkpoint or exported file; unknown keys are refused, naming them."""
+        if not data.get("extra", True):
+            # model files written by 0.1.0 carry an always-empty `extra`: they must keep loading
+            data = {key: value for key, value in data.items() if key != "extra"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What a failed camera looks like to the network: the one definition of each input degradation.
 
 Training (`data.augmentation.ModalityDropout`), evaluation (`evaluation.evaluator`, `rxssnet eval
@@ -42,7 +44,8 @@ DEFAULT_SHIFT_PX = 8
 class DegradationParams:
     """Strength of the corrupting kinds. noise_std: Gaussian sigma in normalised units (1.0 = one ImageNet
     standard deviation); shift_px: translation of X in pixels (evaluation shifts right and down by exactly
-    this; training draws a random direction and 1..shift_px)."""
+    this; training draws a random direction and 1..shift_px).
+    """
 
     noise_std: float = DEFAULT_NOISE_STD
     shift_px: int = DEFAULT_SHIFT_PX
@@ -56,7 +59,8 @@ class DegradationParams:
 
 def recorded_modality_dropout(model_metadata: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The `train.modality_dropout` a checkpoint was trained with (its metadata's "recipe", which the Trainer
-    writes), or None when the checkpoint does not say."""
+    writes), or None when the checkpoint does not say.
+    """
     recipe = (model_metadata or {}).get("recipe")
     dropout = recipe.get("modality_dropout") if isinstance(recipe, Mapping) else None
     return dropout if isinstance(dropout, Mapping) else None
@@ -70,7 +74,8 @@ def _dropout_rates(dropout: Mapping[str, Any]) -> dict[str, tuple[float, list[st
 
 def trained_for_failures(model_metadata: Mapping[str, Any] | None) -> str:
     """How the model was trained for failed cameras: "X 25 % (x_missing), RGB 20 % (rgb_missing)", "off (the
-    paper's recipe)" or "not recorded ..."."""
+    paper's recipe)" or "not recorded ...".
+    """
     dropout = recorded_modality_dropout(model_metadata)
     if dropout is None:
         return "not recorded in the checkpoint (trained elsewhere, or before rxssnet recorded it)"
@@ -82,7 +87,8 @@ def trained_for_failures(model_metadata: Mapping[str, Any] | None) -> str:
 def degraded_mode_warning(model_metadata: Mapping[str, Any] | None, serves_degraded_modes: bool) -> str | None:
     """A warning for a node that may serve rgb_only / x_only labels from a model trained without modality
     dropout (such a model fed a neutral X scored 0.107 mIoU on the fusion proof, 0.944 with both cameras);
-    None when there is nothing to warn about."""
+    None when there is nothing to warn about.
+    """
     dropout = recorded_modality_dropout(model_metadata)
     if not serves_degraded_modes or dropout is None:
         return None

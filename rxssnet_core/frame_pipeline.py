@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """One frame, from decoded arrays to everything a consumer publishes or scores: the only per-frame path.
 
     pipeline = FramePipeline(segmenter, aligner)            # aligner: XAligner or None (X already registered)
@@ -31,11 +33,12 @@ import numpy as np
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError, CameraModel
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.pointcloud import labeled_points
 from rxssnet_core.visualization import colorize, overlay
 
 
-class FrameProblem(ValueError):  # noqa: N818 - a problem with the frame's input, not a library error
+class FrameProblem(RXSSNetError, ValueError):  # noqa: N818 - a problem with the frame's input, not a library error
     """A frame that cannot be segmented. `cause` keys counters and throttled logs; the message says the fix."""
 
     def __init__(self, cause: str, message: str) -> None:
@@ -79,7 +82,8 @@ def nonfinite_fraction(array: np.ndarray) -> float:
 
 def make_aligner(alignment: AlignmentConfig | None, preprocess_config: Any) -> XAligner | None:
     """The X-to-RGB registration for a model: the alignment settings with the checkpoint's own modality and
-    depth scale (what X holds is the model's business, not the caller's). None: X arrives registered."""
+    depth scale (what X holds is the model's business, not the caller's). None: X arrives registered.
+    """
     if alignment is None:
         return None
     return XAligner(dataclasses.replace(alignment, modality=preprocess_config.modality,

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Is a camera still delivering? Per-input failure detection with hysteresis, and the degraded mode it implies.
 
 ROS-free (numpy only): the segment node, the soak benchmark and tests feed it messages' arrays and stamps.
@@ -29,11 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
+
 CAUSES = ("silent", "frozen", "blank", "saturated", "nonfinite")
 MODES = ("fused", "rgb_only", "x_only", "none")
 
 
-class HealthConfigError(ValueError):
+class HealthConfigError(RXSSNetError, ValueError):
     """A threshold is out of range; the message names it."""
 
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The one definition of a percentile that every latency figure uses (benchmarks, node diagnostics, reports)."""
 
 from __future__ import annotations
@@ -8,7 +10,8 @@ from collections.abc import Iterable
 
 def percentile(values: Iterable[float], q: float) -> float:
     """The q-th percentile (0..100) with linear interpolation between closest ranks (numpy's default);
-    NaN for no values. Pure Python, so torch- and numpy-free callers use the same definition."""
+    NaN for no values. Pure Python, so torch- and numpy-free callers use the same definition.
+    """
     ordered = sorted(float(v) for v in values)
     if not ordered:
         return float("nan")

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Labelled point clouds: depth registered to the RGB camera, back-projected with class labels and colours.
 
 numpy only. `labeled_points` returns a structured array (one record per valid depth pixel on the stride grid,
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rxssnet_core.camera_geometry import CameraModel
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.visualization import as_palette
 
 POINT_DTYPE = np.dtype([
@@ -22,7 +25,7 @@ POINT_DTYPE = np.dtype([
 ])
 
 
-class PointCloudError(ValueError):
+class PointCloudError(RXSSNetError, ValueError):
     """The inputs of a labelled point cloud are inconsistent; the message names the input."""
 
 

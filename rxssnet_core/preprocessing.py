@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Modality preprocessing shared by training, evaluation and inference.
 
 Raw arrays in, normalised float32 CHW arrays out. RGB arrives as (H, W, 3) uint8 in RGB order; X arrives as
@@ -16,6 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Statistics for a single grey channel (mean of the three ImageNet channels), for a native 1-channel X stem.
@@ -26,7 +30,7 @@ MODALITIES = ("thermal", "depth", "disparity", "hha", "polarization")
 POLARIZATION_CHANNELS = ("aolp", "dolp")
 
 
-class PreprocessError(ValueError):
+class PreprocessError(RXSSNetError, ValueError):
     """An input array cannot be preprocessed; the message names the input and what is expected."""
 
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Label images to pictures: palette colouring and RGB overlays (numpy and OpenCV)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Plays a rosbag2 into a live ROS 2 graph: our stand-in for `ros2 bag play` where rosbag2 is not installed.
 
 Messages are published as they were recorded (CDR bytes, no conversion), on their recorded topics or remapped
@@ -22,8 +24,10 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader
 
+from rxssnet_core.errors import RXSSNetError
 
-class BagPlayError(ValueError):
+
+class BagPlayError(RXSSNetError, ValueError):
     """A bag cannot be played as asked; the message names the bag or topic."""
 
 
@@ -114,7 +118,8 @@ def wait_for_subscribers(node: Any, publishers: Iterable[Any], timeout_s: float,
                          require_subscriber: bool = False) -> bool:
     """Waits until every publisher has matched every subscription that the ROS graph lists on its topic (and at
     least one with `require_subscriber`: a fresh process's graph may not list them yet), at most `timeout_s`; True
-    when they all have."""
+    when they all have.
+    """
     deadline = time.monotonic() + max(timeout_s, 0.0)
     publishers = list(publishers)
     least = 1 if require_subscriber else 0

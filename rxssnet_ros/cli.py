@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Entry point of the `rxssnet` command: the core commands plus the rosbag tools."""
 
 from __future__ import annotations

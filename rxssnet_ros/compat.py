@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Names that differ between the ROS 2 distributions the package supports (Humble, Jazzy, Kilted).
 
 Every rclpy import whose module moved between distributions goes through here, so the node modules import

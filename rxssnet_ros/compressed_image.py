@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """sensor_msgs/CompressedImage <-> numpy, decoded and encoded with OpenCV as image_transport's plugins do.
 
 Functions accept any object with `format` and `data` (and no `encoding`): rclpy messages, rosbags messages,
@@ -54,7 +56,8 @@ def is_compressed(msg: Any) -> bool:
 @dataclass(frozen=True)
 class CompressedFormat:
     """What a CompressedImage `format` says: the original encoding ("" when an old publisher did not say), the
-    codec ("jpeg" or "png"), whether it is compressedDepth (ConfigHeader + PNG) and whether colour is BGR."""
+    codec ("jpeg" or "png"), whether it is compressedDepth (ConfigHeader + PNG) and whether colour is BGR.
+    """
 
     encoding: str
     codec: str
@@ -64,7 +67,8 @@ class CompressedFormat:
 
 def parse_compressed_format(text: str, role: str = "compressed image") -> CompressedFormat:
     """Parse image_transport's format string: "rgb8; jpeg compressed bgr8", "16UC1; compressedDepth png", or an
-    old publisher's bare "jpeg" / "png" (BGR colour) or bare depth encoding (compressedDepth PNG)."""
+    old publisher's bare "jpeg" / "png" (BGR colour) or bare depth encoding (compressedDepth PNG).
+    """
     text = str(text).strip()
     head, separator, tail = text.partition(";")
     head, tail = head.strip(), tail.strip()
@@ -147,7 +151,8 @@ def _inspect_compressed(msg: Any, role: str, allowed: tuple[str, ...] | None, ma
 def check_compressed_layout(msg: Any, role: str = "image", allowed: tuple[str, ...] | None = None,
                             max_pixels: int | None = None) -> EncodingInfo | None:
     """Validate a CompressedImage-like message without decoding it (format, header, size, end marker); returns
-    the EncodingInfo of the stated encoding (None when an old publisher did not state one)."""
+    the EncodingInfo of the stated encoding (None when an old publisher did not state one).
+    """
     fmt, _, _ = _inspect_compressed(msg, role, allowed, max_pixels)
     return encoding_info(fmt.encoding)
 
@@ -156,7 +161,8 @@ def decode_compressed(msg: Any, role: str = "image", allowed: tuple[str, ...] | 
                       max_pixels: int | None = None) -> tuple[np.ndarray, str]:
     """CompressedImage-like message -> (pixels, encoding naming them): colour in the payload's channel order
     (bgr8/rgb8/bgra8/rgba8, 16-bit alike), mono8/mono16 (or the stated 1-channel encoding), compressedDepth 16UC1 as
-    stored and 32FC1 de-quantised (NaN where no depth). Raises ImageConversionError."""
+    stored and 32FC1 de-quantised (NaN where no depth). Raises ImageConversionError.
+    """
     fmt, payload, (quant_a, quant_b) = _inspect_compressed(msg, role, allowed, max_pixels)
     try:
         pixels = cv2.imdecode(payload, cv2.IMREAD_UNCHANGED)
@@ -193,9 +199,10 @@ def decode_compressed(msg: Any, role: str = "image", allowed: tuple[str, ...] | 
 
 def array_to_compressed_fields(array_: np.ndarray, encoding: str, compression: str,
                                jpeg_quality: int = JPEG_QUALITY) -> dict[str, Any]:
-    """numpy array in `encoding` -> CompressedImage fields {"format", "data" (flat uint8)} as image_transport's
+    """Numpy array in `encoding` -> CompressedImage fields {"format", "data" (flat uint8)} as image_transport's
     publishers write them: jpeg/png colour as BGR ("rgb8; jpeg compressed bgr8"), mono as is, compressedDepth for
-    16UC1/mono16 (lossless) and 32FC1 (inverse-depth quantisation, depth_max 10 m, quantisation 100)."""
+    16UC1/mono16 (lossless) and 32FC1 (inverse-depth quantisation, depth_max 10 m, quantisation 100).
+    """
     info, pixels = check_array(array_, encoding)
     height, width = pixels.shape[:2]
     if compression == "compressedDepth":

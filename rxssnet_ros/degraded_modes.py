@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """segment_node's degraded modes: which mode the node serves when a camera fails, and how it says so.
 
 With `detect_input_failures`, `rxssnet_core.input_health` watches each camera (silent, frozen, blank/saturated,
@@ -28,7 +30,8 @@ class DegradedModesMixin:
 
     def _observe(self, stream: str, msg: Image, stamp: int) -> np.ndarray | None:
         """Feed one admitted image to its input's monitor (detect_input_failures); returns its pixels (None
-        without a monitor or when it cannot be decoded)."""
+        without a monitor or when it cannot be decoded).
+        """
         monitor = self._monitors.get(stream)
         if monitor is None:
             return None
@@ -59,7 +62,7 @@ class DegradedModesMixin:
         return stream == "x" and self._x_silent()
 
     def _serving_mode(self) -> str:
-        """fused | rgb_only | x_only | none: what the inputs' health and the policies allow right now."""
+        """Fused | rgb_only | x_only | none: what the inputs' health and the policies allow right now."""
         settings = self.settings
         if self._monitors:
             with self._health_lock:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`make demo`: the main job end to end, in a real ROS 2 graph, on generated RGB-thermal scenes.
 
 1. generate synthetic RGB-thermal scenes (some classes visible only in thermal, others only in RGB);
@@ -88,7 +90,8 @@ def make_dataset(out_dir: Path, size: DemoSize, seed: int) -> Path:
 def train_model(dataset_root: Path, out_dir: Path, size: DemoSize, seed: int) -> Path:
     """Trains config/train/synthetic_fusion.yaml's model on the CPU; returns the model at the end of the schedule
     (final.safetensors), the one the fusion proof scores: on this recipe the epoch chosen on the validation
-    scenes was never better on the test scenes (see the recipe's comments)."""
+    scenes was never better on the test scenes (see the recipe's comments).
+    """
     config_path = find_config("train/synthetic_fusion.yaml")
     if config_path is None:
         raise FileNotFoundError("config/train/synthetic_fusion.yaml is missing from the package")

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The demo's X-camera drop-out: withhold X for a stretch of frames, follow the node's ~/mode, score each mode.
 
     dropout = XDropout.middle_third(frames)            # which frames lose their X image
@@ -71,7 +73,8 @@ class DroppingPublisher:
 
 class DropoutNode:
     """Stands in for the rclpy node given to `bag_player.play_bag`: the publisher of `x_topic` drops the
-    `dropout` frames, every other call goes to the real node."""
+    `dropout` frames, every other call goes to the real node.
+    """
 
     def __init__(self, node: Any, x_topic: str, dropout: XDropout) -> None:
         self._node = node
@@ -118,7 +121,8 @@ class ModeTimeline:
 
     def end_of_input(self) -> None:
         """The cameras stop here (the bag ended): the node rightly reports them silent, but that is not part of
-        the drop-out, and labels still in flight belong to the mode they were made in."""
+        the drop-out, and labels still in flight belong to the mode they were made in.
+        """
         self.input_ended = True
 
     def on_labels(self, stamp_ns: int, labels: np.ndarray) -> None:
@@ -136,7 +140,8 @@ class ModeTimeline:
     def confusion(self, truth_of_stamp: Callable[[int], np.ndarray | None], class_names: list[str]
                   ) -> dict[str, ConfusionMatrix]:
         """{mode: confusion matrix} of the received labels against the ground truth of their stamps, plus
-        "all" (every label). Labels whose stamp has no ground truth are skipped."""
+        "all" (every label). Labels whose stamp has no ground truth are skipped.
+        """
         matrices = {"all": ConfusionMatrix(len(class_names), class_names=class_names)}
         for stamp in sorted(self.labels):
             mode, labels = self.labels[stamp]
@@ -173,8 +178,9 @@ def per_mode_markdown(metrics: Mapping[str, SegmentationMetrics], frames: Mappin
 
 def score_modes(dataset_root: Path, bag: Path, timeline: ModeTimeline, dropout: XDropout,
                 dropped_stamps: list[int], out_dir: Path) -> tuple[dict[str, SegmentationMetrics], Path]:
-    """mIoU per mode of the labels the node published in the live graph, against the bag's ground truth (the
-    synthetic test split); writes ros_miou_per_mode.md and .json into `out_dir`."""
+    """MIoU per mode of the labels the node published in the live graph, against the bag's ground truth (the
+    synthetic test split); writes ros_miou_per_mode.md and .json into `out_dir`.
+    """
     dataset = build_dataset("synthetic_fusion", dataset_root, "test")
     index_of_stem = {stem: index for index, stem in enumerate(dataset.stems)}
     index_of_stamp = {frame["stamp_ns"]: index_of_stem[frame["stem"]]

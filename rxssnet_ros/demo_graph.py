@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The demo's live ROS 2 graph: segment_node and eval_node as processes, the test bag played into them with the
 X camera dropping out for the middle third of the frames, and what the graph answered.
 
@@ -31,7 +33,7 @@ from rxssnet_ros.bag_player import play_bag
 from rxssnet_ros.bag_tools.bag_layout import BagTopics, read_dataset_info
 from rxssnet_ros.demo_dropout import DropoutNode, ModeTimeline, XDropout
 from rxssnet_ros.image_conversion import image_to_array
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 SEGMENT_NODE = "segment_node"
 EVAL_NODE = "eval_node"
@@ -97,7 +99,8 @@ class GraphRun:
 
 def run_ros_graph(checkpoint: Path, bag: Path, frames: int, out_dir: Path, env: dict[str, str]) -> GraphRun:
     """Runs segment_node and eval_node, plays the bag into them with the X camera dropping out for the middle
-    third of the frames, and collects overlays, labels and ~/mode from the graph."""
+    third of the frames, and collects overlays, labels and ~/mode from the graph.
+    """
     topics = BagTopics()
     report_dir = out_dir / "ros_eval_report"
     logs = out_dir / "logs"

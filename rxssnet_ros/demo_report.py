@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The demo's outputs: the overlay strip and video, the RGB-only versus RGB-X comparison, and the final summary.
 
 `write_pictures` matches the node's overlays to the dataset by stamp (through the bag's dataset description)
@@ -62,7 +64,8 @@ def _picked_columns(count: int, max_columns: int) -> set[int]:
 def write_pictures(dataset_root: Path, bag: Path, graph: GraphRun, out_dir: Path,
                    max_columns: int = 8) -> tuple[Path, Path | None]:
     """An overlay strip (rows: RGB, thermal, ground truth, node overlay with its mode) and a video of the
-    overlays; a frame whose X was withheld shows a black thermal tile."""
+    overlays; a frame whose X was withheld shows a black thermal tile.
+    """
     dataset = build_dataset("synthetic_fusion", dataset_root, "test")
     palette = as_palette(dataset.info.palette, dataset.info.num_classes)
     # The bag records which dataset frame each stamp carries: overlays are matched by stamp, not by order.
@@ -105,7 +108,7 @@ def write_pictures(dataset_root: Path, bag: Path, graph: GraphRun, out_dir: Path
 
 
 def compare_rgb_only(checkpoint: Path, dataset_root: Path, out_dir: Path) -> tuple[float, float, Path, Path]:
-    """mIoU of the same model fed the real thermal image versus an uninformative X, with per-class bars."""
+    """MIoU of the same model fed the real thermal image versus an uninformative X, with per-class bars."""
     # matplotlib: optional (requirements/train.txt), the comparison plot only
     import matplotlib
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Rates, latencies and the diagnostic_msgs status of the segmentation node (numpy-free)."""
 
 from __future__ import annotations

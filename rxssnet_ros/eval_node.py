@@ -1,4 +1,6 @@
-"""`eval_node`: score a running segmentation node live against a ground-truth topic.
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
+r"""`eval_node`: score a running segmentation node live against a ground-truth topic.
 
 Topics (relative, remap them):
     in   ~/labels (the segment node's label images: mono8 / mono16 / 8UC1 / 16UC1)
@@ -15,7 +17,7 @@ SIGINT/SIGTERM (a second signal while it writes is ignored), after `expected_fra
 Classes come from (first that is set): `class_names`, `checkpoint` (its metadata), `dataset_info` (a bag from
 `rxssnet bag convert`, or a .json/.yaml file with `class_names`), `num_classes` (names class_0..).
 
-    ros2 run rxssnet_ros eval_node --ros-args -r '~/labels:=/segment_node/labels' -r '~/gt:=/camera/labels_gt' \\
+    ros2 run rxssnet_ros eval_node --ros-args -r '~/labels:=/segment_node/labels' -r '~/gt:=/camera/labels_gt' \
         -p dataset_info:=mfnet_test_bag -p output_dir:=live_eval
 """
 
@@ -35,6 +37,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.models.checkpoints import load_checkpoint
 from rxssnet_ros.bag_tools.bag_layout import read_dataset_info
 from rxssnet_ros.bag_tools.issues import IssueLog, format_stamp
@@ -43,13 +46,13 @@ from rxssnet_ros.bag_tools.scoring import ExactStampScorer
 from rxssnet_ros.image_conversion import image_to_array
 from rxssnet_ros.image_encodings import ImageConversionError
 from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 NODE_NAME = "rxssnet_eval"
 LABEL_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
 
 
-class EvalConfigError(ValueError):
+class EvalConfigError(RXSSNetError, ValueError):
     """A parameter of the eval node is invalid; the message names it and the fix."""
 
 

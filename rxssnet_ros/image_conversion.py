@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """sensor_msgs/Image <-> numpy with cv_bridge's decoding rules, and the decoders the node's inputs call.
 
 Functions accept any object with `height`, `width`, `encoding`, `step`, `is_bigendian` and `data` (rclpy
@@ -128,7 +130,8 @@ def bridge_decodes_like_ours(bridge: Any, image_type: type) -> bool:
     """Whether `bridge` (a cv_bridge.CvBridge or any object with its two methods) encodes an unpadded mono16 image
     and decodes padded rows as our converter does. The padded probes have steps that are NOT multiples of the
     pixel size (rgb8 width 3, step 10; mono16 width 3, step 8 with an odd pad), which cv_bridge versions that
-    reshape by step / pixel size get wrong; a bridge that raises or differs is not used."""
+    reshape by step / pixel size get wrong; a bridge that raises or differs is not used.
+    """
     try:
         probe = np.arange(2 * 3, dtype=np.uint16).reshape(2, 3) * 257
         msg = bridge.cv2_to_imgmsg(probe, encoding="mono16")
@@ -158,7 +161,8 @@ def image_to_array(msg: Any, role: str = "image", allowed: tuple[str, ...] | Non
                    max_pixels: int | None = None) -> np.ndarray:
     """Image-like message -> numpy array in its own encoding ("passthrough"): (H, W) or (H, W, C), native order.
 
-    A CompressedImage-like message is decoded (`decode_compressed`): its array is in the decoded encoding."""
+    A CompressedImage-like message is decoded (`decode_compressed`): its array is in the decoded encoding.
+    """
     if is_compressed(msg):
         return decode_compressed(msg, role, allowed, max_pixels)[0]
     info = check_image_layout(msg, role, allowed, max_pixels)
@@ -201,7 +205,7 @@ def x_from_image(msg: Any, role: str = "X image", max_pixels: int | None = None)
 
 
 def array_to_image_fields(array_: np.ndarray, encoding: str) -> dict[str, Any]:
-    """numpy array -> the Image fields (height, width, encoding, is_bigendian, step, data) without the header.
+    """Numpy array -> the Image fields (height, width, encoding, is_bigendian, step, data) without the header.
 
     `data` is a flat uint8 numpy array (what rosbags messages hold); `array_to_image` turns it into an rclpy
     message. The array must match the encoding's dtype and channel count.
@@ -219,7 +223,7 @@ def array_to_image_fields(array_: np.ndarray, encoding: str) -> dict[str, Any]:
 
 
 def array_to_image(array_: np.ndarray, encoding: str, header: Any = None) -> Any:
-    """numpy array -> sensor_msgs.msg.Image (rclpy) with the given header (copied by reference)."""
+    """Numpy array -> sensor_msgs.msg.Image (rclpy) with the given header (copied by reference)."""
     # sensor_msgs: ROS only; the offline bag tools (rosbags messages, pip-only venvs) import this module without it
     from sensor_msgs.msg import Image
 
@@ -240,7 +244,8 @@ def array_to_image(array_: np.ndarray, encoding: str, header: Any = None) -> Any
 
 def message_image_size(msg: Any, array: np.ndarray | None) -> tuple[int, int] | None:
     """(height, width) of an image message: its fields (raw) or its decoded pixels (compressed; None when
-    it could not be decoded)."""
+    it could not be decoded).
+    """
     if not is_compressed(msg):
         return int(msg.height), int(msg.width)
     return None if array is None else (int(array.shape[0]), int(array.shape[1]))

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What a sensor_msgs encoding string means, and the checks every image decoder and encoder shares.
 
 `encoding_info` turns an encoding (`rgb8`, `mono16`, `32FC1`, ...; sensor_msgs/image_encodings.hpp) into its numpy
@@ -16,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
+
 # Named encodings (sensor_msgs/image_encodings.hpp): dtype and channel count.
 _NAMED_ENCODINGS: dict[str, tuple[str, int]] = {
     "rgb8": ("uint8", 3), "bgr8": ("uint8", 3), "rgba8": ("uint8", 4), "bgra8": ("uint8", 4),
@@ -27,7 +31,7 @@ _CV_DEPTHS = {"8U": "uint8", "8S": "int8", "16U": "uint16", "16S": "int16", "32S
 _CV_PATTERN = re.compile(r"^(8U|8S|16U|16S|32S|32F|64F)C([1-4])$")
 
 
-class ImageConversionError(ValueError):
+class ImageConversionError(RXSSNetError, ValueError):
     """A message cannot be decoded; the text names the field and the fix.
 
     `cause` is a short category (for counters); `detail` tells two problems of one cause apart (the encoding), so
@@ -114,7 +118,8 @@ def check_size(height: int, width: int, role: str, max_pixels: int | None) -> No
 
 def check_array(array_: np.ndarray, encoding: str) -> tuple[EncodingInfo, np.ndarray]:
     """(EncodingInfo, C-contiguous native-order array) for encoding `array_` as `encoding`; ImageConversionError
-    when the encoding is unknown or the array's dtype or channel count does not match it."""
+    when the encoding is unknown or the array's dtype or channel count does not match it.
+    """
     info = encoding_info(encoding)
     if info is None:
         raise ImageConversionError("encoding", f"cannot encode as {encoding!r}: unknown encoding")

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """One inference thread with a latest-only slot, so that latency stays bounded at any input rate.
 
 The executor thread only validates and pairs messages, then `submit`s a job. The worker takes the waiting job

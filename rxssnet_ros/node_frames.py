@@ -1,8 +1,9 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What one frame carries through segment_node, and what the node reports about it.
 
 `Job`: one RGB-X pair from the pairing rule to the worker (with the times that split its latency); `frame_timing`:
-the ~/frame_timing record of an output; `InputProblem`: a pair that cannot be segmented (its cause keys the
-throttled log and the diagnostics counter); the encodings and headers of what the node republishes.
+the ~/frame_timing record of an output; the encodings and headers of what the node republishes.
 """
 
 from __future__ import annotations
@@ -15,15 +16,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo
 
 from rxssnet_core.frame_pipeline import FrameOutput
-from rxssnet_ros.synchronizer import stamp_ns
-
-
-class InputProblem(ValueError):  # noqa: N818 - a problem with the input, not a node error
-    """A message pair that cannot be segmented; `cause` keys the throttled log and the diagnostics counter."""
-
-    def __init__(self, cause: str, message: str) -> None:
-        super().__init__(message)
-        self.cause = cause
+from rxssnet_ros.ros_time import stamp_ns
 
 
 @dataclass

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """segment_node's /diagnostics: rates, latencies, bad inputs, the serving mode, and why an input is silent.
 
 A mixin of `segment_node.SegmentationMixin`: `health_report` turns the node's meters and counters into one

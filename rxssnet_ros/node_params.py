@@ -25,6 +25,8 @@ import yaml
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.exceptions import ParameterException
 
+from rxssnet_core.alignment import ALIGNMENT_MODES
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, DEVICES, PRECISIONS
 from rxssnet_core.input_health import HealthThresholds
 from rxssnet_core.preprocessing import MODALITIES
@@ -35,12 +37,10 @@ BACKENDS = BACKEND_CHOICES
 QOS_CHOICES = ("sensor_data", "reliable")
 X_MISSING_POLICIES = ("drop", "rgb_only")
 RGB_MISSING_POLICIES = ("drop", "x_only")
-ALIGNMENT_MODES = ("none", "resize", "homography", "depth")
 EXTRINSIC_SOURCES = ("parameters", "tf")
-SYNCHRONIZERS = ("auto", "message_filters", "builtin")
 
 
-class ParameterError(ValueError):
+class ParameterError(RXSSNetError, ValueError):
     """A parameter value is invalid; the message names the parameter and how to fix it."""
 
     def __init__(self, name: str, message: str) -> None:
@@ -86,10 +86,6 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("inter_message_lower_bound", "double", 0.0, "Least time (s) between two frames of one camera; "
               "> 0 lets pairs go out without waiting for the next frame (0: message_filters' default).",
               low=0.0, high=10.0),
-    ParamSpec("synchronizer", "string", "auto", "Kept so that older parameter files load: every value pairs by "
-              "the one rule (rxssnet_ros.synchronizer.PairingRule, message_filters' C++ ApproximateTime policy, "
-              "as `rxssnet bag eval`); rclpy's ApproximateTimeSynchronizer pairs differently and is not used.",
-              choices=SYNCHRONIZERS),
     ParamSpec("rgb_transport", "string", "raw", "image_transport of the RGB input: raw (sensor_msgs/Image on "
               "~/rgb/image) or compressed (sensor_msgs/CompressedImage, JPEG/PNG, on <resolved ~/rgb/image>/"
               "compressed, as image_transport names it).", choices=TRANSPORTS),
@@ -108,7 +104,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("detect_input_failures", "bool", False, "Watch both cameras for silence, frozen, blank/saturated "
               "and non-finite images and switch the mode (~/mode, /diagnostics): fused, rgb_only "
               "(x_missing_policy), x_only (rgb_missing_policy) or none. Meant for models trained with "
-              "train.modality_dropout; off: only X silence (x_timeout) is handled, as before."),
+              "train.modality_dropout; off: only X silence (x_timeout) is handled."),
     ParamSpec("rgb_missing_policy", "string", "drop", "With detect_input_failures, when the RGB camera fails: "
               "drop the frames, or segment X with a black RGB (x_only, reported as degraded).",
               choices=RGB_MISSING_POLICIES),

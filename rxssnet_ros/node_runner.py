@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The process shell shared by our nodes: init, our own signal handling, spin until asked to stop, clean up.
 
 Ctrl-C in a terminal and `launch` can both deliver SIGINT, so a node may get it twice. rclpy's default handler

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """sensor_msgs/PointCloud2 from labelled points (rxssnet_core.pointcloud), built with numpy.
 
 Layout (20 bytes per point, little-endian, unorganised cloud of height 1):

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Explains why an input topic stays silent: no publisher, a wrong topic name, incompatible QoS or a wrong type.
 
 ROS 2 drops a connection with incompatible QoS without delivering anything, and a typo in a topic name looks
@@ -90,7 +92,8 @@ def explain_silent_input(topic: str, expected_type: str, requested_qos: Any, pub
         types = sorted({getattr(p, "topic_type", "?") for p in wrong_type})
         return head + f"{_node_label(wrong_type[0])} publishes {', '.join(types)} but this input needs " \
             f"{expected_type}; remap it to a {expected_type} topic."
-    details, fixes = [], []
+    details: list[str] = []
+    fixes: list[str] = []
     for info in publishers:
         offered = getattr(info, "qos_profile", None)
         problems = incompatibilities(offered, requested_qos, qos_parameter) if offered is not None else []

@@ -49,6 +49,7 @@ from std_msgs.msg import String
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError
 from rxssnet_core.degradation import degraded_mode_warning
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_core.inference.segmenter import Segmenter
 from rxssnet_core.input_health import InputMonitor
@@ -69,7 +70,7 @@ from rxssnet_ros.image_conversion import (
     x_from_image,
 )
 from rxssnet_ros.inference_worker import InferenceWorker
-from rxssnet_ros.node_frames import InputProblem, Job, camera_info_with_header, encoding_for_x, frame_timing
+from rxssnet_ros.node_frames import Job, camera_info_with_header, encoding_for_x, frame_timing
 from rxssnet_ros.node_health import NodeHealthMixin
 from rxssnet_ros.node_inputs import InputSubscriber, NodeInputsMixin
 from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
@@ -81,7 +82,7 @@ NODE_NAME = "segment_node"
 EXIT_CONFIG_ERROR = 2
 
 
-class NodeConfigError(RuntimeError):
+class NodeConfigError(RXSSNetError, RuntimeError):
     """The node cannot start as configured; the message names the parameter (or file) and the fix."""
 
 
@@ -289,7 +290,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
             x = None if job.x is None else x_from_image(job.x, f"X image on {self._topic('x')}",
                                                         settings.max_image_pixels)
         except ImageConversionError as error:
-            raise InputProblem(error.cause, str(error)) from None
+            raise FrameProblem(error.cause, str(error)) from None
         if x is not None and job.mode != "x_only" and settings.x_extrinsic_source == "tf" and \
                 self.aligner.needs_extrinsic:
             self._extrinsic_from_tf(job)
@@ -300,7 +301,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
         try:
             output = pipeline.run(rgb, x, self._rgb_info, job.x_info, wants)
         except FrameProblem as problem:
-            raise InputProblem(problem.cause, f"{problem}: dropped") from None
+            raise FrameProblem(problem.cause, f"{problem}: dropped") from None
         for cause, message in output.notes:
             self._report("pair", cause, message, level="info")
         if self._worker is None or self._worker.stopping:
@@ -312,7 +313,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
             transform = self._tf_buffer.lookup_transform(job.rgb.header.frame_id, job.x.header.frame_id,
                                                          Time())
         except Exception as error:  # tf2 raises several lookup exception types
-            raise InputProblem("tf", f"x_extrinsic_source=tf: no transform from {job.x.header.frame_id!r} to "
+            raise FrameProblem("tf", f"x_extrinsic_source=tf: no transform from {job.x.header.frame_id!r} to "
                                f"{job.rgb.header.frame_id!r} ({error}); publish it (static_transform_publisher) "
                                "or use x_extrinsic_source:=parameters") from None
         q, t = transform.transform.rotation, transform.transform.translation
@@ -356,7 +357,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
             self._degraded_outputs += 1
 
     def _on_worker_error(self, job: Job, error: BaseException) -> None:
-        if isinstance(error, InputProblem):
+        if isinstance(error, FrameProblem):
             self._report("pair", error.cause, str(error))
             return
         name = type(error).__name__

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """message_filters' ApproximateTime pairing rule as a pure-Python class (no rclpy).
 
 The node uses it where ROS 2 `message_filters` is not installed, and the offline bag evaluation uses it to pair
@@ -37,22 +39,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rxssnet_ros.ros_time import seconds_to_ns, stamp_ns
+
 AGE_PENALTY = 0.1
-
-
-def stamp_ns(stamp: Any) -> int:
-    """A builtin_interfaces/Time (or anything with `sec` and `nanosec`) as int nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def time_fields(nanoseconds: int) -> dict[str, int]:
-    """The inverse of `stamp_ns`: {"sec", "nanosec"} for any Time type (rclpy's or rosbags'), `Time(**fields)`."""
-    return {"sec": int(nanoseconds // 1_000_000_000), "nanosec": int(nanoseconds % 1_000_000_000)}
-
-
-def seconds_to_ns(seconds: float) -> int:
-    """Seconds (a parameter) as int nanoseconds, rounded to the nearest (0.57 s is 570000000 ns, not ...999)."""
-    return round(float(seconds) * 1e9)
 
 
 class ApproximateTimePairer:
@@ -278,7 +267,8 @@ class PairingRule:
 
 class FilterOutput:
     """The output half of message_filters' `SimpleFilter` (camelCase is theirs), without importing it: this module
-    also serves machines without ROS. Callbacks get the filter's messages followed by their registered args."""
+    also serves machines without ROS. Callbacks get the filter's messages followed by their registered args.
+    """
 
     def __init__(self) -> None:
         self._callbacks: dict[int, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
@@ -295,7 +285,8 @@ class FilterOutput:
 
 class SubscriberFilter(FilterOutput):
     """`message_filters.Subscriber` for installs without message_filters (pip-only): `node.create_subscription`
-    with the same arguments, its messages go to the registered callbacks; `.sub` is the subscription."""
+    with the same arguments, its messages go to the registered callbacks; `.sub` is the subscription.
+    """
 
     def __init__(self, node: Any, msg_type: type, topic: str, **kwargs: Any) -> None:
         super().__init__()
@@ -305,7 +296,8 @@ class SubscriberFilter(FilterOutput):
 
 class GateFilter(FilterOutput):
     """Passes a message of `source` on only when `admit(message)` is true: the node's per-input checks (encoding,
-    finite values, failed-camera modes) sit between its subscriber and the pairing rule as a filter."""
+    finite values, failed-camera modes) sit between its subscriber and the pairing rule as a filter.
+    """
 
     def __init__(self, source: Any, admit: Callable[[Any], bool]) -> None:
         super().__init__()
@@ -320,7 +312,7 @@ class GateFilter(FilterOutput):
 class PairingFilter(FilterOutput):
     """`PairingRule` as a message_filters filter: inputs are filters (`message_filters.Subscriber`s, `GateFilter`s
     or any object with `registerCallback`), the output goes to the callbacks registered on it, one message per
-    stream. The node chains message_filters.Subscriber -> GateFilter -> PairingFilter:
+    stream. The node chains message_filters.Subscriber -> GateFilter -> PairingFilter, as follows.
 
         rgb = message_filters.Subscriber(node, Image, "~/rgb/image", qos_profile=qos)
         x = message_filters.Subscriber(node, Image, "~/x/image", qos_profile=qos)

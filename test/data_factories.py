@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Miniature copies of each dataset's native tree, for tests (import: `from data_factories import make_mfnet_tree`).
 
 Every `make_*_tree(tmp_path, ...)` writes small images (default 24x32) in the exact folder layout, file naming,

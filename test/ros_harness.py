@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Test helpers: segment_node in a child process, and a harness node (real rclpy) in the test process.
 
 The node runs as `python -m rxssnet_ros.segment_node --ros-args ...` in its own process group, with the test's
@@ -30,7 +32,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from rxssnet_ros import synchronizer
+from rxssnet_ros import ros_time
 from rxssnet_ros.bag_player import wait_for_subscribers
 from rxssnet_ros.image_conversion import array_to_image, image_to_array
 
@@ -149,7 +151,7 @@ def run_node_once(params: Mapping[str, Any], env: Mapping[str, str], timeout: fl
 
 # -- messages ---------------------------------------------------------------------------------------------------
 def make_stamp(stamp_ns: int) -> Any:
-    return Time(**synchronizer.time_fields(stamp_ns))
+    return Time(**ros_time.time_fields(stamp_ns))
 
 
 def image_msg(array_: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = "camera") -> Any:
@@ -207,7 +209,7 @@ class Collector:
 
     def by_stamp(self) -> dict[int, Any]:
         with self._condition:
-            return {synchronizer.stamp_ns(msg.header.stamp): msg for msg in self.messages}
+            return {ros_time.stamp_ns(msg.header.stamp): msg for msg in self.messages}
 
     def clear(self) -> None:
         with self._condition:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """X-to-RGB alignment on generated camera rigs with known geometry.
 
 Scenes are ray-cast independently of the code under test: rays come from OpenCV's own undistortion, ground

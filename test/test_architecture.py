@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The layering of docs/ARCHITECTURE.md: rxssnet_core never imports rxssnet_ros or rclpy, no module-level
 import cycle exists between the package's modules, imports sit at the top of each module (a local import says
 which heavy optional dependency it defers), and no module grows past MAX_MODULE_LINES (read with Python's ast,
@@ -6,6 +8,7 @@ nothing imported)."""
 from __future__ import annotations
 
 import ast
+import builtins
 import pathlib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -17,6 +20,18 @@ MAX_MODULE_LINES = 500
 def module_name(path: pathlib.Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def all_imports(path: pathlib.Path) -> set[str]:
+    """Modules imported anywhere in the file: at module level and inside functions (deferred imports)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
 
 
 def top_level_imports(path: pathlib.Path) -> set[str]:
@@ -34,9 +49,9 @@ def top_level_imports(path: pathlib.Path) -> set[str]:
     return found
 
 
-def package_graph() -> dict[str, set[str]]:
+def package_graph(imports=top_level_imports) -> dict[str, set[str]]:
     modules = {module_name(p): p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")}
-    return {name: {m for m in top_level_imports(path) if m in modules and m != name} for name, path in modules.items()}
+    return {name: {m for m in imports(path) if m in modules and m != name} for name, path in modules.items()}
 
 
 def test_core_never_imports_ros():
@@ -76,6 +91,15 @@ def test_no_module_level_import_cycle():
     assert "rxssnet_core.frame_pipeline" in graph["rxssnet_ros.segment_node"]
     # __init__ re-exports import their own submodules by design; a cycle through a package's __init__ only
     # is not a real one
+    graph = {n: {t for t in targets if not n.startswith(t + ".")} for n, targets in graph.items()}
+    assert find_cycle(graph) is None, find_cycle(graph)
+
+
+def test_no_import_cycle_through_deferred_imports_either():
+    """A function's local import (torch deferred) must not close a circle either: files.py holds atomic_save and
+    errors.py CheckpointError, so models.checkpoints and training.checkpointing need not import each other."""
+    graph = package_graph(all_imports)
+    assert "rxssnet_core.training.checkpointing" in graph["rxssnet_core.models.checkpoints"]
     graph = {n: {t for t in targets if not n.startswith(t + ".")} for n, targets in graph.items()}
     assert find_cycle(graph) is None, find_cycle(graph)
 
@@ -121,3 +145,40 @@ def test_no_module_is_longer_than_one_job():
     long_modules = {str(p.relative_to(REPO)): count for p in package_modules()
                     if (count := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
     assert not long_modules, f"modules over {MAX_MODULE_LINES} lines: {long_modules}"
+
+
+def exception_classes() -> dict[str, tuple[str, list[str]]]:
+    """Every class of the packages that derives from an exception: name -> (module file, base names)."""
+    classes: dict[str, tuple[str, list[str]]] = {}
+    for path in package_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = [ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases]
+                classes[node.name] = (path.relative_to(REPO).as_posix(), bases)
+    is_exception: dict[str, bool] = {}
+
+    def check(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        if name in is_exception:
+            return is_exception[name]
+        builtin = getattr(builtins, name, None)
+        if isinstance(builtin, type):
+            return issubclass(builtin, BaseException)
+        if name not in classes or name in seen:
+            return False
+        is_exception[name] = any(check(base, seen | {name}) for base in classes[name][1])
+        return is_exception[name]
+
+    return {name: entry for name, entry in classes.items() if check(name)}
+
+
+def test_every_error_of_the_package_is_an_rxssnet_error():
+    """One base (rxssnet_core.errors.RXSSNetError) under which every user-facing error lives; the CLI catches it."""
+    classes = exception_classes()
+    assert {"RXSSNetError", "CheckpointError", "FrameProblem", "NodeConfigError", "BagError"} <= set(classes)
+    assert sum(1 for name in classes if name == "CheckpointError") == 1
+
+    def under_base(name: str) -> bool:
+        return name == "RXSSNetError" or any(under_base(base) for base in classes.get(name, ("", []))[1])
+
+    outside = {name: entry[0] for name, entry in classes.items() if not under_base(name)}
+    assert outside == {}, f"derive these from RXSSNetError (rxssnet_core/errors.py): {outside}"

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """GPU backends: torch CUDA (fp16, bf16), ONNX Runtime CUDA and TensorRT engines (fp32, fp16, int8, dynamic).
 
 Every test here is marked `gpu` (skipped without CUDA by conftest.py); the TensorRT ones also skip where

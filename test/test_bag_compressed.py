@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bag convert --compress` and `rxssnet bag eval` on image_transport's CompressedImage topics.
 
 The synthetic split of test_bag_eval is converted raw, PNG and JPEG: PNG is lossless, so its bag scores exactly

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bag convert`: a dataset split becomes a rosbag2 whose messages decode back to the dataset's arrays."""
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from rxssnet_ros.bag_tools.bag_writer import get_typestore, pinhole_camera_info
 from rxssnet_ros.bag_tools.convert import convert_dataset_to_bag, label_encoding, x_encoding
 from rxssnet_ros.cli import main as rxssnet_main
 from rxssnet_ros.image_conversion import array_to_image_fields, image_to_array, rgb_from_image, x_from_image
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 SIZE = (64, 80)
 COUNT = 5

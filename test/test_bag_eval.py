@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bag eval`: offline replay scores exactly like `rxssnet eval`, and damaged bags give clear reports."""
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rxssnet_ros.bag_tools.bag_writer import BagWriter, get_typestore
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
 from rxssnet_ros.bag_tools.report_plots import write_eval_report
 from rxssnet_ros.cli import main as rxssnet_main
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 SIZE = (64, 80)
 FRAMES = 6
@@ -322,7 +324,8 @@ def readme_robot_commands() -> list[list[str]]:
 def write_robot_recording(path: Path, frames: int = 6) -> None:
     """What a robot records: JPEG colour and PNG thermal over image_transport (at other sizes), both
     camera_infos, and /tf_static from robot_state_publisher (base_link -> each optical frame), no labels."""
-    from rxssnet_ros.bag_tools.tf_from_bag import rotation_from_quaternion, write_tf_static
+    from rxssnet_core.transforms import rotation_from_quaternion
+    from rxssnet_ros.bag_tools.tf_from_bag import write_tf_static
 
     rng = np.random.default_rng(17)
     optical = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bag eval` on a ROS 1 `.bag`: read through rosbags like a rosbag2, or refused with the exact command.
 
 The same 5 frames (raw RGB, PNG-compressed thermal over image_transport, ground truth, camera_info, tf) are

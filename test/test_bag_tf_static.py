@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The extrinsic X -> RGB from a bag's /tf_static: the transform chain, and alignment equal to the parameters'.
 
 A robot records its cameras' frames as a tree (base_link -> rgb_link -> rgb_optical, base_link -> x_optical);
@@ -15,19 +17,13 @@ import pytest
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import CameraModel
+from rxssnet_core.transforms import quaternion_from_rotation, rotation_from_quaternion
 from rxssnet_ros.bag_tools import BagError
 from rxssnet_ros.bag_tools.bag_source import BagSource
 from rxssnet_ros.bag_tools.bag_writer import BagWriter, get_typestore, pinhole_camera_info
 from rxssnet_ros.bag_tools.issues import IssueLog
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
-from rxssnet_ros.bag_tools.tf_from_bag import (
-    TransformError,
-    TransformTree,
-    quaternion_from_rotation,
-    rotation_from_quaternion,
-    tree_from_bag,
-    write_tf_static,
-)
+from rxssnet_ros.bag_tools.tf_from_bag import TransformError, TransformTree, tree_from_bag, write_tf_static
 
 RGB_SIZE, X_SIZE = (48, 64), (40, 50)
 STAMP0 = 1_800_000_000 * 10**9

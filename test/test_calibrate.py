@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet calibrate homography` on generated point pairs with a known homography."""
 
 from __future__ import annotations

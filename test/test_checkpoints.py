@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Checkpoints: our format round trip, official ConvNeXt V2 files, and the authors' RXSSNet checkpoints."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """sensor_msgs/CompressedImage decoding (image_transport's compressed and compressedDepth) and its bad inputs."""
 
 from __future__ import annotations

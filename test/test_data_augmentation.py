@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Augmentation: one random state for RGB, X and label; pixel-exact alignment under flip, scale and crop."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Dataset readers on miniature native trees: pairing by stem, exact decoding, label mappings, and errors."""
 
 from __future__ import annotations

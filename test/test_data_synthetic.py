@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The synthetic fusion generator: determinism, layout, and classes visible only in RGB or only in thermal."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """DistributedDataParallel through torchrun on the CPU (gloo, 2 processes)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`make demo`'s pipeline on a reduced size: train, bag, live ROS 2 graph, reports, comparison."""
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional_deps import require
 
 
 @pytest.mark.slow
 def test_quick_demo_runs_the_whole_pipeline_in_a_ros_graph(tmp_path, ros_env):
+    require("torch", "timm", "rosbags")  # the demo trains its model and records a bag
     out = tmp_path / "demo"
     result = subprocess.run([sys.executable, "-m", "rxssnet_ros.demo", "--quick", "--out", str(out)],
                             env={**ros_env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900)

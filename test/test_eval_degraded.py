@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet eval --degraded-modes`: one table of the fused score beside every degraded mode, on the fusion model."""
 
 from __future__ import annotations

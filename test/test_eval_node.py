@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`eval_node`: the live score of a bag's predictions equals the offline `rxssnet bag eval` score, exactly.
 
 The node runs as its own process (real rclpy, loopback DDS, this run's domain); this test process plays the bag's
@@ -23,7 +25,7 @@ from test_bag_eval import offline_case  # noqa: F401 - the session fixture (buil
 from rxssnet_ros.bag_player import wait_for_subscribers
 from rxssnet_ros.bag_tools.bag_writer import get_typestore
 from rxssnet_ros.eval_node import EvalConfigError, resolve_class_names
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LABELS_TOPIC = "/segment_node/labels"

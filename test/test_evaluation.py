@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Inference modes, evaluate_model, `rxssnet eval` and `rxssnet predict`."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """ONNX export: graph contract, parity with torch (fixed and dynamic sizes), the CLI, calibration image pairs."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """rxssnet_core.frame_pipeline: the one per-frame path (validate -> register X -> segment -> render)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The fusion proof: ONE small RXSSNet, trained by the Trainer on synthetic scenes, fuses both cameras and keeps
 working when either camera fails.
 

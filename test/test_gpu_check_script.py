@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """scripts/gpu_check.sh: its help, and a clear refusal (nothing written) on a machine without an NVIDIA GPU.
 
 The GPU run itself happens on a GPU machine (docs/deployment.md "Measured on a GPU"); CI never has one.

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """fp16 and bf16 forward passes agree with fp32 at the robot's 480x640, for any trained model.
 
 The robot runs the network in fp16 (a TensorRT engine on a Jetson, or torch on a GPU). Which values pass fp16's

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """sensor_msgs/Image <-> numpy: cv_bridge's rules (step, endianness, channel layout) and clear errors."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """rxssnet_core.input_health: each failure kind is detected after its configured time, and recovery has
 hysteresis (no flapping)."""
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """launch/segment.launch.py: importable without ROS 2 launch, declares its arguments, builds the node's
 configuration; evaluated with the real `launch`/`launch_ros` (as `ros2 launch` does), the README's commands give
 the node the parameters they promise; config/rviz/segment.rviz is valid rviz2 YAML showing the overlay, the mask

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The managed variant (-p lifecycle:=true), driven through lifecycle_msgs services from the harness process.
 
 configure loads the model and parameters (here from config/thermal.yaml), activate creates the topics,

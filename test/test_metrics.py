@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Confusion-matrix metrics and report files."""
 
 from __future__ import annotations
@@ -113,3 +115,18 @@ def test_write_reports_files(tmp_path) -> None:
         image = cv2.imread(str(paths[key]))
         assert image is not None and image.shape[0] > 100 and image.shape[1] > 100
         assert image.std() > 5  # something was drawn
+
+
+def test_reports_without_matplotlib_keep_the_metrics_and_say_how_to_get_plots(tmp_path, monkeypatch, caplog) -> None:
+    """A headless robot's install has no matplotlib (requirements/train.txt): metrics.json and metrics.md only."""
+    from rxssnet_core.evaluation import report
+
+    monkeypatch.setattr(report, "plots_available", lambda: False)
+    pred, gt = _example()
+    cm = ConfusionMatrix(4)
+    cm.update(pred, gt)
+    with caplog.at_level("WARNING"):
+        paths = write_reports(cm.compute(), tmp_path, ["road", "car", "person", "bike"])
+    assert set(paths) == {"json", "markdown"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["metrics.json", "metrics.md"]
+    assert "pip install -r requirements/train.txt" in caplog.text

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """RXSSNet network: per-part math and shapes, any input size, gradients, determinism, traceability."""
 
 from __future__ import annotations
@@ -146,6 +148,19 @@ def test_tiny_parameter_count_matches_reference_minus_dead_modules():
     assert not any("head" in name or name.endswith("norm_pre.weight") for name, _ in model.named_parameters())
 
 
+def test_every_timm_grn_is_replaced_by_the_fp32_safe_one():
+    """Matched by type (timm.layers.grn), not by class name: each ConvNeXt V2 block of both trunks gets ours."""
+    from timm.layers.grn import GlobalResponseNorm as TimmGlobalResponseNorm
+
+    from rxssnet_core.models.convnextv2_encoder import GlobalResponseNorm
+
+    model = small_model()
+    blocks = [m for m in model.modules() if type(m).__name__ == "ConvNeXtBlock"]
+    ours = [m for m in model.modules() if isinstance(m, GlobalResponseNorm)]
+    assert blocks and len(ours) == len(blocks)
+    assert not any(isinstance(m, TimmGlobalResponseNorm) for m in model.modules())
+
+
 def test_one_channel_x_replicated_equals_three_channel_copy():
     model3 = small_model().eval()
     model1 = small_model(x_channels=1).eval()
@@ -181,6 +196,13 @@ def test_bad_config_names_the_key(key, value):
 def test_unknown_config_key_is_refused():
     with pytest.raises(ConfigError, match="colour"):
         ModelConfig.from_dict({"variant": "atto", "colour": 1})
+
+
+def test_files_with_the_old_empty_extra_field_still_load():
+    config = ModelConfig.from_dict({"variant": "atto", "num_classes": 5, "extra": {}})
+    assert config == ModelConfig(variant="atto", num_classes=5) and "extra" not in config.to_dict()
+    with pytest.raises(ConfigError, match="extra"):
+        ModelConfig.from_dict({"variant": "atto", "extra": {"something": 1}})
 
 
 def test_every_parameter_receives_a_gradient():

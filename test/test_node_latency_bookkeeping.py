@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The per-frame accounting of rxssnet_ros.benchmarks.node_latency (the benchmark itself prints tables)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The node's parameter table: validation, run-time updates, rclpy declaration, and startup errors.
 
 A bad configuration stops segment_node with exit code 2 and ONE log line naming the parameter and the fix

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The OpenVINO CPU backend (f32, bf16 where the CPU has it, NNCF int8) and `backend="auto"`.
 
 Reduced precisions are checked against fp32 on the session's trained fusion model (realistic activations):

@@ -1,8 +1,12 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The package installs both ways: colcon (ament_python) and pip; CI runs the command README shows."""
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from colcon_workspace import build_workspace, colcon_env
+from optional_deps import require
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -72,8 +77,19 @@ def test_ci_runs_the_test_command_readme_shows():
     assert "make demo" in readme
 
 
+def installed_cli() -> Path:
+    """The `rxssnet` console script: in this venv (pip install -e .) or, under `colcon test`, in the colcon install
+    (lib/rxssnet_ros of a prefix on AMENT_PREFIX_PATH, where `ros2 run rxssnet_ros rxssnet` finds it)."""
+    candidates = [BIN / "rxssnet"] + [Path(prefix) / "lib" / "rxssnet_ros" / "rxssnet"
+                                      for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if prefix]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    pytest.skip("the package is not installed here (neither `pip install -e .` nor a sourced colcon install)")
+
+
 def test_rxssnet_help_lists_every_subcommand():
-    result = subprocess.run([str(BIN / "rxssnet"), "--help"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([str(installed_cli()), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for command in ("info", "convert-reference", "datasets", "train", "eval", "predict", "export", "bench",
                     "calibrate", "bag"):
@@ -156,6 +172,59 @@ def test_ci_installs_every_requirement_file_a_test_needs():
     assert "requirements/jetson.txt" not in setup  # CI is a desktop; the Jetson set is checked above
 
 
+# import name -> distribution, where they differ (PyPI names; ROS packages resolve through package.xml)
+DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "yaml": "pyyaml", "modelopt": "nvidia-modelopt",
+                "backports.zstd": "backports-zstd", "rosbags.image": "rosbags-image"}
+ROS_PACKAGES = {"tf2_ros": "tf2_ros_py"}  # import name -> package.xml name, where they differ
+# Python 3.14's zstd (bag_source.py falls back to it); test-local helper modules
+NOT_DISTRIBUTIONS = {"compression", "colcon_workspace", "data_factories", "optional_deps", "reference_rxssnet",
+                     "ros_harness", "test_bag_eval"}
+
+
+def third_party_imports(folder: str) -> dict[str, set[str]]:
+    """import name (a package, or `backports.zstd` / `rosbags.image` inside a namespace) -> the files importing it."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((REPO / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                name = next((key for key in DISTRIBUTION if module == key or module.startswith(key + ".")),
+                            module.split(".", 1)[0])
+                if name in sys.stdlib_module_names or name in NOT_DISTRIBUTIONS or name.startswith("rxssnet_"):
+                    continue
+                if name == "backports":
+                    continue  # the namespace itself: its member (backports.zstd) is counted above
+                found.setdefault(name, set()).add(path.relative_to(REPO).as_posix())
+    return found
+
+
+@pytest.mark.parametrize(("folder", "files"), [
+    ("rxssnet_core", ("core.txt", "torch.txt", "model.txt", "train.txt", "openvino.txt", "tensorrt.txt")),
+    ("rxssnet_ros", ("core.txt", "torch.txt", "model.txt", "train.txt", "bags.txt")),
+    ("rxssnet_ros/bag_tools", ("core.txt", "bags.txt", "train.txt")),  # train.txt: matplotlib, the optional plots
+    ("launch", ()),
+    ("test", ("core.txt", "torch.txt", "model.txt", "train.txt", "bags.txt", "openvino.txt", "test.txt", "dev.txt")),
+])
+def test_every_import_is_declared_where_its_code_runs(folder, files):
+    """Each third-party import is a package.xml dependency (ROS packages, rosdep keys) or is named in a requirement
+    file of the install path that runs that code: the bag tools' in bags.txt, a test's possibly in dev.txt."""
+    root = ET.parse(REPO / "package.xml").getroot()
+    ros = {el.text for el in root if el.tag in ("exec_depend", "depend", "test_depend")}
+    declared = {package for file in files for _, package, _ in requirement_lines(file)}
+    undeclared = {}
+    for name, users in third_party_imports(folder).items():
+        distribution = DISTRIBUTION.get(name, name).lower().replace("_", "-")
+        if ROS_PACKAGES.get(name, name) in ros or distribution in declared:
+            continue
+        undeclared[name] = sorted(users)
+    assert undeclared == {}, f"declare these in one of {files} (or package.xml): {undeclared}"
+
+
 def test_readme_documents_each_machine():
     build = (REPO / "README.md").read_text().split("### Build", 1)[1].split("\n### ", 1)[0]
     assert "requirements/torch.txt --index-url https://download.pytorch.org/whl/cpu" in build
@@ -170,6 +239,7 @@ def test_readme_documents_each_machine():
 def test_jetson_install_keeps_the_installed_torch(tmp_path):
     """README's Jetson command, as a pip dry run in this venv (whose torch stands in for JetPack's): pip would
     install nothing named torch, torchvision or tensorrt."""
+    require("torch")  # stands in for JetPack's
     freeze = subprocess.run([sys.executable, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
                             timeout=120, check=True).stdout
     pins = [line for line in freeze.splitlines() if re.match(r"(?i)^(torch|torchvision|tensorrt)==", line)]

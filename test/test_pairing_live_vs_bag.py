@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The one pairing rule, live and offline: the same jittered camera streams (RGB 30 Hz, X 9 Hz with an offset and
 jitter, as two free-running cameras) go to a running segment_node over DDS and, as a rosbag2, to
 `rxssnet bag eval`; both must form exactly the same (RGB stamp, X stamp) pairs.

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Labelled point clouds and their sensor_msgs/PointCloud2 messages, on a generated frame."""
 
 from __future__ import annotations

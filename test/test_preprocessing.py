@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Modality preprocessing: exact values per modality, invalid measurements, channel handling, and errors."""
 
 from __future__ import annotations

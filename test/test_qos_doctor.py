@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """'No output' explained: silent inputs and incompatible QoS name the publishers, the QoS and the fix.
 
 Unit tests of the explanations, then one node whose inputs are reliable while the camera publishes best effort,

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The real ROS 2 tools against the colcon-installed package: `ros2 launch rxssnet_ros segment.launch.py` starts
 segment_node, answers every frame of a replayed bag, takes `ros2 param set`, and Ctrl-C (SIGINT to the process
 group, as a terminal sends it) exits 0 with nothing left running; a node that dies with a FATAL error makes

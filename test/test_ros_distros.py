@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The package runs on ROS 2 Humble, Jazzy and Kilted.
 
 - Every rclpy module, name and Node method the package uses exists in Humble's and Jazzy's rclpy (the public

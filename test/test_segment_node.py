@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """segment_node end to end: real rclpy, the node in its own process, a harness node in this one.
 
 Three nodes start together (their discovery overlaps): A pairs registered RGB/X with x_alignment none and
@@ -26,7 +28,7 @@ from ros_harness import (
     torch_threads,
 )
 
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 H, W = 64, 80
 MS = 1_000_000

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Bad input never stops segment_node: each problem gets one clear, throttled log line, and the next good pair
 is answered. Valid-but-unusual messages (big-endian, padded rows, BGR, partial NaN) are decoded correctly.
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """segment_node's degraded modes (detect_input_failures): every failure kind of each camera switches the mode
 within its configured time, labels keep flowing (and are the degraded mode's labels), ~/mode and /diagnostics
 name the cause, and recovery brings back fused output. Real rclpy, the node in its own process.

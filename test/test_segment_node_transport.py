@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """segment_node with image_transport's compressed inputs: real rclpy, the node in its own process.
 
 Two nodes start together: A (thermal) takes JPEG RGB and PNG thermal (`rgb_transport` / `x_transport`

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Segmenter: one API over the backends, checked against the network run by hand (CPU only)."""
 
 from __future__ import annotations

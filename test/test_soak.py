@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The soak benchmark's bookkeeping: failure schedule, label gaps, switch accounting, RSS growth, the table.
 
 A real run (`python -m rxssnet_ros.benchmarks.soak --minutes 2`) takes minutes; these tests feed the functions

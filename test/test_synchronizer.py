@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """ApproximateTimePairer reproduces message_filters' ApproximateTime policy.
 
 The table cases are the scenarios of message_filters' own test suite (test/test_approximate_time_policy.cpp:
@@ -16,6 +18,7 @@ import pytest
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
+from rxssnet_ros.ros_time import seconds_to_ns, stamp_ns, time_fields
 from rxssnet_ros.synchronizer import (
     ApproximateTimePairer,
     FilterOutput,
@@ -23,9 +26,6 @@ from rxssnet_ros.synchronizer import (
     PairingFilter,
     PairingRule,
     SubscriberFilter,
-    seconds_to_ns,
-    stamp_ns,
-    time_fields,
 )
 
 S = 1_000_000_000  # the reference cases use whole seconds

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The TensorRT code uses only Python API that exists in TensorRT 10.3 (JetPack 6) and TensorRT 11 (PyPI).
 
 Neither TensorRT installs here without a GPU, so the check is static: every attribute the package reads from the

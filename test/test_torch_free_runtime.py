@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The robot's runtime without torch: `Segmenter` and the real segment_node on an ONNX file with ONNX Runtime.
 
 Each check runs in a child process where `import torch` raises ModuleNotFoundError: a `sitecustomize.py` on

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Training: config checks, schedule, atomic checkpoints, bit-exact resume, SIGKILL recovery, CLI errors."""
 
 from __future__ import annotations

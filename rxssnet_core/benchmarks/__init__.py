@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Benchmark scripts that print tables (speed targets live here, never in unit tests), and what they share.
 
 `backends` is `rxssnet bench`: our backends against the authors' forward, per variant, size and precision.
@@ -25,7 +27,8 @@ CPU_FEATURE_FLAGS = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "
 
 
 def _cpuinfo() -> tuple[str | None, set[str]]:
-    name, flags = None, set()
+    name: str | None = None
+    flags: set[str] = set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             for line in cpuinfo:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Per-frame cost of X-to-RGB alignment (rxssnet_core.alignment) and of labelled point clouds.
 
 Prints one markdown table for an RGB image of the given size (default 640x480): for every alignment mode the

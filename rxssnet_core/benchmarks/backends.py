@@ -42,6 +42,7 @@ from rxssnet_core.benchmarks.reference_forward import ReferenceRXSSNet, randomiz
 from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
 from rxssnet_core.data.dataset import build_dataset
 from rxssnet_core.data.synthetic import generate_fusion_dataset
+from rxssnet_core.errors import UsageError
 from rxssnet_core.evaluation.metrics import ConfusionMatrix
 from rxssnet_core.inference import Segmenter
 from rxssnet_core.inference.backends.base import BackendError, check_choice
@@ -129,7 +130,7 @@ class Row:
 
 def _authors_row(variant: str, decoder_dim: int, num_classes: int, size: tuple[int, int]) -> Row:
     if size[0] % 32 or size[1] % 32:
-        raise ValueError(f"the authors' forward needs height and width multiples of 32, not {size}")
+        raise UsageError(f"the authors' forward needs height and width multiples of 32, not {size}")
     depths, dims = ENCODER_VARIANTS[variant]
     model = randomize_(ReferenceRXSSNet(size[0], size[1], num_classes, depths, dims, decoder_dim)).eval()
     generator = torch.Generator().manual_seed(0)
@@ -201,10 +202,10 @@ def _time_rows(rows: list[Row], warmup: int, rounds: int, tick: Callable[[], Non
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """The timing rows of every variant and size, the skipped combinations and the environment."""
     if args.warmup < 0 or args.repeat < 1:
-        raise ValueError(f"--warmup must be >= 0 and --repeat >= 1, got {args.warmup} and {args.repeat}")
+        raise UsageError(f"--warmup must be >= 0 and --repeat >= 1, got {args.warmup} and {args.repeat}")
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     sizes = [parse_size(s, "--sizes") for s in args.sizes]
@@ -291,7 +292,7 @@ def _calibration_folder(dataset: Any, directory: pathlib.Path) -> pathlib.Path:
     """A generic-layout folder (rgb/, x/) of symlinks to a split's image pairs (calibration input)."""
     for index, sample in enumerate(dataset.samples):
         if len(sample.x) != 1:
-            raise ValueError(f"int8 calibration needs one X file per sample; {sample.stem} has {len(sample.x)}")
+            raise UsageError(f"int8 calibration needs one X file per sample; {sample.stem} has {len(sample.x)}")
         for kind, source in (("rgb", sample.rgb), ("x", sample.x[0])):
             target = directory / kind / f"{index:05d}{source.suffix}"
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +307,7 @@ def accuracy_report(args: argparse.Namespace) -> dict[str, Any]:
             checkpoint, root = train_fusion_model(args.train_fusion)
         else:
             if not args.dataset_root:
-                raise ValueError("--checkpoint needs --dataset-root (the dataset to measure accuracy on)")
+                raise UsageError("--checkpoint needs --dataset-root (the dataset to measure accuracy on)")
             checkpoint, root = pathlib.Path(args.checkpoint), pathlib.Path(args.dataset_root)
         evaluated = build_dataset(args.dataset, root, args.split)
         raws = [evaluated.read_raw(i) for i in range(len(evaluated))]

@@ -1,8 +1,10 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What the fp16 fix costs on the CPU: the network's forward with three GRN formulas, measured in one run.
 
 ConvNeXt V2's GRN runs in every block. Three formulas of the same value, swapped into one model:
 
-    fp32 reductions (now)   sum(x^2) over the pixels in fp32 whatever the input dtype (finite in fp16 at 480x640)
+    fp32 reductions (ours)  sum(x^2) over the pixels in fp32 whatever the input dtype (finite in fp16 at 480x640)
     fast, input dtype       the previous formula: sqrt(sum(x^2)) in the input's dtype (overflows in fp16)
     timm Tensor.norm        timm's GlobalResponseNorm.forward (x.norm(p=2) over the pixels)
 
@@ -39,7 +41,7 @@ def _fast_in_input_dtype(self: GlobalResponseNorm, x: torch.Tensor) -> torch.Ten
 
 
 FORMULAS = {
-    "fp32 reductions (now)": GlobalResponseNorm.forward,
+    "fp32 reductions (ours)": GlobalResponseNorm.forward,
     "fast, input dtype (before)": _fast_in_input_dtype,
     "timm Tensor.norm": TimmGlobalResponseNorm.forward,
 }

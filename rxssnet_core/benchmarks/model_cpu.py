@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """CPU benchmark of the network: this machine's fp32 matmul throughput and each variant's forward latency.
 
 Prints one table, measured in one run: median latency per variant at the given size, achieved GFLOP/s

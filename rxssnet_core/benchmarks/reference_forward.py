@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """An independent transcription of the authors' RXSSNet forward pass, in THEIR module layout and key names.
 
 Two users: the parity tests (test/reference_rxssnet.py re-exports this module) draw random weights here, pass

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Subcommands of the `rxssnet` command line, and their registry.
 
 `CORE_COMMANDS` names every core command once: its name, its module and its one-line help (the only place that

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet calibrate homography`: the X-to-RGB homography of a camera rig from four or more point pairs.
 
 Each pair is one scene point as seen by both cameras: (x_u, x_v) in the X image, (rgb_u, rgb_v) in the RGB
@@ -18,6 +20,7 @@ import numpy as np
 import yaml
 
 from rxssnet_core.camera_geometry import AlignmentError, CameraModel, fit_homography
+from rxssnet_core.errors import UsageError
 
 CSV_COLUMNS = ("x_u", "x_v", "rgb_u", "rgb_v")
 
@@ -52,9 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.calibrate_target != "homography":  # argparse already restricts it; kept for clarity
-        raise ValueError(f"unknown calibrate target {args.calibrate_target!r}; use: homography")
+        raise UsageError(f"unknown calibrate target {args.calibrate_target!r}; use: homography")
     if not args.ransac_threshold >= 0:
-        raise ValueError(f"--ransac-threshold={args.ransac_threshold} must be >= 0 (pixels)")
+        raise UsageError(f"--ransac-threshold={args.ransac_threshold} must be >= 0 (pixels)")
     pairs = load_point_pairs(args.points)
     x_points, rgb_points = pairs[:, :2].copy(), pairs[:, 2:].copy()
     for option, role, points in (("--x-camera", "x", x_points), ("--rgb-camera", "rgb", rgb_points)):
@@ -63,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
             camera = CameraModel.from_yaml(str(path), name=f"{role} camera calibration {path}")
             points[:] = _undistort_pixels(camera, points)
             if not np.all(np.isfinite(points)):
-                raise ValueError(f"some {role.upper()} points of {args.points} lie outside the lens model of {path}")
+                raise UsageError(f"some {role.upper()} points of {args.points} lie outside the lens model of {path}")
     try:
         H, errors, inliers = fit_homography(x_points, rgb_points, args.ransac_threshold)
     except AlignmentError as error:
-        raise ValueError(f"{args.points}: {error}") from None
+        raise UsageError(f"{args.points}: {error}") from None
 
     use_ransac = len(pairs) > 4 and args.ransac_threshold > 0
     rms = float(np.sqrt(np.mean(errors[inliers] ** 2)))
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text("\n".join(body) + "\n", encoding="utf-8")
         except OSError as error:
-            raise ValueError(f"--out {args.out} cannot be written: {error}") from None
+            raise UsageError(f"--out {args.out} cannot be written: {error}") from None
         print(f"# wrote {args.out}")
     return 0
 
@@ -126,7 +129,6 @@ def _undistortion_notes(args: argparse.Namespace) -> list[str]:
 
 def _undistort_pixels(camera: Any, points: Any) -> Any:
     """Raw pixels -> undistorted pixels of the same camera matrix."""
-
     x, y = camera.normalize(points[:, 0], points[:, 1])
     K = camera.K
     return np.stack([K[0, 0] * x + K[0, 1] * y + K[0, 2], K[1, 1] * y + K[1, 2]], axis=1)
@@ -134,7 +136,6 @@ def _undistort_pixels(camera: Any, points: Any) -> Any:
 
 def load_point_pairs(path: pathlib.Path) -> Any:
     """Read (N, 4) point pairs x_u, x_v, rgb_u, rgb_v from a .csv or .yaml file."""
-
     if not path.is_file():
         raise FileNotFoundError(f"--points {path} does not exist; write one pair per line: x_u,x_v,rgb_u,rgb_v")
     suffix = path.suffix.lower()
@@ -143,10 +144,10 @@ def load_point_pairs(path: pathlib.Path) -> Any:
     elif suffix in (".yaml", ".yml"):
         rows = _read_yaml(path)
     else:
-        raise ValueError(f"--points {path}: unknown file type {suffix!r}; use .csv or .yaml")
+        raise UsageError(f"--points {path}: unknown file type {suffix!r}; use .csv or .yaml")
     pairs = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     if len(pairs) < 4:
-        raise ValueError(f"--points {path} has {len(pairs)} point pairs; a homography needs at least 4 "
+        raise UsageError(f"--points {path} has {len(pairs)} point pairs; a homography needs at least 4 "
                          "(8 or more to detect a wrong pair)")
     return pairs
 
@@ -155,11 +156,11 @@ def _numbers(values: Any, where: str) -> list[float]:
     try:
         numbers = [float(v) for v in values]
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected 4 numbers x_u, x_v, rgb_u, rgb_v, got {values!r}") from None
+        raise UsageError(f"{where}: expected 4 numbers x_u, x_v, rgb_u, rgb_v, got {values!r}") from None
     if len(numbers) != 4:
-        raise ValueError(f"{where}: expected 4 numbers x_u, x_v, rgb_u, rgb_v, got {len(numbers)}: {values!r}")
+        raise UsageError(f"{where}: expected 4 numbers x_u, x_v, rgb_u, rgb_v, got {len(numbers)}: {values!r}")
     if not all(math.isfinite(v) for v in numbers):
-        raise ValueError(f"{where}: values must be finite, got {values!r}")
+        raise UsageError(f"{where}: values must be finite, got {values!r}")
     return numbers
 
 
@@ -175,13 +176,13 @@ def _read_csv(path: pathlib.Path) -> list[list[float]]:
                 header = [cell.lower() for cell in cells]
                 missing = [name for name in CSV_COLUMNS if name not in header]
                 if missing:
-                    raise ValueError(f"{path} line {line_number}: header {cells} lacks column(s) {missing}; "
+                    raise UsageError(f"{path} line {line_number}: header {cells} lacks column(s) {missing}; "
                                      f"expected {','.join(CSV_COLUMNS)}")
                 order = [header.index(name) for name in CSV_COLUMNS]
                 continue
             if order is not None:
                 if len(cells) < len(order) or max(order) >= len(cells):
-                    raise ValueError(f"{path} line {line_number}: expected {len(CSV_COLUMNS)} columns "
+                    raise UsageError(f"{path} line {line_number}: expected {len(CSV_COLUMNS)} columns "
                                      f"{','.join(CSV_COLUMNS)}, got {cells}")
                 cells = [cells[i] for i in order]
             rows.append(_numbers(cells, f"{path} line {line_number}"))
@@ -200,14 +201,14 @@ def _read_yaml(path: pathlib.Path) -> list[list[float]]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML: {error}") from None
+        raise UsageError(f"{path} is not valid YAML: {error}") from None
     if isinstance(data, dict):
         key = next((k for k in ("pairs", "points") if k in data), None)
         if key is None:
-            raise ValueError(f"{path}: expected a key 'pairs' with a list of point pairs, found keys {sorted(data)}")
+            raise UsageError(f"{path}: expected a key 'pairs' with a list of point pairs, found keys {sorted(data)}")
         data = data[key]
     if not isinstance(data, list):
-        raise ValueError(f"{path}: 'pairs' must be a list of [x_u, x_v, rgb_u, rgb_v] or {{x: [u, v], rgb: [u, v]}}")
+        raise UsageError(f"{path}: 'pairs' must be a list of [x_u, x_v, rgb_u, rgb_v] or {{x: [u, v], rgb: [u, v]}}")
     rows = []
     for index, entry in enumerate(data):
         where = f"{path} pair {index}"
@@ -215,15 +216,15 @@ def _read_yaml(path: pathlib.Path) -> list[list[float]]:
             if "x" in entry and "rgb" in entry:
                 x, rgb = entry["x"], entry["rgb"]
                 if not (isinstance(x, list) and isinstance(rgb, list)):
-                    raise ValueError(f"{where}: 'x' and 'rgb' must be [u, v] lists, got {entry!r}")
+                    raise UsageError(f"{where}: 'x' and 'rgb' must be [u, v] lists, got {entry!r}")
                 values = [*x, *rgb]
             elif all(name in entry for name in CSV_COLUMNS):
                 values = [entry[name] for name in CSV_COLUMNS]
             else:
-                raise ValueError(f"{where}: expected keys x and rgb (or {', '.join(CSV_COLUMNS)}), got {entry!r}")
+                raise UsageError(f"{where}: expected keys x and rgb (or {', '.join(CSV_COLUMNS)}), got {entry!r}")
         elif isinstance(entry, list):
             values = entry
         else:
-            raise ValueError(f"{where}: expected [x_u, x_v, rgb_u, rgb_v], got {entry!r}")
+            raise UsageError(f"{where}: expected [x_u, x_v, rgb_u, rgb_v], got {entry!r}")
         rows.append(_numbers(values, where))
     return rows

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet convert-reference`: an authors' released RXSSNet checkpoint -> our format."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet datasets`: the supported datasets, their classes and expected layout; checks a folder on disk."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet eval`: score a checkpoint on a dataset split (mIoU, per-class IoU, accuracies) and write reports."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rxssnet_core.commands.options import (
 )
 from rxssnet_core.data import build_dataset
 from rxssnet_core.degradation import DegradationParams
+from rxssnet_core.errors import UsageError
 from rxssnet_core.evaluation.degraded import (
     FUSED,
     MODE_ROWS,
@@ -40,7 +43,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, required: bool = True
 
 def pipeline_segmenter(model: Any, dataset: Any, args: argparse.Namespace, device: Any) -> Any:
     """The Segmenter that `--mode single` scores through the frame pipeline: the loaded model with the dataset's
-    preprocessing, on --backend / --precision (fixed-size backends: --input-size or the first image's size)."""
+    preprocessing, on --backend / --precision (fixed-size backends: --input-size or the first image's size).
+    """
     size = args.input_size
     if size is None and args.backend in ("openvino", "tensorrt") and len(dataset):
         size = tuple(dataset.read_raw(0).rgb.shape[:2])
@@ -66,17 +70,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def degradation_params(args: argparse.Namespace) -> Any:
     """--noise-std / --shift-px as DegradationParams; a clear error naming the flag when out of range."""
     if args.degraded_modes and args.neutral_x:
-        raise ValueError("--neutral-x and --degraded-modes cannot be combined: --degraded-modes already scores "
+        raise UsageError("--neutral-x and --degraded-modes cannot be combined: --degraded-modes already scores "
                          "the neutral X (row x_missing) beside the fused score; drop --neutral-x")
     try:
         return DegradationParams(noise_std=args.noise_std, shift_px=args.shift_px)
     except PreprocessError as error:
-        raise ValueError(f"--noise-std / --shift-px: {error}") from None
+        raise UsageError(f"--noise-std / --shift-px: {error}") from None
 
 
 def pick_device(name: str | None) -> Any:
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda given but CUDA is not available; use --device cpu")
+        raise UsageError("--device cuda given but CUDA is not available; use --device cpu")
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
@@ -89,7 +93,7 @@ def load_model_and_dataset(checkpoint: str, dataset: str, root: str, split: str,
     preprocess = PreprocessConfig.from_dict(metadata["preprocess"]) if metadata.get("preprocess") else None
     ds = build_dataset(dataset, root, split, preprocess=preprocess, augment=None)
     if ds.info.num_classes != model.config.num_classes:
-        raise ValueError(
+        raise UsageError(
             f"--checkpoint {checkpoint} predicts {model.config.num_classes} classes but dataset {dataset!r} has "
             f"{ds.info.num_classes}; use a checkpoint trained on this dataset")
     return model, ds
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         metrics = evaluate_model(model, ds, mode=args.mode, device=device, neutral_x=args.neutral_x,
                                  num_workers=args.num_workers, progress=True, **mode_options(args))
     if metrics.num_pixels == 0:
-        raise ValueError(f"split {args.split!r} of {args.root} has no labelled pixels (no label files, or all 255): "
+        raise UsageError(f"split {args.split!r} of {args.root} has no labelled pixels (no label files, or all 255): "
                          "nothing to score; use `rxssnet predict` for unlabelled data")
     extra = {"checkpoint": args.checkpoint, "dataset": ds.info.name, "root": args.root, "split": args.split,
              "images": len(ds), "mode": args.mode, "flip": args.flip, "neutral_x": args.neutral_x,

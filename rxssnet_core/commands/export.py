@@ -14,6 +14,7 @@ import tempfile
 
 from rxssnet_core import export as export_lib
 from rxssnet_core.calibration_images import calibration_inputs
+from rxssnet_core.errors import UsageError
 from rxssnet_core.inference.artifacts import OUTPUT_SETS, engine_sidecar
 from rxssnet_core.inference.backends.tensorrt_backend import BUILD_PRECISIONS
 from rxssnet_core.models.checkpoints import load_model
@@ -70,17 +71,17 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if not pathlib.Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"--checkpoint {args.checkpoint!r} does not exist")
     if args.height < 32 or args.width < 32:
-        raise ValueError(f"--height/--width must be at least 32, got {args.height}x{args.width}")
+        raise UsageError(f"--height/--width must be at least 32, got {args.height}x{args.width}")
     if args.opset < 17:
-        raise ValueError(f"--opset {args.opset} is too old: RXSSNet needs opset >= 17 (LayerNormalization)")
+        raise UsageError(f"--opset {args.opset} is too old: RXSSNet needs opset >= 17 (LayerNormalization)")
     if args.format == "onnx" and args.precision == "int8":
-        raise ValueError("--precision int8 applies to --format tensorrt; ONNX files are fp32 or fp16")
+        raise UsageError("--precision int8 applies to --format tensorrt; ONNX files are fp32 or fp16")
     if args.calibration_images is not None and args.calibration_images < 1:
-        raise ValueError(f"--calibration-images must be >= 1, got {args.calibration_images}")
+        raise UsageError(f"--calibration-images must be >= 1, got {args.calibration_images}")
     if args.precision == "int8" and not args.calibration_dir:
-        raise ValueError("--precision int8 needs --calibration-dir: a folder of RGB/X pairs from the robot")
+        raise UsageError("--precision int8 needs --calibration-dir: a folder of RGB/X pairs from the robot")
     if args.max_batch < 1:
-        raise ValueError(f"--max-batch must be >= 1, got {args.max_batch}")
+        raise UsageError(f"--max-batch must be >= 1, got {args.max_batch}")
 
 
 def _verify(model: object, path: pathlib.Path, sizes: list[tuple[int, int]]) -> bool:

@@ -7,6 +7,7 @@ import argparse
 import json
 
 from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
+from rxssnet_core.errors import UsageError
 from rxssnet_core.models.checkpoints import load_model
 from rxssnet_core.models.complexity import measure_complexity
 from rxssnet_core.models.rxssnet import build_model
@@ -38,15 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.height < 1 or args.width < 1:
-        raise ValueError(f"--height/--width must be positive, got {args.height}x{args.width}")
+        raise UsageError(f"--height/--width must be positive, got {args.height}x{args.width}")
     if args.checkpoint_path and args.checkpoint and args.checkpoint_path != args.checkpoint:
-        raise ValueError("give the checkpoint once: as CHECKPOINT or as --checkpoint")
+        raise UsageError("give the checkpoint once: as CHECKPOINT or as --checkpoint")
     args.checkpoint = args.checkpoint or args.checkpoint_path
     if args.precision and not args.checkpoint:
-        raise ValueError("--precision fp16 measures a trained model: give its checkpoint (rxssnet info CKPT "
+        raise UsageError("--precision fp16 measures a trained model: give its checkpoint (rxssnet info CKPT "
                          "--precision fp16)")
     if args.calibration_images < 1:
-        raise ValueError(f"--calibration-images must be >= 1, got {args.calibration_images}")
+        raise UsageError(f"--calibration-images must be >= 1, got {args.calibration_images}")
     if args.precision:
         plan = precision_plan_for(load_model(args.checkpoint).eval(), (args.height, args.width),
                                   args.calibration_dir, args.calibration_images)

@@ -1,5 +1,8 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Options that several `rxssnet` commands share (eval, predict, bag eval), without torch: `rxssnet bag eval`
-runs on a robot with only ONNX Runtime or TensorRT (requirements/core.txt)."""
+runs on a robot with only ONNX Runtime or TensorRT (requirements/core.txt).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import argparse
 from typing import Any
 
 from rxssnet_core.degradation import DEFAULT_NOISE_STD, DEFAULT_SHIFT_PX
+from rxssnet_core.errors import UsageError
+from rxssnet_core.evaluation import INFERENCE_MODES
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 
 DEGRADED_HELP = ("also score the model with X missing, X blank, X noisy (--noise-std), X shifted (--shift-px) and "
@@ -14,7 +19,7 @@ DEGRADED_HELP = ("also score the model with X missing, X blank, X noisy (--noise
 
 
 def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", default="single", choices=("single", "multiscale", "sliding"),
+    parser.add_argument("--mode", default="single", choices=INFERENCE_MODES,
                         help="single: one pass at native size (reference protocol); multiscale: --scales and "
                              "--flip; sliding: --window/--stride tiles")
     parser.add_argument("--scales", type=float, nargs="+", default=[0.75, 1.0, 1.25],
@@ -33,7 +38,8 @@ def mode_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_backend_arguments(parser: argparse.ArgumentParser, what: str = "--mode single") -> None:
     """--backend, --precision, --input-size, --calibration-dir: what the node's `backend`, `precision` and
-    `input_size` parameters choose, for `rxssnet eval`, `predict` and `bag eval`."""
+    `input_size` parameters choose, for `rxssnet eval`, `predict` and `bag eval`.
+    """
     parser.add_argument("--backend", default="torch", choices=BACKEND_CHOICES,
                         help=f"inference backend of {what}, as the node's `backend` (default torch; auto: the "
                              "fastest installed)")
@@ -50,7 +56,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser, what: str = "--mode s
 def check_backend_arguments(args: argparse.Namespace) -> None:
     """The test-time modes need the torch model's logits: other backends only serve --mode single."""
     if args.mode != "single" and (args.backend != "torch" or args.precision != "fp32" or args.input_size):
-        raise ValueError(f"--mode {args.mode} averages the torch model's logits; --backend/--precision/"
+        raise UsageError(f"--mode {args.mode} averages the torch model's logits; --backend/--precision/"
                          "--input-size apply to --mode single (the node's path). Drop them, or use --mode single")
 
 

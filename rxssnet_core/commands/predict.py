@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet predict`: label PNGs and coloured overlays for a dataset split or one RGB-X file pair.
 
 --mode single (the default) runs the frame pipeline, as the node does, on --backend; the test-time modes run
@@ -18,6 +20,7 @@ from rxssnet_core.commands.options import (
     check_backend_arguments,
     mode_options,
 )
+from rxssnet_core.errors import UsageError
 from rxssnet_core.evaluation.evaluator import load_eval_model
 from rxssnet_core.evaluation.predict import predict_dataset, predict_files, predict_pairs, read_file_pair
 from rxssnet_core.frame_pipeline import FramePipeline
@@ -41,22 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
-        raise ValueError(f"--alpha {args.alpha} must be in [0, 1]")
+        raise UsageError(f"--alpha {args.alpha} must be in [0, 1]")
     file_mode = args.rgb is not None or args.x is not None
     if file_mode == (args.dataset is not None or args.root is not None):
-        raise ValueError("give either --dataset NAME --root DIR [--split S], or --rgb FILE --x FILE")
+        raise UsageError("give either --dataset NAME --root DIR [--split S], or --rgb FILE --x FILE")
     check_backend_arguments(args)
     device = pick_device(args.device)
     if file_mode:
         if args.rgb is None or args.x is None:
-            raise ValueError("--rgb and --x go together: give both files")
+            raise UsageError("--rgb and --x go together: give both files")
         if not Path(args.checkpoint).is_file():
             raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
         rgb, x = read_file_pair(args.rgb, args.x)  # a bad file is reported before the model loads
         model = load_eval_model(args.checkpoint, map_location=device)
         metadata = getattr(model, "metadata", None) or {}
         if not metadata.get("preprocess"):
-            raise ValueError(f"--checkpoint {args.checkpoint} stores no preprocessing metadata; predict through "
+            raise UsageError(f"--checkpoint {args.checkpoint} stores no preprocessing metadata; predict through "
                              "--dataset/--root so the dataset's preprocessing applies")
         if args.mode != "single":
             paths = predict_files(model, args.rgb, args.x, args.out, PreprocessConfig.from_dict(metadata["preprocess"]),
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print("wrote " + ", ".join(str(p) for p in paths.values()))
         return 0
     if args.dataset is None or args.root is None:
-        raise ValueError("--dataset and --root go together: give both")
+        raise UsageError("--dataset and --root go together: give both")
     model, ds = load_model_and_dataset(args.checkpoint, args.dataset, args.root, args.split, device)
     if args.mode != "single":
         written = predict_dataset(model, ds, args.out, mode=args.mode, alpha=args.alpha, **mode_options(args))

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet train`: train RXSSNet with the reference recipe from a YAML config (resumable, DDP via torchrun)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """RGB-X datasets: the registry, native-layout readers, augmentation and the synthetic fusion generator.
 
     from rxssnet_core.data import DATASETS, build_dataset, AugmentConfig

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The training augmentation of the recipe (spec section 2), applied identically to RGB, X and label.
 
 Order: random horizontal flip (p=0.5), random scale from a fixed set (bilinear for images, nearest for
@@ -33,7 +35,8 @@ class ModalityDropout:
     """Training for missing modalities: per sample, with probability x_rate X gets one of `x_kinds` (drawn
     uniformly), else with probability rgb_rate RGB gets one of `rgb_kinds`. Kinds and strengths are those of
     `rxssnet_core.degradation`; `preprocess` (the dataset's) gives the network-space value of a black image.
-    x_shift draws a random direction and 1..shift_px pixels, x_noise a fresh noise field per sample."""
+    x_shift draws a random direction and 1..shift_px pixels, x_noise a fresh noise field per sample.
+    """
 
     preprocess: PreprocessConfig
     x_rate: float = 0.0
@@ -66,7 +69,8 @@ class ModalityDropout:
 @dataclass
 class AugmentConfig:
     """crop_size: (H, W) of training crops, or None for no crop. scales: the random-scale choices.
-    hflip: horizontal flip with p=0.5. modality_dropout: degrade X or RGB on a fraction of samples (None: off)."""
+    hflip: horizontal flip with p=0.5. modality_dropout: degrade X or RGB on a fraction of samples (None: off).
+    """
 
     crop_size: tuple[int, int] | None = (480, 640)
     scales: tuple[float, ...] = RECIPE_SCALES
@@ -139,7 +143,6 @@ def crop_pad(array: np.ndarray, top: int, left: int, size: tuple[int, int], pad_
 def apply_params(rgb: np.ndarray, x: np.ndarray, label: np.ndarray, params: AugmentParams,
                  crop_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Applies one drawn transform to RGB (3, H, W), X (C, H, W) float arrays and the (H, W) integer label."""
-
     if params.flip:
         rgb, x, label = rgb[:, :, ::-1], x[:, :, ::-1], label[:, ::-1]
     size = scaled_size(label.shape[0], label.shape[1], params.scale)

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`build_dataset(name, root, split)`: a torch Dataset of preprocessed RGB-X samples of any dataset."""
 
 from __future__ import annotations
@@ -112,8 +114,8 @@ class RGBXDataset(torch.utils.data.Dataset):
 
     def validate(self, progress: bool = True) -> None:
         """Reads every sample; raises one DatasetError listing every bad file (sizes, bit depths, label ids,
-        unreadable files). Call it before a long training run; it costs one full pass over the files."""
-
+        unreadable files). Call it before a long training run; it costs one full pass over the files.
+        """
         problems = Problems()
         for index in tqdm(range(len(self)), desc=f"checking {self.info.name}/{self.split}", unit="sample",
                           disable=not progress, leave=False):

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Image files to numpy arrays and back, with errors that name the file.
 
 Colour arrays are always in RGB(A) order here (OpenCV's BGR stays inside this module). Label images are
@@ -13,12 +15,14 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rxssnet_core.errors import RXSSNetError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 X_EXTENSIONS = (*IMAGE_EXTENSIONS, ".npy")
 LABEL_EXTENSIONS = (".png",)
 
 
-class DatasetError(ValueError):
+class DatasetError(RXSSNetError, ValueError):
     """A dataset file or folder is missing, unreadable or inconsistent; the message names it and the fix."""
 
 
@@ -29,7 +33,6 @@ def _require_file(path: Path, what: str) -> None:
 
 def read_array(path: str | Path, what: str = "image") -> np.ndarray:
     """An image (PNG/JPEG/BMP/TIFF, 8/16-bit or float) or `.npy` as stored: (H, W) or (H, W, C), RGB(A)."""
-
     path = Path(path)
     _require_file(path, what)
     if path.suffix.lower() == ".npy":
@@ -89,7 +92,6 @@ def read_x(path: str | Path, what: str = "X image") -> np.ndarray:
 
 def to_gray(array: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB -> (H, W) luminance in the input dtype (BT.601 weights); (H, W) passes through."""
-
     if array.ndim == 2:
         return array
     return cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2GRAY)
@@ -164,7 +166,6 @@ def decode_color_label(colours: np.ndarray, palette: Sequence[Sequence[int]] | n
 
 def write_image(path: str | Path, array: np.ndarray) -> Path:
     """Writes an (H, W) or (H, W, 3|4) uint8/uint16 RGB(A) array (format from the suffix), or `.npy`."""
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".npy":

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The one table of supported datasets: classes, palettes, modality, layout and default preprocessing.
 
 Everything a reader, the trainer, the evaluator or `rxssnet datasets` needs to know about a dataset lives

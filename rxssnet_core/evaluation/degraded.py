@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Score one model in every degraded mode beside its fused score: one table (degraded_modes.md / .json).
 
 Rows (`MODE_ROWS`): fused (both inputs intact), then every kind of `rxssnet_core.degradation` (x_missing,
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rxssnet_core.degradation import DEGRADATIONS, DegradationParams, trained_for_failures
+from rxssnet_core.errors import UsageError
 from rxssnet_core.evaluation.metrics import SegmentationMetrics
 
 FUSED = "fused"
@@ -43,7 +46,7 @@ def evaluate_degraded_modes(model: Any, dataset: Any, params: DegradationParams 
     params = params or DegradationParams()
     unknown = [mode for mode in modes if mode not in MODE_ROWS]
     if unknown:
-        raise ValueError(f"degraded mode(s) {unknown} are unknown; choose from {', '.join(MODE_ROWS)}")
+        raise UsageError(f"degraded mode(s) {unknown} are unknown; choose from {', '.join(MODE_ROWS)}")
     return {mode: evaluate_model(model, dataset, degradation=None if mode == FUSED else mode,
                                  degradation_params=params, **evaluate_options)
             for mode in modes}
@@ -77,7 +80,8 @@ def write_degraded_report(results: Mapping[str, SegmentationMetrics], out_dir: s
                           params: DegradationParams, extra: dict[str, Any] | None = None,
                           model_metadata: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Writes degraded_modes.md and degraded_modes.json into `out_dir`; returns {"markdown", "json"} -> path.
-    `model_metadata` (the checkpoint's) says how the model was trained for failed cameras."""
+    `model_metadata` (the checkpoint's) says how the model was trained for failed cameras.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = {key: (str(value) if isinstance(value, Path) else value) for key, value in (extra or {}).items()}

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Score a model on a dataset: confusion matrix over every labelled pixel, reference protocol by default.
 
 The dataset yields normalised tensors at native size ({"rgb", "x", "label"}); logits come from one of the
@@ -17,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from rxssnet_core.degradation import DegradationParams, check_kind, degrade
+from rxssnet_core.errors import UsageError
 from rxssnet_core.evaluation.inference_modes import class_argmax, infer
 from rxssnet_core.evaluation.metrics import ConfusionMatrix, MetricsError, SegmentationMetrics
 from rxssnet_core.frame_pipeline import FramePipeline
@@ -86,7 +89,7 @@ def accumulate_confusion(model: nn.Module, dataset: Dataset, num_classes: int | 
     """
     if neutral:
         if degradation not in (None, "x_missing"):
-            raise ValueError(f"neutral=True means degradation='x_missing', not {degradation!r}; pass one of them")
+            raise UsageError(f"neutral=True means degradation='x_missing', not {degradation!r}; pass one of them")
         degradation = "x_missing"
     if degradation is not None:
         check_kind(degradation)
@@ -153,9 +156,10 @@ def evaluate_model(model: nn.Module, dataset: Dataset, mode: str = "single",
 
 def evaluate_pipeline(pipeline: FramePipeline, dataset: Any, progress: bool = True,
                       desc: str = "eval") -> SegmentationMetrics:
-    """mIoU etc. of the frame pipeline (the node's per-frame path, on its Segmenter's backend) on every image of
+    """MIoU etc. of the frame pipeline (the node's per-frame path, on its Segmenter's backend) on every image of
     `dataset` (a `build_dataset` split): its decoded RGB and X arrays in, labels out, scored against the label
-    image. X must be registered to RGB (datasets are) unless the pipeline has an aligner."""
+    image. X must be registered to RGB (datasets are) unless the pipeline has an aligner.
+    """
     num_classes = int(pipeline.segmenter.num_classes)
     info = _dataset_info(dataset)
     if info is not None and info.num_classes != num_classes:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Test-time inference modes on normalised tensors: single scale, multi-scale (+flip), sliding window.
 
 Every function takes a model `model(rgb (B,3,H,W), x (B,C,H,W)) -> logits (B,K,h,w)` and returns logits
@@ -14,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODES = ("single", "multiscale", "sliding")
+from rxssnet_core.errors import RXSSNetError
+from rxssnet_core.evaluation import INFERENCE_MODES
 
 
-class InferenceModeError(ValueError):
+class InferenceModeError(RXSSNetError, ValueError):
     """An inference option is invalid; the message names it."""
 
 
@@ -48,7 +51,8 @@ def _forward(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, size: tuple[i
 @torch.no_grad()
 def predict_single(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, flip: bool = False) -> torch.Tensor:
     """One forward pass at the input size (the reference protocol); with `flip`, logits of the image and its
-    horizontal mirror are averaged."""
+    horizontal mirror are averaged.
+    """
     _check_inputs(rgb, x)
     size = (rgb.shape[-2], rgb.shape[-1])
     logits = _forward(model, rgb, x, size)
@@ -103,7 +107,8 @@ def _window_starts(length: int, window: int, stride: int) -> list[int]:
 def predict_sliding(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, window: Sequence[int] = (480, 640),
                     stride: Sequence[int] | None = None, flip: bool = False) -> torch.Tensor:
     """Sliding-window logits: windows of `window` (H, W) every `stride` (default 2/3 of the window), overlaps
-    averaged. Images smaller than the window are padded with 0 (the mean colour) and cropped back."""
+    averaged. Images smaller than the window are padded with 0 (the mean colour) and cropped back.
+    """
     _check_inputs(rgb, x)
     if len(window) != 2 or min(int(v) for v in window) < 1:
         raise InferenceModeError(f"window={list(window)} must be two positive integers (height width)")
@@ -140,11 +145,11 @@ def predict_sliding(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, window
 def infer(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, mode: str = "single",
           scales: Sequence[float] = (0.75, 1.0, 1.25), flip: bool = False,
           window: Sequence[int] | None = None, stride: Sequence[int] | None = None) -> torch.Tensor:
-    """Dispatch to one of MODES; returns logits (B, K, H, W)."""
+    """Dispatch to one of INFERENCE_MODES; returns logits (B, K, H, W)."""
     if mode == "single":
         return predict_single(model, rgb, x, flip=flip)
     if mode == "multiscale":
         return predict_multiscale(model, rgb, x, scales=scales, flip=flip)
     if mode == "sliding":
         return predict_sliding(model, rgb, x, window=window or (480, 640), stride=stride, flip=flip)
-    raise InferenceModeError(f"mode={mode!r} is unknown; choose one of {MODES}")
+    raise InferenceModeError(f"mode={mode!r} is unknown; choose one of {INFERENCE_MODES}")

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Segmentation metrics from a confusion matrix (the reference evaluation protocol).
 
 IoU_c = TP / (TP + FP + FN); classes absent from both ground truth and prediction get NaN and are skipped by
@@ -13,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
 
-class MetricsError(ValueError):
+
+class MetricsError(RXSSNetError, ValueError):
     """Predictions and labels cannot be compared (shape, class count); the message says which."""
 
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Write predictions: label PNGs (class ids) and coloured overlays, for a dataset split or one RGB-X pair.
 
 Per input stem: `<stem>_label.png` (uint8 ids, uint16 past `MAX_UINT8_CLASSES`), `<stem>_color.png` (palette
@@ -21,6 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rxssnet_core.data.io import read_rgb, read_x
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.evaluation.inference_modes import class_argmax, infer
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameWants
 from rxssnet_core.inference.artifacts import label_dtype
@@ -28,7 +31,7 @@ from rxssnet_core.preprocessing import PreprocessConfig, preprocess_pair
 from rxssnet_core.visualization import as_palette, colorize, overlay
 
 
-class PredictError(ValueError):
+class PredictError(RXSSNetError, ValueError):
     """Prediction inputs are unusable; the message names the file or option."""
 
 
@@ -71,7 +74,7 @@ def predict_labels(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor, mode: s
 
 def model_palette(model: nn.Module, fallback: Sequence[Sequence[int]] | None = None) -> np.ndarray:
     """(K, 3) uint8 palette from the checkpoint metadata (else `fallback`, else the VOC colours)."""
-    num_classes = int(model.config.num_classes)  # type: ignore[union-attr]
+    num_classes = int(model.config.num_classes)  # type: ignore[union-attr, arg-type]  # nn.Module attributes are typed Tensor | Module
     metadata = getattr(model, "metadata", None) or {}
     return as_palette(metadata.get("palette") or fallback, num_classes)
 
@@ -80,7 +83,7 @@ def predict_dataset(model: nn.Module, dataset: Any, out_dir: str | Path, mode: s
                     palette: np.ndarray | None = None, progress: bool = True,
                     **mode_options: Any) -> list[dict[str, Path]]:
     """Predict every sample of a dataset (from `build_dataset`, no augmentation) and write its PNGs."""
-    num_classes = int(model.config.num_classes)  # type: ignore[union-attr]
+    num_classes = int(model.config.num_classes)  # type: ignore[union-attr, arg-type]  # nn.Module attributes are typed Tensor | Module
     if palette is None:
         palette = model_palette(model, getattr(getattr(dataset, "info", None), "palette", None))
     indices: Any = range(len(dataset))
@@ -136,5 +139,5 @@ def predict_files(model: nn.Module, rgb_path: str | Path, x_path: str | Path, ou
     if palette is None:
         palette = model_palette(model)
     labels = predict_labels(model, torch.from_numpy(rgb_chw), torch.from_numpy(x_chw), mode=mode, **mode_options)
-    num_classes = int(model.config.num_classes)  # type: ignore[union-attr]
+    num_classes = int(model.config.num_classes)  # type: ignore[union-attr, arg-type]  # nn.Module attributes are typed Tensor | Module
     return save_prediction(out_dir, Path(rgb_path).stem, labels, rgb, palette, num_classes, alpha)

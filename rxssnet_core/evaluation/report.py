@@ -1,18 +1,32 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Evaluation reports: metrics.json, metrics.md, confusion_matrix.png and per_class_iou.png.
 
 Plots use matplotlib's object API with the Agg canvas (no pyplot, no display, no global backend switch).
+matplotlib is optional (requirements/train.txt; a headless robot's install lacks it): without it the reports
+are written without their plots, and a warning says how to get them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rxssnet_core.evaluation.metrics import SegmentationMetrics
+from rxssnet_core.evaluation.metrics import MetricsError, SegmentationMetrics
+
+_log = logging.getLogger(__name__)
+NO_PLOTS = "matplotlib is not installed: the report has no plots (pip install -r requirements/train.txt adds them)"
+
+
+def plots_available() -> bool:
+    """Whether matplotlib is installed, so that reports get their plots (found without importing it)."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _fmt(value: float | None, scale: float = 100.0) -> str:
@@ -47,7 +61,8 @@ def _markdown(metrics: SegmentationMetrics, class_names: list[str], extra: dict[
     return "\n".join(lines) + "\n"
 
 
-def _new_figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure (width x height inches, 100 dpi) on the Agg canvas: no pyplot, no display."""
     # matplotlib: optional (requirements/train.txt); only the report's plots need it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # matplotlib: as above
@@ -64,7 +79,7 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
     side = min(max(4.0, 0.45 * k + 2.5), 24.0)
-    figure = _new_figure(side, side)
+    figure = new_figure(side, side)
     axes = figure.add_subplot(1, 1, 1)
     image = axes.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
@@ -92,7 +107,7 @@ def plot_per_class_iou(iou: list[float], class_names: list[str], miou: float, pa
     """Horizontal bar chart of per-class IoU (absent classes drawn as empty bars marked n/a)."""
     k = len(iou)
     values = np.nan_to_num(np.asarray(iou, dtype=np.float64)) * 100.0
-    figure = _new_figure(7.0, min(max(2.5, 0.3 * k + 1.5), 24.0))
+    figure = new_figure(7.0, min(max(2.5, 0.3 * k + 1.5), 24.0))
     axes = figure.add_subplot(1, 1, 1)
     positions = np.arange(k)
     axes.barh(positions, values, color="#4878d0")
@@ -118,13 +133,14 @@ def write_reports(metrics: SegmentationMetrics, out_dir: str | Path, class_names
     """Write metrics.json, metrics.md, confusion_matrix.png and per_class_iou.png into `out_dir`.
 
     `extra` (checkpoint, dataset, mode...) is stored in the JSON under "run" and listed in the Markdown.
-    Returns {"json", "markdown", "confusion_matrix", "per_class_iou"} -> path.
+    Returns {"json", "markdown", "confusion_matrix", "per_class_iou"} -> path (without the two plots when
+    matplotlib is not installed).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(class_names) if class_names is not None else list(metrics.class_names)
     if len(names) != len(metrics.iou):
-        raise ValueError(f"{len(names)} class names given for {len(metrics.iou)} classes")
+        raise MetricsError(f"{len(names)} class names given for {len(metrics.iou)} classes")
     payload = metrics.to_dict()
     payload["class_names"] = names
     payload["per_class"] = {
@@ -139,6 +155,10 @@ def write_reports(metrics: SegmentationMetrics, out_dir: str | Path, class_names
     }
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
     paths["markdown"].write_text(_markdown(metrics, names, extra))
+    if not plots_available():
+        _log.warning(NO_PLOTS)
+        del paths["confusion_matrix"], paths["per_class_iou"]
+        return paths
     matrix = np.asarray(metrics.confusion_matrix, dtype=np.int64).reshape(len(names), len(names))
     plot_confusion_matrix(matrix, names, paths["confusion_matrix"])
     plot_per_class_iou(metrics.iou, names, metrics.miou, paths["per_class_iou"])

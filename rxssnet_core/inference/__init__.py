@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """One inference API for the node, the bag evaluation and scripts: `Segmenter` over the backends in
 `backends.base.BACKENDS`.
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What a deployment artefact (checkpoint, ONNX file, TensorRT engine) carries, readable without torch.
 
 The one place for the contract between the exporter and the runtimes:
@@ -25,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from rxssnet_core.errors import RXSSNetError
+
 INPUT_NAMES = ("rgb", "x")
 LABELS_OUTPUT = "labels"
 CONFIDENCE_OUTPUT = "confidence"
@@ -50,7 +54,7 @@ _SAFETENSORS_TORCH_DTYPES = {
 }
 
 
-class ArtifactError(ValueError):
+class ArtifactError(RXSSNetError, ValueError):
     """A model file cannot be read as an RXSSNet artefact; the message names the file and the fix."""
 
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Where a `Segmenter`'s model comes from: its description, the cache of exported files, and building a missing one.
 
 A model is described by `ModelInfo` (config, metadata, weights hash) read from a `.safetensors` checkpoint's
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rxssnet_core.config import ModelConfig
+from rxssnet_core.errors import UsageError
 from rxssnet_core.inference import artifacts
+from rxssnet_core.inference.artifacts import ArtifactError
 from rxssnet_core.inference.backends import tensorrt_backend as trt_backend
 from rxssnet_core.inference.backends.base import BackendError
 from rxssnet_core.models.checkpoints import load_model
@@ -50,14 +54,14 @@ def parse_size(size: Any, name: str = "input_size") -> tuple[int, int] | None:
     if isinstance(size, str):
         match = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", size)
         if not match:
-            raise ValueError(f"{name}={size!r} must look like '480x640' (height x width)")
+            raise UsageError(f"{name}={size!r} must look like '480x640' (height x width)")
         size = (match.group(1), match.group(2))
     try:
         height, width = (int(v) for v in size)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}={size!r} must be (height, width), e.g. (480, 640)") from error
+        raise UsageError(f"{name}={size!r} must be (height, width), e.g. (480, 640)") from error
     if height < 1 or width < 1:
-        raise ValueError(f"{name}={size!r} must have positive height and width")
+        raise UsageError(f"{name}={size!r} must have positive height and width")
     return height, width
 
 
@@ -68,7 +72,8 @@ def _slug(text: str) -> str:
 def engine_cache_key(variant: str, weights_sha256: str, gpu: str, tensorrt_version: str, size: tuple[int, int],
                      precision: str, calibration_dir: Any = None) -> str:
     """File name (no suffix) of a cached engine: everything an engine depends on. An engine runs only with the
-    TensorRT version and GPU model that built it; int8 also depends on the calibration images."""
+    TensorRT version and GPU model that built it; int8 also depends on the calibration images.
+    """
     key = (f"rxssnet-{variant}-{weights_sha256[:16]}-{_slug(gpu)}-trt{tensorrt_version}-{size[0]}x{size[1]}-"
            f"{precision}")
     if precision == "int8" and calibration_dir is not None:
@@ -93,14 +98,14 @@ class ModelInfo:
     @classmethod
     def from_description(cls, description: dict[str, Any], source: str, loader: Any = None) -> ModelInfo:
         if not description.get("model_config"):
-            raise ValueError(f"{source} carries no RXSSNet model description; pass the checkpoint as well")
+            raise ArtifactError(f"{source} carries no RXSSNet model description; pass the checkpoint as well")
         return cls(ModelConfig.from_dict(description["model_config"]),
                    dict(description.get("metadata") or {}), description.get("weights_sha256"), loader)
 
     def model(self) -> Any:
         if self.loaded is None:
             if self.loader is None:
-                raise ValueError("this needs the model's weights; pass the checkpoint")
+                raise ArtifactError("this needs the model's weights; pass the checkpoint")
             self.loaded = self.loader()
         return self.loaded
 
@@ -129,7 +134,7 @@ def preprocess_from_metadata(info: ModelInfo) -> PreprocessConfig:
         return PreprocessConfig(x_channels=config.x_channels, channel_order=config.input_order)
     preprocess = PreprocessConfig.from_dict(data)
     if preprocess.x_channels != config.x_channels:
-        raise ValueError(
+        raise ArtifactError(
             f"checkpoint metadata preprocess.x_channels={preprocess.x_channels} disagrees with the model's "
             f"x_channels={config.x_channels}; fix the checkpoint metadata")
     return preprocess
@@ -147,15 +152,15 @@ def class_names(info: ModelInfo) -> list[str]:
 def check_engine_precision(engine_path: Any, precision: str) -> None:
     built = (artifacts.engine_description(engine_path) or {}).get("precision")
     if built is not None and built != precision:
-        raise ValueError(f"engine {str(engine_path)!r} was built for precision={built!r}, not {precision!r}; "
-                         f"pass precision={built!r} or another engine_path")
+        raise ArtifactError(f"engine {str(engine_path)!r} was built for precision={built!r}, "
+                            f"not {precision!r}; pass precision={built!r} or another engine_path")
 
 
 def check_same_weights(info: ModelInfo, description: dict[str, Any] | None, path: Any) -> None:
     """Refuse an exported file whose recorded weights hash is not the checkpoint's."""
     recorded = (description or {}).get("weights_sha256")
     if recorded is not None and recorded != info.weights_hash():
-        raise ValueError(f"{str(path)!r} was exported from other weights than this checkpoint; delete it "
+        raise ArtifactError(f"{str(path)!r} was exported from other weights than this checkpoint; delete it "
                          "(it is rebuilt) or pass the matching checkpoint")
 
 
@@ -182,7 +187,8 @@ def ensure_onnx(info: ModelInfo, onnx_path: Any, cache: pathlib.Path, size: tupl
 def ensure_engine(info: ModelInfo, onnx_path: Any, engine_path: Any, cache: pathlib.Path,
                   size: tuple[int, int] | None, precision: str, calibration_dir: Any) -> pathlib.Path:
     """`engine_path` (or the cached engine for these weights, GPU, TensorRT, size and precision) if it exists,
-    else built there from an ONNX export (int8: calibrated on `calibration_dir`)."""
+    else built there from an ONNX export (int8: calibrated on `calibration_dir`).
+    """
     trt_version = trt_backend.tensorrt_version()  # clear error before any slow work
     trt_backend.check_cuda()
     if precision == "int8" and calibration_dir is None:

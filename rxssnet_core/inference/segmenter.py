@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`Segmenter`: the one inference API used by the ROS node, the bag evaluation and users' scripts.
 
     seg = Segmenter.from_checkpoint("model.safetensors", backend="onnxruntime")
@@ -26,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rxssnet_core.errors import UsageError
 from rxssnet_core.inference import artifacts
 from rxssnet_core.inference.artifacts import CONFIDENCE_OUTPUT, LABELS_OUTPUT, LOGITS_OUTPUT, label_dtype
 from rxssnet_core.inference.backends import openvino_backend as ov_backend
@@ -56,7 +59,8 @@ LOGGER = logging.getLogger(__name__)
 class SegmentationResult:
     """labels: (H, W) uint8 (uint16 past MAX_UINT8_CLASSES = 255 classes) at the input size. confidence:
     (H, W) float32 max softmax probability, or None. timing: preprocess_ms, inference_ms, postprocess_ms,
-    total_ms."""
+    total_ms.
+    """
 
     labels: np.ndarray
     confidence: np.ndarray | None = None
@@ -141,7 +145,7 @@ class Segmenter:
         self.source = source
         fixed = backend.fixed_size
         if self.input_size is not None and fixed is not None and tuple(fixed) != self.input_size:
-            raise ValueError(
+            raise UsageError(
                 f"input_size={self.input_size} but the {backend.name} model file has a fixed size {tuple(fixed)}; "
                 "pass input_size=None (or the file's size), or export a file for this size")
 
@@ -246,7 +250,7 @@ class Segmenter:
             info = ModelInfo.from_description(description, str(onnx_path))
             return cls(ov_backend.OpenVinoBackend(onnx_path, device, precision, cache_dir=default_cache_dir()),
                        info, size, str(onnx_path))
-        raise ValueError(
+        raise UsageError(
             "checkpoint=None needs an existing onnx_path (backend='onnxruntime'; an IR .xml or ONNX file for "
             "backend='openvino') or engine_path (backend='tensorrt'); give the checkpoint file otherwise")
 
@@ -279,10 +283,10 @@ class Segmenter:
                       return_confidence: bool = False) -> list[SegmentationResult]:
         """`segment` for images of one size in one backend call; timings are per image (batch time / B)."""
         if len(rgbs) == 0:
-            raise ValueError("segment_batch got no images")
+            raise UsageError("segment_batch got no images")
         xs = list(xs) if xs is not None else [None] * len(rgbs)
         if len(xs) != len(rgbs):
-            raise ValueError(f"segment_batch got {len(rgbs)} RGB images but {len(xs)} X images")
+            raise UsageError(f"segment_batch got {len(rgbs)} RGB images but {len(xs)} X images")
         start = time.perf_counter()
         height, width = image_size(rgbs[0])
         for index, rgb in enumerate(rgbs):

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """A signal stack of our own for threads that compile or release OpenVINO models.
 
 OpenVINO's CPU plugin gives the thread that compiles a model a larger alternate signal stack (signal frames

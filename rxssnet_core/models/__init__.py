@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """RXSSNet and its parts, one paper term per file.
 
 Lazy (PEP 562): `rxssnet_core.models.checkpoints` reads a checkpoint's description without torch, so importing

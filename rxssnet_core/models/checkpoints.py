@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Weights on disk: our format, the official ConvNeXt V2 ImageNet files, and the authors' RXSSNet checkpoints.
 
 Nothing here unpickles code: torch files are read with `weights_only=True`, and `.safetensors` files by safetensors.
@@ -8,13 +10,9 @@ metadata, weights hash) with `read_description`, from the safetensors JSON heade
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,8 @@ from safetensors import safe_open
 
 from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
 from rxssnet_core.data.registry import get_info
+from rxssnet_core.errors import CheckpointError
+from rxssnet_core.files import atomic_save
 from rxssnet_core.inference.artifacts import SAFETENSORS_FORMAT, checkpoint_description
 from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_core.visualization import as_palette
@@ -40,14 +40,11 @@ FORMAT_VERSION = 1
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint cannot be used as asked; the message names the file and what is wrong."""
-
-
 # --------------------------------------------------------------------------------------------------- file access
 def read_description(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """{"model_config", "metadata", "weights_sha256"} of a `.safetensors` checkpoint without torch (None for `.pt`,
-    which only torch can read)."""
+    which only torch can read).
+    """
     return checkpoint_description(path)
 
 
@@ -75,44 +72,6 @@ def _read_tensor_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     if not isinstance(content, dict):
         raise CheckpointError(f"{path} holds a {type(content).__name__}, expected a dict of tensors")
     return content, {}
-
-
-# A failed write with less than this left on the disk is reported as a full disk (torch.save says only "file
-# write failed"); the bytes the failed write had taken are freed by then.
-LOW_DISK_BYTES = 256 * 2**20
-
-
-def atomic_save(write: Any, path: Path) -> None:
-    """Runs write(tmp_path) then moves the result into place, so a crash never leaves a half-written file: on any
-    error the temp file is removed and the previous file at `path` is kept. A write that fails for want of disk
-    space raises OSError(ENOSPC) naming `path` and the space left, whatever the writer itself raised."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(tmp_name))
-        with open(tmp_name, "rb") as fd:
-            os.fsync(fd.fileno())
-        os.replace(tmp_name, path)
-    except (OSError, RuntimeError) as error:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        free = shutil.disk_usage(path.parent).free
-        if getattr(error, "errno", None) == errno.ENOSPC or free < LOW_DISK_BYTES:
-            kept = f"; the previous {path.name} is kept" if path.exists() else ""
-            raise OSError(errno.ENOSPC, f"cannot write {path}: the disk is full ({free / 2**20:.0f} MB free). "
-                                        f"Free some space or write to another folder{kept}") from error
-        raise
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    # Makes the rename itself durable; not supported on every platform (Windows), where it is skipped.
-    with contextlib.suppress(OSError):
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
 
 
 # --------------------------------------------------------------------------------------------------- our format
@@ -180,11 +139,11 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
     path = Path(path)
     if path.suffix in (".pt", ".pth") and path.is_file():
         # torch: training checkpoints are torch files
-        from rxssnet_core.training import checkpointing as training_state
+        from rxssnet_core.training.checkpointing import load_training_checkpoint
 
         try:
-            state = training_state.load_training_checkpoint(path, map_location="cpu")
-        except training_state.CheckpointError:
+            state = load_training_checkpoint(path, map_location="cpu")
+        except CheckpointError:
             state = None  # not a training checkpoint: read below as a model file, which names what is wrong
         if state is not None and state.get("model_config"):
             model = build_model(ModelConfig.from_dict(dict(state["model_config"])))

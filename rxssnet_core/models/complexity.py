@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Parameters and multiply-accumulates per part, for `rxssnet info` and the benchmarks."""
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """ConvNeXt V2 encoder (timm) returning the four raw stage outputs."""
 
 from __future__ import annotations
 
 import timm
 import torch
+from timm.layers.grn import GlobalResponseNorm as TimmGlobalResponseNorm
 from torch import nn
 
 
@@ -38,12 +41,16 @@ class GlobalResponseNorm(nn.Module):
         return x + torch.addcmul(self.bias.view(self.wb_shape), self.weight.view(self.wb_shape), x * normalized)
 
 
-def _use_fast_grn(module: nn.Module) -> None:
+def _use_fast_grn(module: nn.Module) -> int:
+    """Replaces every timm GRN inside `module` by ours (same parameters); returns how many it replaced."""
+    replaced = 0
     for name, child in module.named_children():
-        if type(child).__name__ == "GlobalResponseNorm" and hasattr(child, "spatial_dim"):
+        if isinstance(child, TimmGlobalResponseNorm):
             setattr(module, name, GlobalResponseNorm(child))
+            replaced += 1
         else:
-            _use_fast_grn(child)
+            replaced += _use_fast_grn(child)
+    return replaced
 
 
 class ConvNeXtV2Encoder(nn.Module):
@@ -61,8 +68,11 @@ class ConvNeXtV2Encoder(nn.Module):
         # Keep only what the forward pass uses: the reference builds the final norm but never calls it.
         self.stem = trunk.stem
         self.stages = trunk.stages
-        _use_fast_grn(self.stages)
-        self.dims = tuple(int(info["num_chs"]) for info in trunk.feature_info)
+        if _use_fast_grn(self.stages) == 0:
+            # a timm whose ConvNeXt V2 blocks no longer use timm.layers.grn: our fp32-safe GRN would be missing
+            raise RuntimeError(f"timm {timm.__version__} builds convnextv2_{variant} without "
+                               "timm.layers.grn.GlobalResponseNorm; install a timm of the tested range "
+                               "(pip install -r requirements/model.txt)")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """CRM: Cross-Modal Feature Reweighting Module (spec 1.4). Parameter-free.
 
 Reduced precision: the cosine similarity sums over all H*W pixels, so it runs in fp32 whatever the input dtype

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """LAM: Local-Global Feature Aggregation Module (spec 1.6), the reference's `MHCAFormer`.
 
 Local per-modality embeddings, a channel-context cross-attention exchange (CMX's CrossPath) fused to one stream,

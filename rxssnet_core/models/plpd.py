@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """PLPD: Progressive Linear Projection Decoder (spec 1.7)."""
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ class LinearProjection(nn.Linear):
     Stored as nn.Linear, as in the reference, and applied as a 1x1 convolution to avoid two transposes.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight[:, :, None, None], self.bias)
 
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """RXSSNet: two ConvNeXt V2 encoders, CRM + CGPI + LAM fusion at four stages, PLPD decoder (spec section 1)."""
 
 from __future__ import annotations

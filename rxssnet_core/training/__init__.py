@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Training: the recipe (`Trainer`), its YAML configuration, schedule, checkpoints and DDP helpers.
 
 Multi-GPU / multi-node: `torchrun --nproc_per_node N -m rxssnet_core.cli train --config CONFIG`.

@@ -1,8 +1,10 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Training-state checkpoints: atomic writes, weights_only loading, exact RNG capture.
 
 A checkpoint is a dict of tensors and primitives only (so `torch.load(weights_only=True)` reads it): model,
 optimizer, scheduler and GradScaler state, the torch/CUDA/numpy/Python RNG states as tensors, and the position
-in the data order. Writes go through `models.checkpoints.atomic_save` (temporary file, fsync, `os.replace`): a
+in the data order. Writes go through `rxssnet_core.files.atomic_save` (temporary file, fsync, `os.replace`): a
 crash or a failing write leaves the previous checkpoint untouched.
 """
 
@@ -15,20 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from rxssnet_core.models.checkpoints import atomic_save
+from rxssnet_core.errors import CheckpointError
+from rxssnet_core.files import atomic_save
 
 CHECKPOINT_FORMAT = "rxssnet-train-state"
 CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("format", "version", "model", "optimizer", "scheduler", "rng", "progress")
 
 
-class CheckpointError(ValueError):
-    """A training checkpoint cannot be read or does not fit this run; the message names the file."""
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """torch.save through `atomic_save`: readers see the old or the new file, never a partial one; on any error
-    the old file is kept (a full disk is reported as such)."""
+    the old file is kept (a full disk is reported as such).
+    """
     path = Path(path)
     atomic_save(lambda tmp: torch.save(obj, str(tmp)), path)
     return path
@@ -60,7 +60,7 @@ def load_training_checkpoint(path: str | Path, map_location: str | torch.device 
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """torch (CPU and every CUDA device), numpy and Python `random` states as tensors and primitives."""
+    """Torch (CPU and every CUDA device), numpy and Python `random` states as tensors and primitives."""
     np_state = np.random.get_state()
     py_version, py_internal, py_gauss = random.getstate()
     state: dict[str, Any] = {

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Training configuration: a YAML file of sections, checked key by key.
 
 Unknown keys and wrong types raise `TrainConfigError` naming the dotted key (``train.batch_sise``) and the
@@ -19,11 +21,11 @@ import yaml
 
 from rxssnet_core.config import ConfigError
 from rxssnet_core.degradation import RGB_DEGRADATIONS, X_DEGRADATIONS
+from rxssnet_core.evaluation import INFERENCE_MODES
 
 # A split with this name holds the benchmark's test data; selecting checkpoints on it inflates the results.
 TEST_SPLIT_NAMES = ("test",)
 AMP_MODES = ("auto", "off", "fp16", "bf16")
-VAL_MODES = ("single", "multiscale", "sliding")
 # Placeholder the shipped configs carry: the user must point dataset.root at their copy.
 ROOT_PLACEHOLDER_PREFIX = "/path/to/"
 # Our recipe's modality dropout (off in the paper's): the fractions of training samples that lose X, or RGB.
@@ -39,7 +41,8 @@ class TrainConfigError(ConfigError):
 class DatasetSection:
     """Which data to train on. root: dataset folder (the shipped configs hold a placeholder you must replace).
     val_split: split used for model selection (null: hold out `val_holdout` of train_split instead).
-    preprocess: overrides of the dataset's default PreprocessConfig (e.g. {channel_order: bgr})."""
+    preprocess: overrides of the dataset's default PreprocessConfig (e.g. {channel_order: bgr}).
+    """
 
     name: str = ""
     root: str = ""
@@ -52,7 +55,8 @@ class DatasetSection:
 @dataclass
 class ModelSection:
     """Network options (ModelConfig fields; num_classes, x_channels and input_order come from the dataset and
-    its preprocessing). pretrained: path to an official ConvNeXt V2 ImageNet checkpoint for both encoders."""
+    its preprocessing). pretrained: path to an official ConvNeXt V2 ImageNet checkpoint for both encoders.
+    """
 
     variant: str = "tiny"
     decoder_dim: int | None = None
@@ -88,7 +92,8 @@ class ModalityDropoutSection:
     with probability x_rate X gets one of x_kinds (x_missing: the neutral X the node feeds when X is gone;
     x_blank: an all-black X; x_noise: + Gaussian noise_std; x_shift: moved by up to shift_px pixels, a bad
     extrinsic), else with probability rgb_rate RGB gets one of rgb_kinds (rgb_missing: black, night).
-    Definitions: rxssnet_core/degradation.py, shared with `rxssnet eval --degraded-modes` and the node."""
+    Definitions: rxssnet_core/degradation.py, shared with `rxssnet eval --degraded-modes` and the node.
+    """
 
     x_rate: float = DEFAULT_X_DROPOUT_RATE
     rgb_rate: float = DEFAULT_RGB_DROPOUT_RATE
@@ -105,7 +110,8 @@ class TrainSection:
     must share one size to be batched). amp: auto (fp16 + GradScaler on CUDA, fp32 on CPU) | off | fp16 | bf16.
     deterministic: deterministic cuDNN kernels (CPU runs are reproducible without it).
     modality_dropout: degrade X or RGB on a fraction of samples (ModalityDropoutSection; on by default, off in
-    the paper's recipes)."""
+    the paper's recipes).
+    """
 
     batch_size: int = 4
     grad_accum_steps: int = 1
@@ -124,7 +130,8 @@ class ValSection:
     """Validation after every `every_n_epochs` epochs (0: never), one full-size image at a time with
     inference `mode` (single | multiscale | sliding); the best mIoU on dataset.val_split is exported.
     Naming a split called "test" is refused unless `unsafe_select_on_test_split` is true, because picking
-    the checkpoint on test data makes the reported test score optimistic (the reference does this)."""
+    the checkpoint on test data makes the reported test score optimistic (the reference does this).
+    """
 
     every_n_epochs: int = 1
     mode: str = "single"
@@ -184,7 +191,7 @@ class TrainConfig:
             (self.train.num_workers >= 0, "train.num_workers must be >= 0"),
             (self.train.amp in AMP_MODES, f"train.amp must be one of {AMP_MODES}"),
             (self.val.every_n_epochs >= 0, "val.every_n_epochs must be >= 0"),
-            (self.val.mode in VAL_MODES, f"val.mode must be one of {VAL_MODES}"),
+            (self.val.mode in INFERENCE_MODES, f"val.mode must be one of {INFERENCE_MODES}"),
             (self.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps must be >= 0"),
             (self.logging.log_every_n_steps >= 1, "logging.log_every_n_steps must be >= 1"),
             (self.optimizer.grad_clip_norm is None or self.optimizer.grad_clip_norm > 0,

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Reproducible, resumable sample order for training (`trainer.Trainer`).
 
 The data order of an epoch is a function of (seed, epoch) (`ResumableSampler`, DistributedSampler's
@@ -17,8 +19,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from rxssnet_core.errors import RXSSNetError
 
-class TrainingError(ValueError):
+
+class TrainingError(RXSSNetError, ValueError):
     """Training cannot go on (diverged loss, empty data, incompatible resume); the message says why and how."""
 
 
@@ -30,7 +34,8 @@ def sample_seed(seed: int, epoch: int, rank: int, position: int) -> int:
 @contextlib.contextmanager
 def seeded_rngs(seed: int) -> Iterator[None]:
     """Seed Python, numpy and torch (CPU) with `seed` inside the block, then restore their previous states, so
-    augmentation draws neither depend on nor disturb the training RNG stream."""
+    augmentation draws neither depend on nor disturb the training RNG stream.
+    """
     py_state, np_state = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=[]):
         random.seed(seed)
@@ -50,7 +55,7 @@ class SeededSampleView(Dataset):
         self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)  # type: ignore[arg-type]  # torch's Dataset does not declare __len__; ours do
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, Any]:
         index, seed = item
@@ -73,7 +78,7 @@ class ResumableSampler(DistributedSampler):
     def set_start(self, position: int) -> None:
         self.start = int(position)
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         indices = list(super().__iter__())
         for position in range(self.start, len(indices)):
             yield indices[position], sample_seed(self.seed, self.epoch, self.rank, position)
@@ -92,7 +97,8 @@ def worker_init(worker_id: int) -> None:
 
 def clean_worker_error(error: BaseException) -> str:
     """The original message of an exception re-raised by a DataLoader worker (which prepends the worker's
-    traceback): users see "label image X has values ...", not a stack dump."""
+    traceback): users see "label image X has values ...", not a stack dump.
+    """
     message = str(error)
     if "Original Traceback" not in message:
         return message
@@ -103,7 +109,8 @@ def clean_worker_error(error: BaseException) -> str:
 
 def batches(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
     """Iterate a loader, turning bad-data errors (ValueError subclasses, e.g. DatasetError) into TrainingError
-    with the clean message that names the file."""
+    with the clean message that names the file.
+    """
     iterator = iter(loader)
     while True:
         try:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """torchrun / DistributedDataParallel helpers.
 
 `torchrun --nproc_per_node N -m rxssnet_core.cli train --config ...` (add --nnodes/--node_rank/--rdzv_endpoint
@@ -16,6 +18,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+
+from rxssnet_core.errors import UsageError
 
 
 @dataclass
@@ -43,7 +47,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"environment variable {name}={value!r} must be an integer (set by torchrun)") from None
+        raise UsageError(f"environment variable {name}={value!r} must be an integer (set by torchrun)") from None
 
 
 def init_distributed(device: str | None = None, timeout_s: float = 1800.0) -> DistInfo:
@@ -56,7 +60,7 @@ def init_distributed(device: str | None = None, timeout_s: float = 1800.0) -> Di
     local_rank = _env_int("LOCAL_RANK", 0)
     use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
     if use_cuda and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} asked for CUDA but torch.cuda.is_available() is False; use cpu")
+        raise UsageError(f"device={device!r} asked for CUDA but torch.cuda.is_available() is False; use cpu")
     if use_cuda:
         torch_device = torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
         torch.cuda.set_device(torch_device)

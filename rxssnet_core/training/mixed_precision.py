@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Mixed precision for training (`train.amp`): the autocast dtype and whether fp16's GradScaler is needed.
 
 auto = fp16 on CUDA, off on the CPU; bf16 runs on both without a scaler (its exponent range is fp32's).
@@ -27,7 +29,7 @@ def amp_settings(mode: str, device: torch.device) -> tuple[bool, torch.dtype | N
 
 
 def make_grad_scaler(enabled: bool) -> Any:
-    """torch's GradScaler (a no-op unless `enabled`: fp16 on CUDA)."""
+    """Torch's GradScaler (a no-op unless `enabled`: fp16 on CUDA)."""
     try:
         return torch.amp.GradScaler("cuda", enabled=enabled)
     except (AttributeError, TypeError):  # torch < 2.3 spelled it torch.cuda.amp

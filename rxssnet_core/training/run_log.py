@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What a training run writes as it goes (rank 0): train_log.jsonl and TensorBoard scalars.
 
 train_log.jsonl holds one JSON object per step, epoch end and validation; after a resume the steps replayed

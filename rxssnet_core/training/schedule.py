@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Learning-rate schedule of the recipe: per-iteration linear warm-up, then poly decay (power 0.9).
 
 The reference's WarmUpPolyLR (the authors' sister repositories) as a clean function of the optimizer step t (0-based):
@@ -14,11 +16,13 @@ from typing import Any
 
 from torch.optim import Optimizer
 
+from rxssnet_core.errors import UsageError
+
 
 def warmup_poly_factor(step: int, total_steps: int, warmup_steps: int, power: float = 0.9) -> float:
     """Multiplier of the base learning rate at optimizer step `step` (0-based)."""
     if total_steps < 1:
-        raise ValueError(f"total_steps={total_steps} must be >= 1")
+        raise UsageError(f"total_steps={total_steps} must be >= 1")
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = min(step, total_steps) / total_steps
@@ -34,7 +38,7 @@ class WarmupPolyLR:
 
     def __init__(self, optimizer: Optimizer, total_steps: int, warmup_steps: int, power: float = 0.9) -> None:
         if warmup_steps < 0 or warmup_steps > total_steps:
-            raise ValueError(f"warmup_steps={warmup_steps} must be in [0, total_steps={total_steps}]")
+            raise UsageError(f"warmup_steps={warmup_steps} must be in [0, total_steps={total_steps}]")
         self.optimizer = optimizer
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Offline rosbag2 tools (no ROS needed): dataset splits to bags, and bag replay scoring.
 
 - `convert`: a labelled dataset split -> rosbag2 (mcap or sqlite3) with RGB, X and ground-truth Image topics
@@ -15,10 +17,12 @@
 - `report_plots`: the evaluation report (metrics.json, metrics.md, per-class IoU and latency plots).
 
 Bags are read and written with the pure-Python `rosbags` library (requirements/bags.txt). This package file
-imports nothing: segment_node imports `tf_from_bag`, which needs neither rosbags nor the evaluation code.
+imports only the error base: segment_node imports `tf_from_bag`, which needs neither rosbags nor the evaluation code.
 `BagError` is the one error every tool here raises.
 """
 
+from rxssnet_core.errors import RXSSNetError
 
-class BagError(ValueError):
+
+class BagError(RXSSNetError, ValueError):
     """A bag cannot be written or read as asked; the message names the bag, topic or option and the fix."""

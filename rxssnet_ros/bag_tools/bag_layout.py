@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What a converted bag holds and how its topics are named, shared by conversion, replay and the live nodes.
 
 Topic names: an image topic's image_transport base (`/camera/rgb/image/compressed` -> `/camera/rgb/image`), the
@@ -35,7 +37,8 @@ def base_image_topic(image_topic: str) -> str:
 
 def camera_info_topic(image_topic: str) -> str:
     """`/camera/rgb/image` (or its `/compressed` transport) -> `/camera/rgb/camera_info` (image_transport's
-    convention: same namespace as the base topic)."""
+    convention: same namespace as the base topic).
+    """
     parent = base_image_topic(image_topic).rsplit("/", 1)[0]
     return f"{parent}/camera_info"
 

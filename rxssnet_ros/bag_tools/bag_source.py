@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Reading a rosbag2 (or a ROS 1 bag) in log-time order, and salvaging every complete message of a truncated MCAP.
 
 `BagSource(path, issues).messages(topics)` yields (topic, msgtype, log_time_ns, cdr_bytes); `.topics` maps each
@@ -32,7 +34,7 @@ from rxssnet_ros.bag_tools.issues import IssueLog
 try:
     from backports import zstd
 except ImportError:
-    from compression import zstd  # type: ignore[no-redef]
+    from compression import zstd  # type: ignore[no-redef]  # the same module under its Python 3.14 name
 
 
 @dataclass
@@ -65,7 +67,8 @@ def ros1_convert_command(path: Path) -> str:
 class BagSource:
     """Messages of a rosbag2 (a directory, or a bare .mcap / .db3 file) in log-time order, as
     (topic, msgtype, log_time_ns, raw CDR bytes). A truncated or corrupt file does not raise: reading stops, the
-    damage is recorded in `issues`, and for MCAP the complete records before it are salvaged."""
+    damage is recorded in `issues`, and for MCAP the complete records before it are salvaged.
+    """
 
     def __init__(self, path: str | Path, issues: IssueLog) -> None:
         self.path = Path(path)

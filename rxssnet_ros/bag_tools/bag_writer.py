@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Writing a rosbag2 with `rosbags`: typed sensor_msgs/std_msgs messages, raw CDR copies, safe replacement.
 
 `BagWriter(path, storage)` (a context manager; mcap or sqlite3) creates each topic's connection on first use and
@@ -25,7 +27,7 @@ from rosbags.typesys import get_typestore as rosbags_typestore
 from rxssnet_ros.bag_tools import BagError
 from rxssnet_ros.compressed_image import array_to_compressed_fields
 from rxssnet_ros.image_conversion import array_to_image_fields
-from rxssnet_ros.synchronizer import time_fields
+from rxssnet_ros.ros_time import time_fields
 
 STORAGES = ("mcap", "sqlite3")
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
@@ -39,7 +41,8 @@ STRING_TYPE = "std_msgs/msg/String"
 
 def pinhole_camera_info(height: int, width: int, hfov_deg: float = DEFAULT_HFOV_DEG) -> dict[str, Any]:
     """A plausible pinhole model for an image size: square pixels, `hfov_deg` horizontal field of view,
-    principal point at the centre ((W-1)/2, (H-1)/2), no distortion. Returns CameraInfo fields k, d, r, p."""
+    principal point at the centre ((W-1)/2, (H-1)/2), no distortion. Returns CameraInfo fields k, d, r, p.
+    """
     focal = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     return {
@@ -61,7 +64,8 @@ def get_typestore() -> Any:
 def bag_files(path: Path) -> list[Path] | None:
     """The files of the rosbag2 at `path`, or None when `path` is not one we recognise: a .mcap/.db3 file, or a
     directory whose metadata.yaml lists its storage files and which holds nothing else (an empty directory
-    counts, as does one holding only storage files and no metadata.yaml: a bag whose writing was cut off)."""
+    counts, as does one holding only storage files and no metadata.yaml: a bag whose writing was cut off).
+    """
     if path.is_symlink():
         return None
     if path.is_file():
@@ -98,7 +102,8 @@ def remove_bag(path: Path, option: str = "--out") -> None:
 
 def prepare_output(path: str | Path, overwrite: bool, option: str = "--out") -> Path:
     """Checks that a bag can be written at `path`: refuses an existing path unless `overwrite` (then deletes it,
-    but only when it is a rosbag2 directory or bag file, never anything else)."""
+    but only when it is a rosbag2 directory or bag file, never anything else).
+    """
     out = Path(path)
     if out.exists() or out.is_symlink():
         if not overwrite:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """A labelled dataset split -> a rosbag2 that a perception node (or `rxssnet bag eval`) can replay.
 
 Every sample becomes one *frame* of three sensor_msgs/Image messages that share one header stamp:
@@ -79,7 +81,8 @@ def x_encoding(x: np.ndarray) -> tuple[str, np.ndarray]:
 
 def x_compression_for(x: np.ndarray, modality: str, compress: str) -> str:
     """How image_transport would carry this X with `--compress`: compressedDepth for one-channel 16-bit or float
-    depth, jpeg for 8-bit X when compress is jpeg, png otherwise (lossless); BagError when no codec fits."""
+    depth, jpeg for 8-bit X when compress is jpeg, png otherwise (lossless); BagError when no codec fits.
+    """
     encoding, x = x_encoding(x)
     channels = 1 if x.ndim == 2 else int(x.shape[2])
     if modality == "depth" and channels == 1 and x.dtype in (np.uint16, np.float32):

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Score a bag in every degraded mode beside its fused score (`rxssnet bag eval --degraded-modes`).
 
 The bag is replayed once per row of `rxssnet_core.evaluation.degraded.MODE_ROWS` (fused, x_missing, x_blank,
@@ -46,7 +48,8 @@ def evaluate_bag_degraded(bag: str | Path, segmenter: Any, config: BagEvalConfig
                           fused: BagEvalResult | None = None, modes: tuple[str, ...] = MODE_ROWS
                           ) -> dict[str, BagEvalResult]:
     """{mode: result} of replaying `bag` in each mode; `fused` (an existing plain replay) is reused for the fused
-    row. The extra replays write no predictions and show no progress bar."""
+    row. The extra replays write no predictions and show no progress bar.
+    """
     quiet = dataclasses.replace(config, write_predictions=None, progress=False)
     results: dict[str, BagEvalResult] = {}
     original = segmenter.backend

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Problems found in a bag or a live evaluation: counted by (kind, topic, detail), named, reported.
 
 `IssueLog.add(kind, topic, detail, example)` counts one occurrence (with up to MAX_EXAMPLES examples, usually

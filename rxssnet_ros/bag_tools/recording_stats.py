@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What a replay can say about a recording without labels: latency, throughput, pairing and predicted classes.
 
 `RecordingStats` is fed by the replay: `stream(role, stamp_ns)` for every decoded RGB / X image,

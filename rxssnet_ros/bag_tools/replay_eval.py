@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Score a perception model on a rosbag2 offline, the way the live node would see the bag (no ROS needed).
 
 Replay: messages are read in bag (log) time order; RGB and X images go, with their header stamps, into the node's
@@ -46,7 +48,8 @@ from rxssnet_ros.bag_tools.tf_from_bag import TF_TOPICS, TransformError, Transfo
 from rxssnet_ros.compressed_image import TRANSPORTS
 from rxssnet_ros.image_conversion import image_to_array, rgb_from_image, x_from_image
 from rxssnet_ros.image_encodings import ImageConversionError
-from rxssnet_ros.synchronizer import PairingRule, stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
+from rxssnet_ros.synchronizer import PairingRule
 
 GT_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
 EXTRINSIC_SOURCES = ("auto", "parameters", "tf")
@@ -335,7 +338,8 @@ class _Replay:
 def _resolve_topics(source: BagSource, config: BagEvalConfig) -> BagEvalConfig:
     """The config with each image topic as recorded: the topic itself, or (given by its image_transport base
     name) the one `<topic>/compressed|compressedDepth` the bag has; BagError for a missing topic or a type that
-    is no image."""
+    is no image.
+    """
     listing = ", ".join(f"{t.topic} ({t.msgtype})" for t in source.topics.values()) or "none"
     resolved = {}
     options = [("--rgb-topic", "rgb_topic"), ("--x-topic", "x_topic")] + \

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The bag/live evaluation report: `rxssnet_core.evaluation.report.write_reports` plus latency and problems.
 
 Files in the output folder:
@@ -6,7 +8,8 @@ Files in the output folder:
 - metrics.json gains a section (`bag_eval` offline, `live_eval` from the eval node) with latency statistics of
   the segmentation timing (mean, median, p90, p99, min, max, std in ms, per stage too), counts and every problem
   found in the input (kind, topic, count, examples, sentence); metrics.md gains the same as tables and a list;
-- latency_histogram.png and latency_timeline.png (when latencies are given);
+- latency_histogram.png and latency_timeline.png (when latencies are given; every plot needs matplotlib, without
+  which the report is written without them);
 - frames.csv: one row per segmented frame (stamp, stem, latency, pixel accuracy).
 
 Plots use matplotlib's object API with the Agg canvas (no pyplot, no display).
@@ -23,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_core.evaluation.report import write_reports
+from rxssnet_core.evaluation.report import new_figure, plots_available, write_reports
 
 LATENCY_KEYS = ("count", "mean", "median", "p90", "p99", "min", "max", "std")
 
@@ -38,22 +41,12 @@ def latency_stats(values_ms: Sequence[float]) -> dict[str, float | int | None]:
             "p99": float(p99), "min": float(values.min()), "max": float(values.max()), "std": float(values.std())}
 
 
-def _figure(width: float, height: float) -> Any:
-    # matplotlib: optional (requirements/train.txt; a robot's venv lacks it); only the report's plots need it
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # matplotlib: as above
-
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
 def plot_latency_histogram(values_ms: Sequence[float], path: str | Path, title: str = "segmentation latency"
                            ) -> Path:
     """Histogram of per-frame latencies with the median, p90 and p99 marked."""
     values = np.asarray(list(values_ms), dtype=np.float64)
     stats = latency_stats(values)
-    figure = _figure(7.0, 4.0)
+    figure = new_figure(7.0, 4.0)
     axes = figure.add_subplot(1, 1, 1)
     bins = int(min(60, max(5, round(math.sqrt(max(values.size, 1)) * 2))))
     axes.hist(values, bins=bins, color="#4878d0", edgecolor="white")
@@ -73,7 +66,7 @@ def plot_latency_histogram(values_ms: Sequence[float], path: str | Path, title: 
 def plot_latency_timeline(values_ms: Sequence[float], path: str | Path) -> Path:
     """Latency of each frame in replay order (spikes, warm-up, thermal throttling show up here)."""
     values = np.asarray(list(values_ms), dtype=np.float64)
-    figure = _figure(7.0, 3.0)
+    figure = new_figure(7.0, 3.0)
     axes = figure.add_subplot(1, 1, 1)
     axes.plot(np.arange(values.size), values, color="#4878d0", linewidth=1.0, marker="." if values.size < 200 else "")
     axes.set_xlabel("frame")
@@ -138,7 +131,7 @@ def write_eval_report(metrics: Any, out_dir: str | Path, class_names: list[str],
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
     with paths["markdown"].open("a") as handle:
         handle.write(_markdown_section(section, latency, stages, dict(counts or {}), list(issues or [])))
-    if latencies_ms is not None:
+    if latencies_ms is not None and plots_available():
         paths["latency_histogram"] = plot_latency_histogram(latencies_ms, out / "latency_histogram.png")
         paths["latency_timeline"] = plot_latency_timeline(latencies_ms, out / "latency_timeline.png")
     if frames:

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Exact-stamp scoring, shared by the offline `rxssnet bag eval` and the live `eval_node`.
 
 A prediction (labels image, (H, W) integer class ids) is scored against the ground-truth image whose header
@@ -106,7 +108,8 @@ class ExactStampScorer:
 
     def finish(self, frame_stamps: set[int] | None = None) -> None:
         """Reports what never found its partner (once; later calls add nothing). With `frame_stamps` (every RGB
-        stamp seen), unmatched ground truth is split into "its frame was not segmented" and "no such frame"."""
+        stamp seen), unmatched ground truth is split into "its frame was not segmented" and "no such frame".
+        """
         for stamp in self._predictions:
             self.issues.add("no_gt", self.gt_topic, "", format_stamp(stamp))
         for stamp in self._ground_truth:

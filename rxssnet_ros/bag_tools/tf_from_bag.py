@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The tf tree recorded in a bag (/tf_static, /tf), and lookups through it: pure numpy, no tf2 needed.
 
 `TransformTree.add(parent, child, rotation, translation, stamp_ns, static)` takes the edges of
@@ -20,53 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_core.errors import RXSSNetError
+from rxssnet_core.transforms import homogeneous, quaternion_from_rotation, rotation_from_quaternion
+from rxssnet_ros.ros_time import stamp_ns
 
 TF_TOPIC = "/tf"
 TF_STATIC_TOPIC = "/tf_static"
 TF_TOPICS = (TF_STATIC_TOPIC, TF_TOPIC)
 
 
-class TransformError(LookupError):
+class TransformError(RXSSNetError, LookupError):
     """No chain of recorded transforms connects two frames; the message names both and what the bag has."""
-
-
-def rotation_from_quaternion(x: float, y: float, z: float, w: float) -> np.ndarray:
-    """Unit quaternion -> (3, 3) rotation matrix (normalised first: recorded quaternions drift off unit)."""
-    norm = np.sqrt(x * x + y * y + z * z + w * w) or 1.0
-    x, y, z, w = x / norm, y / norm, z / norm, w / norm
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def quaternion_from_rotation(rotation: Any) -> tuple[float, float, float, float]:
-    """(3, 3) rotation matrix -> unit quaternion (x, y, z, w), w >= 0 (Shepperd's method: stable for any angle)."""
-    m = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s
-    else:
-        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s
-    x, y, z, w = (float(v) for v in q)
-    return (-x, -y, -z, -w) if w < 0 else (x, y, z, w)
-
-
-def _matrix(rotation: Any, translation: Any) -> np.ndarray:
-    matrix = np.eye(4)
-    matrix[:3, :3] = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
-    matrix[:3, 3] = np.asarray(translation, dtype=np.float64).reshape(3)
-    return matrix
 
 
 @dataclass
@@ -99,14 +65,15 @@ class TransformTree:
     def add(self, parent: str, child: str, rotation: Any, translation: Any, stamp_ns: int = 0,
             static: bool = True) -> None:
         """One edge: p_parent = R p_child + t. A later static edge replaces an earlier one (as tf2 does); dynamic
-        edges keep their history, sorted by stamp."""
+        edges keep their history, sorted by stamp.
+        """
         parent, child = parent.lstrip("/"), child.lstrip("/")  # tf2 ignores a leading slash
         if not parent or not child or parent == child:
             raise TransformError(f"transform {parent!r} -> {child!r} is not an edge (empty or self frame id)")
         edge = self._edges.get(child)
         if edge is None or edge.parent != parent or (static and not edge.static):
             edge = self._edges[child] = _Edge(parent, static)
-        matrix = _matrix(rotation, translation)
+        matrix = homogeneous(rotation, translation)
         if static:
             edge.stamps, edge.matrices = [int(stamp_ns)], [matrix]
             return
@@ -145,7 +112,6 @@ class TransformTree:
 
 def add_tf_message(tree: TransformTree, msg: Any, static: bool) -> int:
     """Adds every transform of a tf2_msgs/TFMessage (rosbags or rclpy); returns how many."""
-
     for item in msg.transforms:
         q, t = item.transform.rotation, item.transform.translation
         tree.add(str(item.header.frame_id), str(item.child_frame_id), rotation_from_quaternion(q.x, q.y, q.z, q.w),
@@ -172,7 +138,8 @@ def tree_from_bag(source: Any, typestore: Any) -> TransformTree:
 def write_tf_static(bag: Any, transforms: list[tuple[str, str, Any, Any]], stamp_ns: int,
                     topic: str = TF_STATIC_TOPIC) -> None:
     """Writes one tf2_msgs/TFMessage of (parent, child, R (3, 3), t (3,)) edges with a `BagWriter` (latched on
-    /tf_static, as robot_state_publisher offers it)."""
+    /tf_static, as robot_state_publisher offers it).
+    """
     types = bag.typestore.types
     stamped = []
     for parent, child, rotation, translation in transforms:

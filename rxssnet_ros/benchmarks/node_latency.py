@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end latency of segment_node, and its behaviour when the model is slower than the cameras.
 
 Part 1 (overhead): RGB+X pairs at 640x480 are published one at a time, slower than the model, and the time from
@@ -52,7 +54,7 @@ from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from rxssnet_core.percentiles import percentile
 from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_ros.image_conversion import array_to_image
-from rxssnet_ros.synchronizer import stamp_ns, time_fields
+from rxssnet_ros.ros_time import stamp_ns, time_fields
 
 # What the node may add to a frame beyond the model (conversion, pre/post-processing, publishing, DDS), at p90.
 NODE_ADDS_TARGET_P90_MS = 10.0
@@ -89,7 +91,8 @@ def ros_environment(domain_id: int | None) -> dict[str, str]:
 
 def random_checkpoint(directory: str, modality: str = "thermal") -> str:
     """A random RXSSNet-atto (9 classes, decoder 32) for `modality`: the node's model when --checkpoint is absent
-    (its speed, not its accuracy, matters)."""
+    (its speed, not its accuracy, matters).
+    """
     # torch: only to build the stand-in model (build_model's module imports torch); --checkpoint skips it
     import torch
 
@@ -264,7 +267,8 @@ def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, 
 def camera_schedule(seconds: float, rgb_rate: float, x_rate: float, x_offset_ms: float, jitter_ms: float,
                     seed: int = 0) -> list[tuple[float, str]]:
     """(send time in s from the start, camera) of two free-running cameras: RGB at rgb_rate, X at x_rate shifted by
-    x_offset_ms, each frame moved by a uniform +-jitter_ms (driver and transport jitter); in send order."""
+    x_offset_ms, each frame moved by a uniform +-jitter_ms (driver and transport jitter); in send order.
+    """
     rng = np.random.default_rng(seed)
     events = [(k / rgb_rate + rng.uniform(-jitter_ms, jitter_ms) / 1e3, "rgb") for k in range(int(seconds * rgb_rate))]
     events += [(k / x_rate + (x_offset_ms + rng.uniform(-jitter_ms, jitter_ms)) / 1e3, "x")
@@ -279,7 +283,8 @@ def per_frame_split(sent: dict[int, float], received: dict[int, float], timings:
     latency - pairing wait - queue wait - backend (conversion, pre/post-processing, publishing, DDS both ways),
     itself split into the frame pipeline's own steps besides the backend (align, preprocess, postprocess, render:
     frame_ms - inference_ms) and everything outside the pipeline (decoding the messages, publishing, DDS both
-    ways, thread scheduling)."""
+    ways, thread scheduling).
+    """
     split: dict[str, list[float]] = {"latency": [], "pair_wait": [], "queue_wait": [], "backend": [], "node_adds": [],
                                      "pipeline_steps": [], "outside_pipeline": []}
     for stamp, record in timings.items():
@@ -302,7 +307,8 @@ def streams_run(checkpoint: str, env: dict[str, str], height: int, width: int, s
                 rgb_rate: float = 30.0, x_rate: float = 9.0, x_offset_ms: float = 11.0, jitter_ms: float = 4.0,
                 model: dict[str, str] | None = None) -> dict[str, Any]:
     """Part 3: free-running RGB (30 Hz) and X (9 Hz) cameras with an offset and jitter, as on a robot; every
-    output is split per frame with the node's own ~/frame_timing of that frame."""
+    output is split per frame with the node's own ~/frame_timing of that frame.
+    """
     namespace = "/latency_streams"
     node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), "diagnostics_period": 1.0,
                                      "max_image_pixels": height * width, "input_timeout": 3600.0}, env)

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Soak benchmark: segment_node with failure detection under 30 Hz input for N minutes, one failure per minute.
 
 The real node runs in its own process (`python -m rxssnet_ros.segment_node`, detect_input_failures on,
@@ -42,9 +44,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from rxssnet_core.benchmarks import machine_line
+from rxssnet_core.errors import UsageError
 from rxssnet_ros.benchmarks.node_latency import NodeUnderTest, random_checkpoint, ros_environment, rss_mib
 from rxssnet_ros.image_conversion import array_to_image
-from rxssnet_ros.synchronizer import time_fields
+from rxssnet_ros.ros_time import time_fields
 
 # kind -> (the input that fails, the mode the node must switch to, the node parameter that sets the switch time)
 FAILURES = {
@@ -83,7 +86,7 @@ class Injection:
 def failure_schedule(duration_s: float, period_s: float) -> list[Injection]:
     """One injection per whole `period_s` of `duration_s`, the kinds of FAILURES in turn."""
     if period_s <= 0 or duration_s < period_s:
-        raise ValueError(f"--minutes ({duration_s / 60:g} min) must cover at least one --period ({period_s:g} s)")
+        raise UsageError(f"--minutes ({duration_s / 60:g} min) must cover at least one --period ({period_s:g} s)")
     kinds = list(FAILURES)
     schedule = []
     for cycle in range(int(duration_s // period_s)):
@@ -104,7 +107,8 @@ def active_failure(schedule: Sequence[Injection], t: float) -> Injection | None:
 
 def longest_gap(receipts: Sequence[float], begin: float, end: float) -> float:
     """Longest time without a label within [begin, end) (receipt times in the same clock; the window's edges
-    count as label times, so a silence that starts or ends a window is measured too)."""
+    count as label times, so a silence that starts or ends a window is measured too).
+    """
     inside = sorted(t for t in receipts if begin <= t < end)
     times = [begin, *inside, end]
     return float(max(np.diff(times))) if len(times) > 1 else float(end - begin)
@@ -112,7 +116,8 @@ def longest_gap(receipts: Sequence[float], begin: float, end: float) -> float:
 
 def parse_switches(log_text: str, until_epoch_s: float | None = None) -> list[tuple[str, str]]:
     """Every mode switch the node logged, as (from, to), in order; with `until_epoch_s`, only those logged before
-    it (the cameras stopping at the end of a run is not a switch of the run). Lines without a time count."""
+    it (the cameras stopping at the end of a run is not a switch of the run). Lines without a time count.
+    """
     return [(m.group(2), m.group(3)) for m in SWITCH_LOG.finditer(log_text)
             if until_epoch_s is None or m.group(1) is None or float(m.group(1)) < until_epoch_s]
 
@@ -136,7 +141,8 @@ def rss_growth_percent(samples: Sequence[tuple[float, float]], baseline_after_s:
 def frame_images(kind: str | None, frame: int, rgb: Sequence[Any], x: Sequence[Any], bad_rgb: Mapping[str, Any],
                  bad_x: Mapping[str, Any]) -> tuple[Any, Any | None]:
     """The (RGB, X) images of frame `frame` while failure `kind` is injected (None: healthy); X None: silent.
-    A failure touches only its own camera: the other keeps sending distinct, healthy frames."""
+    A failure touches only its own camera: the other keeps sending distinct, healthy frames.
+    """
     rgb_image = bad_rgb.get(kind or "", rgb[frame % len(rgb)])
     if kind == "silent":
         return rgb_image, None

@@ -1,5 +1,8 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet` subcommands that belong to the ROS side (rosbag tools), registered as the core ones are
-(rxssnet_core.commands): name, module, one-line help."""
+(rxssnet_core.commands): name, module, one-line help.
+"""
 
 from __future__ import annotations
 

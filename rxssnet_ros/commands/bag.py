@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bag`: turn a dataset split into a rosbag2 (`convert`) and score a model on a bag offline (`eval`).
 
 No ROS installation is needed: bags are read and written with the pure-Python `rosbags` library.
@@ -20,7 +22,7 @@ from typing import Any
 
 from rosbags.rosbag2 import ReaderError, WriterError
 
-from rxssnet_core.alignment import DEFAULT_INTERPOLATION, AlignmentConfig
+from rxssnet_core.alignment import ALIGNMENT_MODES, DEFAULT_INTERPOLATION, AlignmentConfig
 from rxssnet_core.commands.options import add_backend_arguments, add_degraded_arguments
 from rxssnet_core.degradation import DegradationParams
 from rxssnet_core.evaluation.degraded import degraded_table, write_degraded_report
@@ -99,7 +101,7 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     add_degraded_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace --write-predictions when it exists")
     align = parser.add_argument_group("X registration (the node's x_alignment parameters)")
-    align.add_argument("--x-alignment", default="none", choices=("none", "resize", "homography", "depth"),
+    align.add_argument("--x-alignment", default="none", choices=ALIGNMENT_MODES,
                        help="how X is registered to RGB (default none: X must have the RGB size)")
     align.add_argument("--x-homography", type=float, nargs=9, default=None, metavar="H",
                        help="row-major 3x3 homography from X pixels to RGB pixels")

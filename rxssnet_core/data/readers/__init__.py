@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """One reader per dataset layout; `READERS[info.reader]` is the class that parses it."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What every dataset reader shares: a split's file index, problem collection, stem listing, label checks."""
 
 from __future__ import annotations

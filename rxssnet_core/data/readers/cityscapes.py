@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Cityscapes as downloaded: leftImg8bit + disparity + gtFine labelIds in `<type>/<split>/<city>/`."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """FMB as downloaded: `<split>/{Visible,Infrared,Label}/<stem>.png`, the split is the folder."""
 
 from __future__ import annotations

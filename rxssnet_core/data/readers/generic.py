@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Your own folder: `rgb/`, `x/`, optional `labels/`, split lists, optional `dataset.yaml`; paired by stem."""
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ def _yaml_error(path: Path, message: str) -> DatasetError:
 
 def load_dataset_yaml(path: Path) -> dict[str, Any]:
     """dataset.yaml as a checked dict (unknown keys, wrong types and bad values are errors naming the key)."""
-
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:

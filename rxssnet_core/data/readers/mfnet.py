@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """MFNet as downloaded: `images/<name>.png` RGBA (thermal in alpha), `labels/<name>.png`, `<split>.txt`."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """NYU Depth V2 re-packs (SA-Gate/CMX, DFormer): `RGB/`, `HHA/` or `Depth/`, `Label/`, split txt files."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """PST900 as downloaded: `<split>/{rgb,thermal,thermal_raw,labels}/<stem>.png`, the split is the folder."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """ZJU-RGB-P as unpacked: `<split>/{0,45,90,135}/<stem>_<angle>.png` and `<split>/label/<stem>.png`."""
 
 from __future__ import annotations

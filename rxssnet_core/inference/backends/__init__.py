@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Inference backends: torch (eager), onnxruntime, tensorrt and openvino, behind `InferenceBackend`.
 
 Each backend module imports its runtime lazily, so a missing package only matters when that backend is chosen.

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`backend="auto"`: the fastest backend that is installed and accurate on this machine, and why.
 
 Measured order (docs/benchmarks.md, `rxssnet bench`): on a GPU TensorRT beats torch; on an x86 CPU OpenVINO
@@ -24,7 +26,8 @@ def _installed(module: str) -> bool:
 
 def choose_backend(device: str, precision: str) -> tuple[str, str]:
     """(backend, reason) for `device` ('cpu' | 'cuda') and `precision`; never imports a heavy runtime
-    except OpenVINO to ask the CPU whether it runs bf16."""
+    except OpenVINO to ask the CPU whether it runs bf16.
+    """
     if device == "cuda":
         if precision in ("fp32", "fp16", "int8") and _installed("tensorrt"):
             return "tensorrt", f"device=cuda, TensorRT is installed and builds {precision} engines"

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What every inference backend provides, and the checks shared by all of them.
 
 A backend runs the network on normalised inputs: `infer(rgb (B,3,H,W) float32, x (B,C,H,W) float32)` returns
@@ -19,6 +21,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from rxssnet_core.errors import RXSSNetError
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt", "openvino")
 # `auto` is not a backend: Segmenter resolves it to one of BACKENDS (`backends.auto.choose_backend`).
@@ -53,7 +57,7 @@ INSTALL_HINTS = {
 }
 
 
-class BackendError(ValueError):
+class BackendError(RXSSNetError, ValueError):
     """A backend cannot be used as configured; the message names the setting and the fix."""
 
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """ONNX Runtime backend: an exported RXSSNet ONNX file on the CPU or CUDA execution provider.
 
 Needs only numpy and onnxruntime at run time (no torch), which suits small robots. Files exported with the

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """OpenVINO backend: an RXSSNet OpenVINO IR (or ONNX file) on the CPU, in fp32, bf16 or NNCF int8.
 
     inputs   rgb (1, 3, H, W) float32, x (1, C, H, W) float32, normalised (`rxssnet_core.preprocessing`)

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """TensorRT backend (Jetson and desktop GPUs): engine build from the ONNX export, and execution.
 
 Uses only Python API present in both TensorRT 10.3 (JetPack 6) and TensorRT 11 (PyPI);
