@@ -84,7 +84,8 @@ def _channels(path: pathlib.Path) -> int:
 def read_image_pair(rgb_path: pathlib.Path, x_path: pathlib.Path | None) -> tuple[np.ndarray, np.ndarray]:
     """Read one pair as (H, W, 3) uint8 RGB and X as stored (uint8/uint16/float32; 3-channel X in RGB order),
     by the dataset readers' rules (`rxssnet_core.data.io`: the same decoding as training and evaluation).
-    x_path None: a 4-channel image with X in alpha (MFNet). Raises DatasetError naming the file."""
+    x_path None: a 4-channel image with X in alpha (MFNet). Raises DatasetError naming the file.
+    """
     if x_path is not None:
         return read_rgb(rgb_path), read_x(x_path)
     rgbx = read_array(rgb_path, "RGB+X image")
@@ -98,7 +99,6 @@ def calibration_batches(pairs: Sequence[tuple[pathlib.Path, pathlib.Path | None]
                         preprocess: PreprocessConfig, size: tuple[int, int], progress: bool = True
                         ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Network inputs ((1,3,H,W), (1,C,H,W)) float32 at `size`, preprocessed exactly like inference."""
-
     for rgb_path, x_path in tqdm(pairs, desc="INT8 calibration", unit="image", disable=not progress):
         rgb, x = read_image_pair(rgb_path, x_path)
         rgb_chw, x_chw = prepare_inputs(rgb, x, preprocess, size)
@@ -115,7 +115,8 @@ def select_evenly(items: Sequence[Any], count: int) -> list[Any]:
 def calibration_arrays(calibration_dir: str | pathlib.Path, preprocess: PreprocessConfig, size: tuple[int, int],
                        count: int = 64, progress: bool = True) -> dict[str, np.ndarray]:
     """{"rgb": (N,3,H,W), "x": (N,C,H,W)} float32 from `count` pairs spread over the folder, preprocessed
-    exactly like inference (the calibration data of `int8_qdq_onnx`)."""
+    exactly like inference (the calibration data of `int8_qdq_onnx`).
+    """
     pairs = select_evenly(find_image_pairs(calibration_dir), count)
     batches = list(calibration_batches(pairs, preprocess, size, progress))
     return {"rgb": np.concatenate([b[0] for b in batches]), "x": np.concatenate([b[1] for b in batches])}
@@ -124,7 +125,8 @@ def calibration_arrays(calibration_dir: str | pathlib.Path, preprocess: Preproce
 def synthetic_calibration_arrays(preprocess: PreprocessConfig, size: tuple[int, int], x_channels: int,
                                  count: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
     """{"rgb": (N,3,H,W), "x": (N,C,H,W)} float32 from the synthetic RGB-thermal scenes at `size`, preprocessed
-    with `preprocess` (the thermal image replicated to `x_channels`): calibration when no images are given."""
+    with `preprocess` (the thermal image replicated to `x_channels`): calibration when no images are given.
+    """
     rng = np.random.default_rng(seed)
     rgbs, xs = [], []
     for _ in range(max(1, count)):
@@ -140,7 +142,8 @@ def calibration_inputs(preprocess: PreprocessConfig, size: tuple[int, int], x_ch
                        calibration_dir: str | pathlib.Path | None = None, count: int = 8, progress: bool = True
                        ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Calibration arrays from `calibration_dir` when given, else synthetic scenes; with a description
-    ({"source", "images", "size"}) for the records of what was calibrated on."""
+    ({"source", "images", "size"}) for the records of what was calibrated on.
+    """
     if calibration_dir is not None:
         arrays = calibration_arrays(calibration_dir, preprocess, size, count, progress)
         source = str(calibration_dir)

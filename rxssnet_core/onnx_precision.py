@@ -128,8 +128,10 @@ def _join(path: str, name: str) -> str:
 
 def plan_fp32_node_names(onnx_model: Any, fp32_modules: Sequence[str], fp32_outputs: Sequence[str],
                          module_tree: dict[str, dict[str, Any]], param_modules: set[str]) -> list[str]:
-    """The nodes of an fp32 export that compute in fp32 under a precision plan, typed as the torch path types
-    them (`rxssnet_core.precision_plan.half_precision_model`), so that the fp16 graph is the torch fp16 model:
+    """The nodes of an fp32 export that compute in fp32 under a precision plan.
+
+    They are typed as the torch path types them (`rxssnet_core.precision_plan.half_precision_model`), so that
+    the fp16 graph is the torch fp16 model:
 
     - nodes made by an island module (or inside one) compute in fp32;
     - nodes made by a parameter-holding module compute in its weights' dtype (its inputs are cast on entry);
@@ -260,7 +262,8 @@ def fp16_values_kept(onnx_model: Any) -> Any:
     ONNX Runtime's CPU lacks fp16 kernels for most operators: it computes them in fp32 between Casts and then
     drops each Cast(fp32 -> fp16) -> Cast(fp16 -> fp32) pair, so a value past 65504 silently survives where a
     TensorRT fp16 engine overflows. Behind an Identity (which has fp16 kernels) the pair is no longer adjacent:
-    every fp16 value is stored in fp16, as on the robot. Run it with graph optimisations off."""
+    every fp16 value is stored in fp16, as on the robot. Run it with graph optimisations off.
+    """
     onnx = require_module("onnx", "onnx")
     model = onnx.ModelProto()
     model.CopyFrom(_load(onnx_model))

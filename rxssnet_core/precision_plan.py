@@ -158,7 +158,8 @@ def measure_ranges(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
 
 def module_structure(model: nn.Module) -> tuple[dict[str, dict[str, Any]], set[str]]:
     """(module path -> {child name: child}, paths of the modules holding parameters): what
-    `onnx_precision.plan_fp32_node_names` needs to type an exported graph like `half_precision_model`."""
+    `onnx_precision.plan_fp32_node_names` needs to type an exported graph like `half_precision_model`.
+    """
     named = dict(model.named_modules())
     return ({path: dict(module.named_children()) for path, module in named.items()},
             {path for path, module in named.items() if owns_parameters(module)})
@@ -176,7 +177,8 @@ def _covered(path: str, roots: Iterable[str]) -> bool:
 def plan_fp32_islands(model: nn.Module, ranges: dict[str, ActivationRange], bound: float = FP16_SAFE_BOUND,
                       extra: Sequence[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(fp32_modules, fp32_outputs) from measured ranges: every parameter-holding module whose input or output
-    passes `bound`, plus `extra` (modules the verification added), reduced to the outermost of nested ones."""
+    passes `bound`, plus `extra` (modules the verification added), reduced to the outermost of nested ones.
+    """
     def hot_output(name: str) -> bool:
         return name in ranges and ranges[name].max_output > bound
 
@@ -251,7 +253,8 @@ def _first_nonfinite(model: nn.Module, rgb: torch.Tensor, x: torch.Tensor) -> tu
     """Logits of `model`, and the module whose own computation first produced a non-finite value (None: none).
 
     A module whose inputs are finite and whose output is not made it; a module whose input arrives non-finite
-    got it from its parent's own code (an addition between children, say), so the parent is named."""
+    got it from its parent's own code (an addition between children, say), so the parent is named.
+    """
     names = {module: name for name, module in model.named_modules()}
     found: list[str] = []
     running: list[str] = []  # the modules whose forward is under way, outermost first
@@ -287,7 +290,8 @@ def calibrate_precision(model: nn.Module, batches: Sequence[tuple[torch.Tensor, 
                         calibration: dict[str, Any], bound: float = FP16_SAFE_BOUND,
                         progress: Any = None) -> PrecisionPlan:
     """Measure, decide and verify (module docstring) on `batches` of fp32 (rgb, x); the fp32 `model` is not
-    changed. `calibration` describes the images for the record. `progress(message)` hears each step."""
+    changed. `calibration` describes the images for the record. `progress(message)` hears each step.
+    """
     say = progress or (lambda _message: None)
     model = model.eval()
     say(f"measuring activation ranges on {len(batches)} calibration batch(es)")
@@ -333,7 +337,8 @@ def report_blocks(plan: PrecisionPlan) -> list[tuple[str, ActivationRange]]:
 
 def readiness_report(plan: PrecisionPlan, min_agreement: float = MIN_FP16_AGREEMENT) -> str:
     """The fp16 readiness report: per-block max |activation| against fp16's range, the fp32 islands, and the
-    measured fp16-vs-fp32 agreement."""
+    measured fp16-vs-fp32 agreement.
+    """
     calib = plan.calibration
     lines = [f"fp16 readiness (bound {plan.bound:g} = fp16 max / {FP16_MAX / plan.bound:.0f}; calibration: "
              f"{calib.get('images', '?')} image(s) at {'x'.join(map(str, calib.get('size', ())))} from "
@@ -372,7 +377,8 @@ def precision_plan_for(model: Any, size: tuple[int, int], calibration_dir: str |
                        images: int = PLAN_IMAGES, progress: bool = True, bound: float = FP16_SAFE_BOUND
                        ) -> PrecisionPlan:
     """The fp16 precision plan of `model` at `size` (`rxssnet_core.precision_plan`), calibrated on the pairs in
-    `calibration_dir`, else on synthetic scenes; preprocessed with the model's own preprocessing."""
+    `calibration_dir`, else on synthetic scenes; preprocessed with the model's own preprocessing.
+    """
     preprocess = PreprocessConfig.from_dict((getattr(model, "metadata", None) or {}).get("preprocess") or {})
     x_channels = int(getattr(getattr(model, "config", None), "x_channels", 3))
     arrays, described = calibration_inputs(preprocess, size, x_channels, calibration_dir, images, progress)

@@ -98,7 +98,8 @@ def _verify(model: object, path: pathlib.Path, sizes: list[tuple[int, int]]) -> 
 
 def _export_fp16_onnx(model: object, args: argparse.Namespace, out: pathlib.Path) -> int:
     """fp16 ONNX: plan, readiness report, the typed graph, and its agreement with fp32 (ONNX Runtime, every fp16
-    value stored in fp16); the file lands at `out` only if it agrees."""
+    value stored in fp16); the file lands at `out` only if it agrees.
+    """
     size = (args.height, args.width)
     images = args.calibration_images or PLAN_IMAGES
     plan = precision_plan_for(model, size, args.calibration_dir, images)

@@ -1,5 +1,6 @@
 """`rxssnet info`: parameters and MACs per part for a variant, class count and input size; with a checkpoint and
-`--precision fp16`, the fp16 readiness report (`rxssnet_core.precision_plan`)."""
+`--precision fp16`, the fp16 readiness report (`rxssnet_core.precision_plan`).
+"""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ class OnnxRuntimeBackend(InferenceBackend):
     def __init__(self, onnx_path: str | pathlib.Path, device: str = "cpu", precision: str = "fp32",
                  intra_op_threads: int | None = None, faithful_fp16: bool = False) -> None:
         """faithful_fp16: store every fp16 value of an fp16 graph in fp16 between nodes, as a TensorRT engine
-        does (`onnx_precision.fp16_values_kept`; slower: for parity checks, not for serving)."""
+        does (`onnx_precision.fp16_values_kept`; slower: for parity checks, not for serving).
+        """
         ort = require_module("onnxruntime")
         check_choice("onnxruntime", device, precision)
         path = pathlib.Path(onnx_path)
