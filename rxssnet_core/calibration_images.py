@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Calibration images: pairs from a folder, preprocessed exactly like inference, or synthetic scenes.
 
 Used by the int8 calibration (TensorRT, OpenVINO) and by the fp16 precision plan (`rxssnet_core.precision_plan`),
@@ -55,14 +57,15 @@ def find_image_pairs(folder: str | pathlib.Path) -> list[tuple[pathlib.Path, pat
     x_dir = next((subfolders[n] for n in X_FOLDERS if n in subfolders), None)
     if rgb_dir is not None and x_dir is not None:
         rgb_files, x_files = _images_in(rgb_dir), _images_in(x_dir)
-        pairs = [(rgb_files[k], x_files[k]) for k in sorted(rgb_files) if k in x_files]
+        pairs: list[tuple[pathlib.Path, pathlib.Path | None]] = [
+            (rgb_files[k], x_files[k]) for k in sorted(rgb_files) if k in x_files]
         if pairs:
             return pairs
 
     files = _images_in(root)
     rgb_by_id = {key: files[name] for name in files if (key := _split_suffix(name, RGB_SUFFIXES)) is not None}
     x_by_id = {key: files[name] for name in files if (key := _split_suffix(name, X_SUFFIXES)) is not None}
-    pairs = [(rgb_by_id[k], x_by_id[k]) for k in sorted(rgb_by_id) if k in x_by_id]
+    pairs = [(rgb_by_id[k], x_by_id.get(k)) for k in sorted(rgb_by_id) if k in x_by_id]
     if pairs:
         return pairs
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Deployment artefacts: the ONNX export, TensorRT engines and the images that calibrate INT8.
 
 ONNX files have inputs `rgb` (B,3,H,W) and `x` (B,C,H,W), float32 and already normalised

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """Which nodes of an exported RXSSNet graph must compute in fp32 when the rest of an engine runs in fp16.
 
 A reduced-precision build (a TensorRT fp16 or int8 engine, or an ONNX file converted to fp16) keeps the

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """fp32 islands for fp16 inference, chosen from activation ranges measured on calibration images.
 
 Whether an RXSSNet stays inside fp16's range (65504) depends on its trained weights, not only on its
@@ -35,6 +37,7 @@ import torch
 from torch import nn
 
 from rxssnet_core.calibration_images import calibration_inputs
+from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.preprocessing import PreprocessConfig
 
 FP16_MAX = float(torch.finfo(torch.float16).max)
@@ -50,7 +53,7 @@ MAX_VERIFY_ROUNDS = 8
 PLAN_FORMAT = 1
 
 
-class PrecisionPlanError(ValueError):
+class PrecisionPlanError(RXSSNetError, ValueError):
     """A model that fp16 cannot run to the required agreement, or a plan that does not fit the model."""
 
 

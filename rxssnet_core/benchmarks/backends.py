@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet bench`: our inference backends against the authors' forward, in one process, as one table.
 
 Per variant and input size, every row is built first and then timed in interleaved rounds (each round runs

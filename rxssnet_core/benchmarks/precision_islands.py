@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """What the fp16 precision plan's fp32 islands cost, and what they buy: one table per device.
 
     python -m rxssnet_core.benchmarks.precision_islands [--device cpu|cuda] [--checkpoint CKPT] [--size 480x640]
@@ -47,7 +49,8 @@ def disjoint_query_key_model(seed: int = 0) -> RXSSNet:
     torch.manual_seed(seed)
     model = build_model(ModelConfig(variant="atto", num_classes=5, decoder_dim=32)).eval()
     with torch.no_grad():
-        for stage in model.cgpi:
+        stages: list[Any] = list(model.cgpi)
+        for stage in stages:
             bias, dim = stage.block.attn.qk.bias, stage.block.attn.qk.in_features
             bias[0:dim:2], bias[1:dim:2] = 2.0, -40.0  # queries: even channels only
             bias[dim::2], bias[dim + 1::2] = -40.0, 2.0  # keys: odd channels only

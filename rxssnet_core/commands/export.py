@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet export`: a checkpoint to ONNX (checked against torch with ONNX Runtime) or a TensorRT engine.
 
 TensorRT engines are strongly typed (TensorRT 10 and 11). fp16 (an ONNX file or an engine) follows a precision
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import tempfile
+from typing import Any
 
 from rxssnet_core import export as export_lib
 from rxssnet_core.calibration_images import calibration_inputs
@@ -96,7 +99,7 @@ def _verify(model: object, path: pathlib.Path, sizes: list[tuple[int, int]]) -> 
     return ok
 
 
-def _export_fp16_onnx(model: object, args: argparse.Namespace, out: pathlib.Path) -> int:
+def _export_fp16_onnx(model: Any, args: argparse.Namespace, out: pathlib.Path) -> int:
     """fp16 ONNX: plan, readiness report, the typed graph, and its agreement with fp32 (ONNX Runtime, every fp16
     value stored in fp16); the file lands at `out` only if it agrees.
     """

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`rxssnet info`: parameters and MACs per part for a variant, class count and input size; with a checkpoint and
 `--precision fp16`, the fp16 readiness report (`rxssnet_core.precision_plan`).
 """

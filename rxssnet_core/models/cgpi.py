@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """CGPI: Cross-modal Global Prior Information (spec 1.5), the reference's `Token_corrector`.
 
 A strided 7x7 conv embeds concat(RGB, X) into tokens, one MLLA block (Mamba-like linear attention with a 1-D
@@ -111,7 +113,7 @@ class DepthwiseConv1d(nn.Conv1d):
     def __init__(self, dim: int) -> None:
         super().__init__(dim, dim, kernel_size=3, padding=1, groups=dim)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # type: ignore[override]  # (B, N, C) tokens, not nn.Conv1d's (B, C, N)
         return super().forward(tokens.transpose(1, 2)).transpose(1, 2)
 
 

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch eager backend: CPU or CUDA, fp32 / fp16 / bf16, optional channels_last."""
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class TorchBackend(InferenceBackend):
         if copy and changes:
             model = copy_module.deepcopy(model)
         model = model.eval().to(self._device)
-        self.precision_plan = None
+        self.precision_plan: Any = None  # the PrecisionPlan an fp16 model runs (precision_plan module)
         if precision == "fp16":
             model = self._fp16_model(model, precision_plan)
         if self.channels_last:
