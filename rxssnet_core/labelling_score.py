@@ -16,7 +16,10 @@ Per pair (all terms in [0, 1]):
                  `present_share`), with w_c proportional to 1 / prior_c (normalised to sum to 1). The prior is the
                  checkpoint's recorded training class shares (metadata "class_shares") when it has them, else
                  uniform (then rarity is the fraction of the K classes present)
-  score          the weighted sum of the four with `ScoreWeights`, divided by the sum of the weights
+  score          the weighted mean of uncertainty, low_confidence and disagreement (`ScoreWeights`), times
+                 (1 + rarity_weight * rarity): rare classes raise an informative frame, but a frame the model is
+                 sure about stays uninteresting however many classes it shows. (An additive rarity term, tried
+                 first, ranked confidently-wrong night frames below day frames that merely showed more classes.)
 
 Selection (`select_pairs`): the highest scores first, skipping a pair closer than `min_gap_s` in time or
 `min_distance` in a cheap embedding (`thumbnail_embedding`: a small grey RGB and X thumbnail, standardised) to
@@ -42,15 +45,16 @@ class ScoreWeights:
 
     uncertainty: float = 1.0
     low_confidence: float = 1.0
-    disagreement: float = 1.0
+    disagreement: float = 0.25
     rarity: float = 0.5
     low_confidence_below: float = 0.6
     present_share: float = 0.01
 
     def __post_init__(self) -> None:
-        terms = (self.uncertainty, self.low_confidence, self.disagreement, self.rarity)
-        if any(not np.isfinite(w) or w < 0 for w in terms) or sum(terms) <= 0:
-            raise ValueError(f"score weights {terms} must be >= 0 and not all 0")
+        terms = (self.uncertainty, self.low_confidence, self.disagreement)
+        if any(not np.isfinite(w) or w < 0 for w in (*terms, self.rarity)) or sum(terms) <= 0:
+            raise ValueError(f"score weights {(*terms, self.rarity)} must be >= 0, and uncertainty, "
+                             "low_confidence and disagreement not all 0")
         if not 0.0 < self.low_confidence_below <= 1.0:
             raise ValueError(f"low_confidence_below={self.low_confidence_below!r} must be in (0, 1]")
         if not 0.0 < self.present_share <= 1.0:
@@ -121,8 +125,8 @@ def score_pair(labels: np.ndarray, confidence: np.ndarray, rgb_only_labels: np.n
     shares = counts / labels.size
     rarity = float(np.sum(class_weights * np.minimum(1.0, shares / weights.present_share)))
     terms = ((weights.uncertainty, uncertainty), (weights.low_confidence, low_confidence),
-             (weights.disagreement, disagreement), (weights.rarity, rarity))
-    score = sum(w * v for w, v in terms) / sum(w for w, _ in terms)
+             (weights.disagreement, disagreement))
+    score = sum(w * v for w, v in terms) / sum(w for w, _ in terms) * (1.0 + weights.rarity * rarity)
     return PairScore(float(score), uncertainty, low_confidence, disagreement, rarity,
                      tuple(float(s) for s in shares))
 

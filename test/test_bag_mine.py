@@ -11,7 +11,10 @@ ImageSets/Segmentation/default.txt: image names without extension; SegmentationC
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
+import shlex
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,14 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from test_bag_eval import build_offline_case
+from test_bag_eval import REPO, build_offline_case, write_robot_recording
 from test_bag_ros1 import _frames, write_ros1_bag
 
 from rxssnet_core import Segmenter
 from rxssnet_core.data import build_dataset
+from rxssnet_core.data.synthetic import generate_fusion_dataset
 from rxssnet_core.labelling_score import score_frame
+from rxssnet_core.models.checkpoints import load_checkpoint
 from rxssnet_ros.bag_tools import BagError
 from rxssnet_ros.bag_tools.mining import MineConfig, mine_bag
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig
@@ -150,3 +155,38 @@ def test_clear_errors(mined: dict[str, Any], tmp_path: Path, capsys: pytest.Capt
     assert "--budget" in capsys.readouterr().out
     with pytest.raises(BagError, match="min-gap"):
         MineConfig(budget=1, min_gap_s=-1)
+
+
+def readme_commands() -> list[list[str]]:
+    """The commands of README's "Improve the model on your robot's recordings", as argv (verbatim)."""
+    section = (REPO / "README.md").read_text().split("### Improve the model on your robot's recordings", 1)[1]
+    section = re.split(r"\n##+ ", section, maxsplit=1)[0]
+    return [shlex.split(line, comments=True) for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+            for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_readme_commands_mine_fine_tune_and_evaluate(mined: dict[str, Any], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    commands = readme_commands()
+    assert [argv[:2] for argv in commands] == [["rxssnet", "bag"], ["rxssnet", "train"], ["rxssnet", "bag"]]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").symlink_to(REPO / "config")  # the commands run from a checkout
+    write_robot_recording(tmp_path / "robot_run")  # 6 pairs: JPEG colour, PNG thermal, camera_infos, /tf_static
+    shutil.copy(mined["checkpoint"], tmp_path / "model.safetensors")  # trained on synthetic_fusion (recorded)
+    generate_fusion_dataset(tmp_path / "training_data", {"train": 4}, size=(64, 80), progress=False)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for argv in commands:
+            assert rxssnet_main(argv[1:]) == 0, argv
+    finally:
+        torch.set_num_threads(previous)
+    assert len((tmp_path / "to_label" / "splits" / "train.txt").read_text().split()) == 6  # budget 40 > 6 pairs
+    _, _, metadata = load_checkpoint(tmp_path / "finetuned" / "final.safetensors")
+    assert metadata["lineage"]["parent"]["sha256"] == hashlib.sha256(
+        (tmp_path / "model.safetensors").read_bytes()).hexdigest()
+    assert metadata["lineage"]["replay"]["dataset"] == "synthetic_fusion"
+    assert metadata["class_names"] == Segmenter.from_checkpoint(tmp_path / "model.safetensors").class_names
+    assert (tmp_path / "finetuned_report" / "metrics.json").is_file()

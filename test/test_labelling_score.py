@@ -34,8 +34,8 @@ def test_terms_of_a_hand_made_pair() -> None:
     assert score.rarity == pytest.approx(0.5)
     assert score.class_shares == pytest.approx((0.9, 0.0, 0.0, 0.1))
     w = ScoreWeights()
-    expected = (w.uncertainty * 0.3 + w.low_confidence * 0.25 + w.disagreement * 0.1 + w.rarity * 0.5) / (
-        w.uncertainty + w.low_confidence + w.disagreement + w.rarity)
+    expected = (w.uncertainty * 0.3 + w.low_confidence * 0.25 + w.disagreement * 0.1) / (
+        w.uncertainty + w.low_confidence + w.disagreement) * (1 + w.rarity * 0.5)
     assert score.score == pytest.approx(expected, rel=1e-5)
 
 
@@ -44,7 +44,10 @@ def test_certain_agreeing_frame_scores_lower_than_an_uncertain_one() -> None:
     sure = score_pair(labels, np.ones((8, 8), np.float32), labels, K)
     unsure = score_pair(labels, np.full((8, 8), 0.3, np.float32), np.ones((8, 8), np.uint8), K)
     assert sure.uncertainty == 0.0 and sure.disagreement == 0.0 and sure.low_confidence == 0.0
-    assert unsure.score > sure.score + 0.5
+    assert sure.score == 0.0 and unsure.score > 0.5
+    # a certain frame stays at 0 however many (rare) classes it shows
+    many = np.arange(64, dtype=np.uint8).reshape(8, 8) % K
+    assert score_pair(many, np.ones((8, 8), np.float32), many, K).score == 0.0
 
 
 def test_rare_classes_count_more() -> None:

@@ -38,7 +38,8 @@ class TrainConfigError(ConfigError):
 @dataclass
 class ReplaySection:
     """Fine-tuning without forgetting: `share` (in [0, 1)) of each epoch's samples are drawn, once and seeded,
-    from the original data (`name` (default: dataset.name), `root`, `split`); 0: off. See training/finetune.py."""
+    from the original data (`name`: default the dataset model.init_from was trained on, else dataset.name; `root`,
+    `split`); 0: off. See training/finetune.py."""
 
     name: str = ""
     root: str = ""

@@ -4,9 +4,9 @@ of the original data, and record where the new checkpoint came from.
 `model.init_from` (`rxssnet train --init-from CKPT`): the network (its ModelConfig and weights), classes, palette
 and preprocessing come from the checkpoint; the training data must have the same class names. `dataset.replay`
 (`ReplaySection`): a fraction `share` of every epoch's samples comes from the original dataset (a fixed, seeded
-draw from its split), the rest from `dataset.root`. The new checkpoint's metadata carries `lineage`: the parent's
-file name and sha256, the training data (root, and the sha256 of its mining.json when `rxssnet bag mine` wrote
-it) and the replay settings.
+draw from its split; its name defaults to the one the checkpoint records), the rest from `dataset.root`. The new
+checkpoint's metadata carries `lineage`: the parent's file name and sha256, the training data (root, and the
+sha256 of its mining.json when `rxssnet bag mine` wrote it) and the replay settings.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def replay_dataset(config: TrainConfig, preprocess: PreprocessConfig, augment: A
     if not root.is_dir():
         raise TrainConfigError(f"dataset.replay.root {replay.root!r} is not a folder; point it at the original "
                                "training data, or set dataset.replay.share: 0")
-    original = build_dataset(canonical_name(replay.name or config.dataset.name), root, replay.split,
+    original = build_dataset(canonical_name(replay_name(config, parent)), root, replay.split,
                              preprocess=preprocess, augment=augment)
     if parent is not None:
         check_same_classes(parent, list(original.info.class_names), f"dataset.replay ({replay.name})")
@@ -95,6 +95,12 @@ def replay_dataset(config: TrainConfig, preprocess: PreprocessConfig, augment: A
     rng = np.random.default_rng(config.train.seed)
     indices = sorted(rng.choice(len(original), size=min(wanted, len(original)), replace=False).tolist())
     return Subset(original, indices)
+
+
+def replay_name(config: TrainConfig, parent: ParentCheckpoint | None) -> str:
+    """dataset.replay.name, else the dataset the parent checkpoint was trained on, else dataset.name."""
+    recorded = parent.metadata.get("dataset") if parent is not None else None
+    return config.dataset.replay.name or (str(recorded) if recorded else config.dataset.name)
 
 
 def mix(train: Dataset, replay: Dataset | None) -> Dataset:
@@ -109,7 +115,7 @@ def lineage(config: TrainConfig, parent: ParentCheckpoint | None, root: Path, re
         "parent": None if parent is None else {"file": parent.path.name, "sha256": parent.sha256},
         "data": {"dataset": config.dataset.name, "root": str(root), "split": config.dataset.train_split,
                  "mining_sha256": file_sha256(manifest) if manifest.is_file() else None},
-        "replay": None if replay.share <= 0 else {"dataset": replay.name or config.dataset.name,
+        "replay": None if replay.share <= 0 else {"dataset": replay_name(config, parent),
                                                   "root": replay.root, "split": replay.split,
                                                   "share": replay.share, "samples": replay_samples},
     }

@@ -7,8 +7,9 @@
 3. The robot's recording, as a rosbag2: 10 Hz, segments of 5 scenes x 4 near-duplicate frames (the robot
    crawls: each frame moved by a pixel, fresh sensor noise), every third segment at night (tunnels, dusk). Ground
    truth is on its own topic (/camera/labels_gt), standing in for the labeller.
-4. Selection of N pairs: mined (`rxssnet_ros.bag_tools.mining.mine_bag` with the original model, labels then
-   taken from the ground-truth topic) vs random (N pairs drawn uniformly, one draw per seed) vs all pairs.
+4. Selection of N pairs: mined (`rxssnet_ros.bag_tools.mining.mine_bag` with the original model, `--min-gap`
+   0.3 s, other options default; labels then taken from the ground-truth topic) vs random (N pairs drawn
+   uniformly, one draw per seed) vs all pairs.
 5. Each selection fine-tunes the original model the same way (`model.init_from`, `dataset.replay.share` of the
    original training scenes, the same number of optimizer steps), for several seeds.
 6. Scores: mIoU on held-out night scenes (the shifted domain) and on the original test split.
@@ -60,6 +61,9 @@ START_NS = 1_750_000_000 * 10**9
 PERIOD_NS = 100_000_000  # 10 Hz
 SCENES_PER_SEGMENT, FRAMES_PER_SCENE, SEGMENTS, NIGHT_EVERY = 5, 4, 12, 3
 MIN_GAIN_POINTS, MAX_FORGET_POINTS = 3.0, 1.0
+# `bag mine --min-gap`: under one scene's 0.4 s, so that every scene may give a pick (the embedding distance,
+# default 0.25, keeps two frames of one scene apart)
+MIN_GAP_S = 0.3
 
 
 def _common_overrides(batch: int = 4) -> list[str]:
@@ -206,7 +210,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stamps = sorted(frames)
     mined = work / f"mined_{args.budget}"
     if not (mined / "mining.json").is_file():
-        mine_bag(bag, Segmenter.from_checkpoint(base), mined, MineConfig(budget=args.budget),
+        mine_bag(bag, Segmenter.from_checkpoint(base), mined, MineConfig(budget=args.budget, min_gap_s=MIN_GAP_S),
                  BagEvalConfig(labels=False, progress=False), checkpoint=str(base))
     selections: dict[str, list[tuple[int, Path]]] = {"mined": [], "random": [], "all": []}
     picked = {"mined": label_mined_set(mined, frames)}
