@@ -32,6 +32,7 @@ class Job:
     header: Any = None  # the output header in mode x_only (the X image's stamp, the RGB camera's frame)
     rgb_arrival: float | None = None  # when the RGB message was admitted (pairing wait = received - this)
     started: float | None = None  # when the worker took it (queue wait = started - received)
+    labelling: dict[str, Any] | None = None  # labelling_score.PairScore.to_dict() (publish_labelling_score)
 
 
 def frame_timing(job: Job, output: FrameOutput, header: Any) -> dict[str, Any]:
@@ -39,17 +40,20 @@ def frame_timing(job: Job, output: FrameOutput, header: Any) -> dict[str, Any]:
 
     pair_wait: RGB admitted -> pair formed (waiting for the X image); queue_wait: pair formed -> worker takes it
     (the previous frame still running); the pipeline's own steps (align, preprocess, inference = the backend call,
-    postprocess, render); node_total: RGB admitted -> published. A benchmark subtracts `inference_ms` of the
+    postprocess, render); node_total: RGB admitted -> published; labelling: the worth-labelling score (only with
+    publish_labelling_score). A benchmark subtracts `inference_ms` of the
     same frame from its publish -> receive time to get what the node adds.
     """
     now = time.monotonic()
     arrival = job.rgb_arrival if job.rgb_arrival is not None else job.received
     started = job.started if job.started is not None else job.received
-    timing = {"stamp_ns": stamp_ns(header.stamp),
+    timing: dict[str, Any] = {"stamp_ns": stamp_ns(header.stamp),
               "x_stamp_ns": stamp_ns(job.x.header.stamp) if getattr(job.x, "header", None) is not None else None,
               "mode": job.mode, "pair_wait_ms": (job.received - arrival) * 1e3,
               "queue_wait_ms": (started - job.received) * 1e3, "node_total_ms": (now - arrival) * 1e3}
     timing.update({key: float(value) for key, value in output.timing.items()})
+    if job.labelling is not None:
+        timing["labelling"] = job.labelling
     return timing
 
 

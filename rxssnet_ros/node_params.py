@@ -146,6 +146,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_colored", "bool", True, "Publish ~/colored (rgb8 palette image)."),
     ParamSpec("publish_overlay", "bool", True, "Publish ~/overlay (rgb8 blend of the colours over the RGB image)."),
     ParamSpec("publish_confidence", "bool", False, "Publish ~/confidence (32FC1 max softmax probability)."),
+    ParamSpec("publish_labelling_score", "bool", False, "Add the frame's worth-labelling score to ~/frame_timing "
+              "(key `labelling`: rxssnet_core.labelling_score.score_frame, what `rxssnet bag mine` ranks by) so a "
+              "recorder can keep those frames; costs one more, RGB-only, inference per frame."),
     ParamSpec("publish_points", "bool", False, "Publish ~/points (labelled PointCloud2; depth modality with "
               "x_alignment depth or an X already registered to RGB)."),
     ParamSpec("points_stride", "integer", 4, "Use every n-th pixel in each direction for ~/points.", low=1, high=64),

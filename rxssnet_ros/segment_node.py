@@ -53,6 +53,7 @@ from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_core.inference.segmenter import Segmenter
 from rxssnet_core.input_health import InputMonitor
+from rxssnet_core.labelling_score import score_frame
 from rxssnet_ros import node_params
 from rxssnet_ros.bag_tools.tf_from_bag import rotation_from_quaternion
 from rxssnet_ros.degraded_modes import DegradedModesMixin
@@ -294,7 +295,8 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
         if x is not None and job.mode != "x_only" and settings.x_extrinsic_source == "tf" and \
                 self.aligner.needs_extrinsic:
             self._extrinsic_from_tf(job)
-        wants = FrameWants(confidence=self._wanted("confidence"), colors=self._wanted("colored"),
+        labelling = settings.publish_labelling_score and self._wanted("frame_timing")
+        wants = FrameWants(confidence=self._wanted("confidence") or labelling, colors=self._wanted("colored"),
                            overlay=self._wanted("overlay"), points="points" in self._pub,
                            shown_classes=self._shown_classes, overlay_alpha=self._overlay_alpha,
                            points_stride=settings.points_stride)
@@ -302,6 +304,8 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
             output = pipeline.run(rgb, x, self._rgb_info, job.x_info, wants)
         except FrameProblem as problem:
             raise FrameProblem(problem.cause, f"{problem}: dropped") from None
+        if labelling:  # the score `rxssnet bag mine` ranks by, from the same function
+            job.labelling = score_frame(pipeline.segmenter, rgb, output.labels, output.confidence).to_dict()
         for cause, message in output.notes:
             self._report("pair", cause, message, level="info")
         if self._worker is None or self._worker.stopping:

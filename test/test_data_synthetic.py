@@ -110,3 +110,18 @@ def test_backgrounds_are_textured_and_every_class_appears(tmp_path):
         assert rgb[background].std(axis=0).min() > 4 and thermal[background].std() > 3
         seen |= set(np.unique(label).tolist())
     assert seen == {0, 1, 2, 3}
+
+
+def test_night_domain_collapses_rgb_contrast_and_keeps_thermal() -> None:
+    """The data-engine benchmark's domain shift: the same scene, thermal and labels unchanged, RGB dark and flat."""
+    from rxssnet_core.data.synthetic import DOMAINS
+
+    assert DOMAINS == ("day", "night")
+    day_rgb, day_thermal, day_label = generate_scene(np.random.default_rng(4), (48, 64), "day")
+    night_rgb, night_thermal, night_label = generate_scene(np.random.default_rng(4), (48, 64), "night")
+    np.testing.assert_array_equal(night_thermal, day_thermal)
+    np.testing.assert_array_equal(night_label, day_label)
+    assert night_rgb.mean() < 0.25 * day_rgb.mean()
+    assert night_rgb.astype(float).std() < 0.25 * day_rgb.astype(float).std()
+    with pytest.raises(DatasetError, match="domain"):
+        generate_scene(np.random.default_rng(4), (48, 64), "rain")

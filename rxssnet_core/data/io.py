@@ -183,7 +183,8 @@ def write_image(path: str | Path, array: np.ndarray) -> Path:
     return path
 
 
-def write_label(path: str | Path, label: np.ndarray, palette: Sequence[Sequence[int]] | None = None) -> Path:
+def write_label(path: str | Path, label: np.ndarray, palette: Sequence[Sequence[int]] | np.ndarray | None = None
+                ) -> Path:
     """Writes (H, W) class ids as a PNG: mode P with a palette, else grey (L, or I;16 for uint16)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,10 @@ Classes (see `registry.SYNTHETIC_CLASSES`):
   3 vehicle         blue and warm: visible in both
 Shapes are discs and rectangles of varied size and position, so a small CNN learns them in CPU minutes. An
 RGB-only model cannot find warm_person and a thermal-only model cannot find painted_marker.
+
+Domains (`DOMAINS`, the data-engine benchmark's domain shift): "day" is the scenes above; "night" is the same
+scenes seen by an RGB camera whose contrast collapses (`to_night`: gain 0.08-0.14, a blue cast, sensor noise),
+thermal unchanged: a model trained on day scenes loses the painted marker at night.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ BACKGROUND, PAINTED_MARKER, WARM_PERSON, VEHICLE = range(4)
 DEFAULT_COUNTS = {"train": 40, "val": 8, "test": 12}
 # Per-class (RGB visible, thermal visible): what the generator guarantees and the tests check.
 VISIBILITY = {PAINTED_MARKER: (True, False), WARM_PERSON: (False, True), VEHICLE: (True, True)}
+DOMAINS = ("day", "night")
 
 
 def _smooth_noise(rng: np.random.Generator, size: tuple[int, int], cells: tuple[int, int],
@@ -67,13 +72,23 @@ def _shape_mask(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     return (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
 
 
-def generate_scene(rng: np.random.Generator, size: tuple[int, int] = (96, 128)
+def to_night(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The night look of a day RGB image (H, W, 3) uint8: low gain, a blue cast, an offset and sensor noise."""
+    gain = rng.uniform(0.08, 0.14) * np.array([0.85, 0.95, 1.15], dtype=np.float32)
+    dark = rgb.astype(np.float32) * gain + 6.0 + rng.normal(0.0, 2.0, size=rgb.shape)
+    return np.clip(dark + 0.5, 0, 255).astype(np.uint8)
+
+
+def generate_scene(rng: np.random.Generator, size: tuple[int, int] = (96, 128), domain: str = "day"
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One scene: (rgb (H, W, 3) uint8 RGB order, thermal (H, W) uint8, label (H, W) uint8 class ids 0..3).
 
-    Deterministic given the generator's state. Each object class appears 0-2 times (at least one object per
-    scene); later objects occlude earlier ones, in label and in both images.
+    domain: "day" or "night" (`to_night` applied to RGB). Deterministic given the generator's state. Each object
+    class appears 0-2 times (at least one object per scene); later objects occlude earlier ones, in label and in
+    both images.
     """
+    if domain not in DOMAINS:
+        raise DatasetError(f"synthetic domain {domain!r} is unknown; choose one of {', '.join(DOMAINS)}")
     height, width = (int(v) for v in size)
     if height < 8 or width < 8:
         raise DatasetError(f"synthetic scene size {size} is too small; use at least (8, 8)")
@@ -104,7 +119,7 @@ def generate_scene(rng: np.random.Generator, size: tuple[int, int] = (96, 128)
             thermal[mask] = rng.uniform(145.0, 170.0) + rng.normal(0.0, 4.0, size=int(mask.sum()))
     rgb8 = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
     thermal8 = np.clip(thermal + 0.5, 0, 255).astype(np.uint8)
-    return rgb8, thermal8, label
+    return (to_night(rgb8, rng) if domain == "night" else rgb8), thermal8, label
 
 
 def _split_rng(seed: int, split: str) -> np.random.Generator:
@@ -113,12 +128,14 @@ def _split_rng(seed: int, split: str) -> np.random.Generator:
 
 
 def generate_fusion_dataset(root: str | Path, counts: Mapping[str, int] | None = None,
-                            size: tuple[int, int] = (96, 128), seed: int = 0, progress: bool = True) -> Path:
+                            size: tuple[int, int] = (96, 128), seed: int = 0, progress: bool = True,
+                            domain: str = "day") -> Path:
     """Writes the synthetic fusion dataset in the generic layout and returns `root`.
 
     counts: scenes per split (default {"train": 40, "val": 8, "test": 12}). Files: rgb/<stem>.png,
     x/<stem>.png (8-bit thermal), labels/<stem>.png (P mode with the class palette), splits/<split>.txt,
-    dataset.yaml. Stems are `<split>_<index:04d>`. The same seed always gives the same bytes.
+    dataset.yaml. Stems are `<split>_<index:04d>`. The same seed always gives the same bytes. domain: "day" or
+    "night" (see `DOMAINS`).
     """
 
     counts = dict(DEFAULT_COUNTS if counts is None else counts)
@@ -135,7 +152,7 @@ def generate_fusion_dataset(root: str | Path, counts: Mapping[str, int] | None =
             rng = _split_rng(seed, split)
             stems = [f"{split}_{index:04d}" for index in range(int(count))]
             for stem in stems:
-                rgb, thermal, label = generate_scene(rng, size)
+                rgb, thermal, label = generate_scene(rng, size, domain)
                 io.write_image(root / "rgb" / f"{stem}.png", rgb)
                 io.write_image(root / "x" / f"{stem}.png", thermal)
                 io.write_label(root / "labels" / f"{stem}.png", label, SYNTHETIC_PALETTE)

@@ -38,10 +38,24 @@ class TrainConfigError(ConfigError):
 
 
 @dataclass
+class ReplaySection:
+    """Fine-tuning without forgetting: `share` (in [0, 1)) of each epoch's samples are drawn, once and seeded,
+    from the original data (`name`: default the dataset model.init_from was trained on, else dataset.name; `root`,
+    `split`); 0: off. See training/finetune.py.
+    """
+
+    name: str = ""
+    root: str = ""
+    split: str = "train"
+    share: float = 0.0
+
+
+@dataclass
 class DatasetSection:
     """Which data to train on. root: dataset folder (the shipped configs hold a placeholder you must replace).
     val_split: split used for model selection (null: hold out `val_holdout` of train_split instead).
     preprocess: overrides of the dataset's default PreprocessConfig (e.g. {channel_order: bgr}).
+    replay: a share of the original data mixed in when fine-tuning (ReplaySection).
     """
 
     name: str = ""
@@ -50,12 +64,15 @@ class DatasetSection:
     val_split: str | None = "val"
     val_holdout: float = 0.0
     preprocess: dict[str, Any] = field(default_factory=dict)
+    replay: ReplaySection = field(default_factory=ReplaySection)
 
 
 @dataclass
 class ModelSection:
     """Network options (ModelConfig fields; num_classes, x_channels and input_order come from the dataset and
     its preprocessing). pretrained: path to an official ConvNeXt V2 ImageNet checkpoint for both encoders.
+    init_from: an RXSSNet checkpoint to fine-tune (`rxssnet train --init-from`): its network, weights, classes,
+    palette and preprocessing are kept, and the other keys of this section are ignored.
     """
 
     variant: str = "tiny"
@@ -64,6 +81,7 @@ class ModelSection:
     drop_path_rate: float = 0.0
     x_stem: str = "replicate"
     pretrained: str | None = None
+    init_from: str | None = None
 
 
 @dataclass
@@ -174,6 +192,13 @@ class TrainConfig:
         checks: list[tuple[bool, str]] = [
             (bool(self.dataset.name), "dataset.name must be set (a name from `rxssnet datasets list`)"),
             (0.0 <= self.dataset.val_holdout < 1.0, "dataset.val_holdout must be in [0, 1)"),
+            (0.0 <= self.dataset.replay.share < 1.0, "dataset.replay.share must be in [0, 1) (0: no replay)"),
+            (self.dataset.replay.share == 0 or bool(self.dataset.replay.root),
+             "dataset.replay.share > 0 needs dataset.replay.root (the original training data)"),
+            (not (self.model.init_from and self.model.pretrained),
+             "model.init_from and model.pretrained exclude each other (init_from already holds both encoders)"),
+            (not (self.model.init_from and self.dataset.preprocess),
+             "dataset.preprocess cannot change the preprocessing of model.init_from (fine-tuning keeps it)"),
             (self.optimizer.lr > 0, "optimizer.lr must be > 0"),
             (len(self.optimizer.betas) == 2 and all(0 <= b < 1 for b in self.optimizer.betas),
              "optimizer.betas must be two numbers in [0, 1)"),

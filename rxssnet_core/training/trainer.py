@@ -43,6 +43,7 @@ from rxssnet_core.models.checkpoints import load_convnextv2_pretrained, save_mod
 from rxssnet_core.models.rxssnet import build_model
 from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_core.training import checkpointing as ckpt
+from rxssnet_core.training import finetune
 from rxssnet_core.training.config import TrainConfig, TrainConfigError, check_dataset_root
 from rxssnet_core.training.data_order import (
     ResumableSampler,
@@ -117,23 +118,21 @@ class Trainer:
             torch.backends.cudnn.deterministic = True
         ckpt.seed_everything(cfg.train.seed + self.dist.rank)
 
+        self.parent = finetune.load_parent(cfg.model.init_from) if cfg.model.init_from else None
         self._build_data()
         self._build_model()
         self.amp_enabled, self.amp_dtype, use_scaler = amp_settings(cfg.train.amp, self.device)
         self.scaler = make_grad_scaler(use_scaler)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.optimizer.lr, betas=tuple(cfg.optimizer.betas),  # type: ignore[arg-type]
-            weight_decay=cfg.optimizer.weight_decay)
+        optim = cfg.optimizer
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay,
+                                           betas=tuple(optim.betas))  # type: ignore[arg-type]
         self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
         warmup_steps = min(self.total_steps, round(cfg.schedule.warmup_epochs * self.steps_per_epoch))
         self.scheduler = WarmupPolyLR(self.optimizer, self.total_steps, warmup_steps, cfg.schedule.power)
         self.criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
 
-        self.global_step = 0
-        self.epoch = 0
-        self.step_in_epoch = 0
-        self.best_miou: float | None = None
-        self.best_epoch: int | None = None
+        self.global_step, self.epoch, self.step_in_epoch = 0, 0, 0
+        self.best_miou, self.best_epoch = None, None  # type: float | None, int | None
         if self._resume_path is not None:
             self._load_state(self._resume_path)
 
@@ -156,9 +155,12 @@ class Trainer:
         augment = AugmentConfig(crop_size=crop, scales=tuple(cfg.train.scales), hflip=cfg.train.hflip)
         train_full = build_dataset(name, root, cfg.dataset.train_split, preprocess=None, augment=augment)
         preprocess = train_full.preprocess  # the dataset's default (or its dataset.yaml's)
-        if cfg.dataset.preprocess:
+        if self.parent is not None:  # fine-tuning: the checkpoint's preprocessing and classes
+            finetune.check_same_classes(self.parent, list(train_full.info.class_names), f"dataset {root}")
+        if cfg.dataset.preprocess or self.parent is not None:
             try:
-                preprocess = PreprocessConfig.from_dict({**preprocess.to_dict(), **cfg.dataset.preprocess})
+                preprocess = self.parent.preprocess if self.parent is not None else \
+                    PreprocessConfig.from_dict({**preprocess.to_dict(), **cfg.dataset.preprocess})
             except ValueError as error:
                 raise TrainConfigError(f"dataset.preprocess: {error}") from None
             train_full = build_dataset(name, root, cfg.dataset.train_split, preprocess=preprocess, augment=augment)
@@ -167,9 +169,7 @@ class Trainer:
         augment.modality_dropout = ModalityDropout(
             preprocess, x_rate=drop.x_rate, rgb_rate=drop.rgb_rate, x_kinds=tuple(drop.x_kinds),
             rgb_kinds=tuple(drop.rgb_kinds), params=DegradationParams(drop.noise_std, drop.shift_px))
-        self.info = train_full.info
-        self.preprocess = preprocess
-        self.dataset_name = name
+        self.info, self.preprocess, self.dataset_name = train_full.info, preprocess, name
         train_ds: Dataset = train_full
         val_ds: Dataset | None = None
         if cfg.val.every_n_epochs > 0:
@@ -184,15 +184,17 @@ class Trainer:
                     "validation is on (val.every_n_epochs > 0) but dataset.val_split is null and "
                     "dataset.val_holdout is 0: name a validation split, set a holdout fraction, or set "
                     "val.every_n_epochs: 0")
-        self.train_dataset = train_ds
+        replay = finetune.replay_dataset(cfg, preprocess, augment, len(train_ds), self.parent)  # type: ignore[arg-type]
+        self.replay_samples, self.data_root = 0 if replay is None else len(replay), root  # type: ignore[arg-type]
+        self.train_dataset = finetune.mix(train_ds, replay)
         self.val_dataset = val_ds
-        self.sampler = ResumableSampler(train_ds, self.dist.world_size, self.dist.rank, self.config.train.seed)
+        self.sampler = ResumableSampler(self.train_dataset, self.dist.world_size, self.dist.rank, cfg.train.seed)
         per_rank = self.sampler.num_samples
         batches = per_rank // cfg.train.batch_size
         self.steps_per_epoch = batches // cfg.train.grad_accum_steps
         if self.steps_per_epoch < 1:
             raise TrainingError(
-                f"{cfg.dataset.train_split!r} split has {len(train_ds)} training images: too few for one "  # type: ignore[arg-type]
+                f"{cfg.dataset.train_split!r} split has {len(self.train_dataset)} training images: too few for one "  # type: ignore[arg-type]
                 f"optimizer step of train.batch_size={cfg.train.batch_size} x train.grad_accum_steps="
                 f"{cfg.train.grad_accum_steps} x {self.dist.world_size} process(es)")
 
@@ -202,16 +204,20 @@ class Trainer:
             variant=cfg.model.variant, num_classes=self.info.num_classes, x_channels=self.preprocess.x_channels,
             x_stem=cfg.model.x_stem, input_order=self.preprocess.channel_order, decoder_dim=cfg.model.decoder_dim,
             dropout=cfg.model.dropout, drop_path_rate=cfg.model.drop_path_rate)
-        model = build_model(model_cfg)
+        model = build_model(model_cfg if self.parent is None else self.parent.config)
         if cfg.model.pretrained and self._resume_path is None:
             self._load_pretrained(model, cfg.model.pretrained)
+        if self.parent is not None:
+            model.load_state_dict(self.parent.state_dict)
+        palette = (self.parent.metadata.get("palette") if self.parent is not None else None) or self.info.palette
         self.metadata = {
             "preprocess": self.preprocess.to_dict(),
             "class_names": list(self.info.class_names),
-            "palette": [[int(v) for v in colour] for colour in self.info.palette],
+            "palette": [[int(v) for v in colour] for colour in palette],
             "dataset": self.dataset_name,
             # what the model was trained to survive: `rxssnet eval/bag eval --degraded-modes` print it by the table
             "recipe": {"modality_dropout": dataclasses.asdict(cfg.train.modality_dropout)},
+            "lineage": finetune.lineage(cfg, self.parent, self.data_root, self.replay_samples),
         }
         with contextlib.suppress(AttributeError, TypeError):
             model.metadata = dict(self.metadata)

@@ -12,6 +12,8 @@
 - `bag_source`: reading a bag (rosbag2, or ROS 1 through rosbags) in log-time order, salvaging a truncated MCAP.
 - `tf_from_bag`: the bag's /tf_static and /tf as a transform tree (the extrinsic X -> RGB for `x_alignment`).
 - `recording_stats`: pairing, stamp gaps, throughput and predicted class shares (recordings without labels).
+- `mining`: `rxssnet bag mine`, the replay's pairs scored for labelling (`rxssnet_core.labelling_score`) and the
+  picks written as a dataset with pre-labels, CVAT masks, scores.csv and a contact sheet.
 - `degraded_replay`: the bag scored in every degraded mode (`rxssnet_core.degradation`) beside the fused score.
 - `scoring`: the exact-stamp scorer, shared by `replay_eval` and the live `eval_node`; `issues`: the problem log.
 - `report_plots`: the evaluation report (metrics.json, metrics.md, per-class IoU and latency plots).

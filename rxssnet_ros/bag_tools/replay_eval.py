@@ -53,6 +53,8 @@ from rxssnet_ros.synchronizer import PairingRule
 
 GT_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
 EXTRINSIC_SOURCES = ("auto", "parameters", "tf")
+# on_frame(rgb stamp ns, x stamp ns, RGB array, FrameOutput with confidence): each segmented pair, in order
+FrameCallback = Callable[[int, int, np.ndarray, FrameOutput], None]
 # Far beyond any real stamp: fed to both streams after the last message so that the pairing rule releases the
 # set it holds back (as the next frames of still-running cameras would).
 _FLUSH_OFFSET_NS = 10**15
@@ -161,8 +163,9 @@ class _Replay:
     """State of one replay: decoders, pairing rule, scorer, optional predictions writer."""
 
     def __init__(self, source: BagSource, segmenter: Any, config: BagEvalConfig, writer: Any,
-                 tf_tree: TransformTree | None = None) -> None:
+                 tf_tree: TransformTree | None = None, on_frame: FrameCallback | None = None) -> None:
         self.source, self.segmenter, self.config, self.writer = source, segmenter, config, writer
+        self.on_frame = on_frame
         self.issues = source.issues
         self.typestore = get_typestore()
         self.scorer = ExactStampScorer(segmenter.num_classes, class_names=list(segmenter.class_names),
@@ -283,7 +286,8 @@ class _Replay:
                     self.pipeline.run(rgb.array, x.array, rgb_info, x_info)
                 self.warmed = True
             output = self.pipeline.run(rgb.array, x.array, rgb_info, x_info,
-                                       FrameWants(overlay=self.writer is not None,
+                                       FrameWants(confidence=self.on_frame is not None,
+                                                  overlay=self.writer is not None,
                                                   overlay_alpha=self.config.overlay_alpha))
         except FrameProblem as problem:
             kind = problem.cause if problem.cause in ("no_camera_info", "alignment") else "segment_error"
@@ -304,6 +308,8 @@ class _Replay:
             self.scorer.add_prediction(rgb.stamp_ns, output.labels)
         if self.writer is not None:
             self._write_prediction(rgb, output)
+        if self.on_frame is not None:
+            self.on_frame(rgb.stamp_ns, x.stamp_ns, rgb.array, output)
 
     def _write_prediction(self, rgb: _Frame, output: FrameOutput) -> None:
         writer, labels = self.writer, output.labels
@@ -398,9 +404,11 @@ def _class_names(segmenter: Any, dataset_info: dict[str, Any] | None, issues: Is
 
 
 def evaluate_bag(bag: str | Path, segmenter: Any, config: BagEvalConfig | None = None,
-                 on_message: Callable[[int], None] | None = None) -> BagEvalResult:
+                 on_message: Callable[[int], None] | None = None, on_frame: FrameCallback | None = None
+                 ) -> BagEvalResult:
     """Replays `bag` through the pairing rule and `segmenter` and scores it against the ground-truth topic.
 
+    on_frame: called with every segmented pair (its output then carries the confidence; `rxssnet bag mine`).
     Returns a `BagEvalResult`; problems in the bag are counted in `result.issues`, never raised. Raises BagError
     for a missing topic, a wrong message type, an unreadable (not salvageable) file, or a class-count mismatch
     between the bag's dataset and the checkpoint.
@@ -423,7 +431,7 @@ def evaluate_bag(bag: str | Path, segmenter: Any, config: BagEvalConfig | None =
         writer_context = BagWriter(out, config.predictions_storage) if out is not None else None
         writer = writer_context.__enter__() if writer_context is not None else None
         try:
-            replay = _Replay(source, segmenter, config, writer, tf_tree)
+            replay = _Replay(source, segmenter, config, writer, tf_tree, on_frame)
             for index, (topic, msgtype, log_time, data) in enumerate(tqdm(
                     source.messages(wanted), total=total, desc=f"replaying {bag_path.name}", unit="msg",
                     disable=not config.progress, dynamic_ncols=True)):

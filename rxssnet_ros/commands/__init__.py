@@ -10,5 +10,6 @@ from rxssnet_core.commands import Command
 
 ROS_COMMANDS: tuple[Command, ...] = (
     Command("bag", "rxssnet_ros.commands.bag",
-            "rosbag2 tools: convert a dataset split to a bag, evaluate a checkpoint on a bag (no ROS needed)"),
+            "rosbag2 tools: convert a dataset split to a bag, evaluate a checkpoint on a bag, mine the frames worth "
+            "labelling (no ROS needed)"),
 )

@@ -1,6 +1,7 @@
 # Copyright 2026 RXSSNet-ROS maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""`rxssnet bag`: turn a dataset split into a rosbag2 (`convert`) and score a model on a bag offline (`eval`).
+"""`rxssnet bag`: turn a dataset split into a rosbag2 (`convert`), score a model on a bag offline (`eval`), pick
+the pairs of a recording worth labelling (`mine`).
 
 No ROS installation is needed: bags are read and written with the pure-Python `rosbags` library.
 
@@ -8,6 +9,7 @@ No ROS installation is needed: bags are read and written with the pure-Python `r
     rxssnet bag eval mfnet_test_bag --checkpoint model.safetensors --out reports/ --write-predictions pred_bag
     rxssnet bag eval robot_run --checkpoint model.safetensors --no-labels --rgb-topic /camera/color/image_raw \
         --x-topic /thermal/image_raw --x-alignment homography --alignment-plane-m 5
+    rxssnet bag mine robot_run --checkpoint model.safetensors --budget 40 --out to_label/
 
 Robot recordings work as recorded: CompressedImage topics (found from the base topic name), the extrinsic from
 /tf_static, ROS 1 `.bag` files.
@@ -32,6 +34,7 @@ from rxssnet_ros.bag_tools import BagError
 from rxssnet_ros.bag_tools.bag_layout import BagTopics
 from rxssnet_ros.bag_tools.convert import convert_dataset_to_bag
 from rxssnet_ros.bag_tools.degraded_replay import evaluate_bag_degraded
+from rxssnet_ros.bag_tools.mining import MineConfig, check_output_folder, mine_bag
 from rxssnet_ros.bag_tools.recording_stats import describe
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig, evaluate_bag
 from rxssnet_ros.bag_tools.report_plots import latency_stats, write_eval_report
@@ -72,34 +75,16 @@ def _add_convert_arguments(parser: argparse.ArgumentParser) -> None:
                              "compressedDepth on <x topic>/compressedDepth; ground truth stays raw")
 
 
-def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", metavar="BAG", help="rosbag2 directory, a bare .mcap / .db3 file, or a ROS 1 .bag")
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model file (.safetensors or .pt)")
-    _add_topic_arguments(parser)
+def _add_pairing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slop", type=float, default=0.05,
                         help="largest RGB-X stamp difference of a pair, s (the node's `slop`, default 0.05)")
     parser.add_argument("--queue-size", type=int, default=10,
                         help="messages held per input by the pairing rule (the node's `queue_size`, default 10)")
     parser.add_argument("--inter-message-lower-bound", type=float, default=0.0,
                         help="least time between two frames of one camera, s (the node's parameter, default 0)")
-    parser.add_argument("--out", default="bag_eval", metavar="DIR", help="report folder (default ./bag_eval)")
-    add_backend_arguments(parser, what="every pair")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the first frame (default 1)")
-    parser.add_argument("--no-labels", action="store_true",
-                        help="the recording has no ground truth: report latency, throughput, pairing statistics "
-                             "and predicted class shares instead of scores (with --write-predictions for a copy "
-                             "of the bag with the predictions)")
-    parser.add_argument("--write-predictions", default=None, metavar="OUT_BAG",
-                        help="write a bag with every input message plus <prediction-ns>/labels and "
-                             "<prediction-ns>/overlay (for rviz or Foxglove)")
-    parser.add_argument("--prediction-ns", default="/segment_node",
-                        help="namespace of the predicted topics (default /segment_node, as the live node)")
-    parser.add_argument("--overlay-alpha", type=float, default=0.5, help="colour weight of the overlay (0.5)")
-    parser.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"),
-                        help="storage plugin of --write-predictions (default mcap)")
-    add_degraded_arguments(parser)
-    parser.add_argument("--overwrite", action="store_true", help="replace --write-predictions when it exists")
+
+
+def _add_alignment_arguments(parser: argparse.ArgumentParser) -> None:
     align = parser.add_argument_group("X registration (the node's x_alignment parameters)")
     align.add_argument("--x-alignment", default="none", choices=ALIGNMENT_MODES,
                        help="how X is registered to RGB (default none: X must have the RGB size)")
@@ -121,8 +106,51 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     align.add_argument("--x-info-topic", default=None, help="X CameraInfo (default <x namespace>/camera_info)")
 
 
+def _add_mine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", metavar="BAG", help="rosbag2 directory, a bare .mcap / .db3 file, or a ROS 1 .bag")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model file (.safetensors or .pt)")
+    parser.add_argument("--budget", type=int, required=True, metavar="N", help="how many pairs to pick for labelling")
+    parser.add_argument("--out", required=True, metavar="DIR", help="dataset folder to create (new or empty)")
+    parser.add_argument("--min-gap", type=float, default=1.0, metavar="S",
+                        help="least time between two picks, s (default 1; halved when the budget cannot be filled)")
+    parser.add_argument("--min-distance", type=float, default=0.25, metavar="D",
+                        help="least thumbnail-embedding distance between two picks, 0..2 (default 0.25)")
+    parser.add_argument("--rgb-topic", default=DEFAULT_RGB_TOPIC, help=f"RGB image topic (default {DEFAULT_RGB_TOPIC})")
+    parser.add_argument("--x-topic", default=DEFAULT_X_TOPIC, help=f"X image topic (default {DEFAULT_X_TOPIC})")
+    _add_pairing_arguments(parser)
+    add_backend_arguments(parser, what="every pair")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    _add_alignment_arguments(parser)
+
+
+def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", metavar="BAG", help="rosbag2 directory, a bare .mcap / .db3 file, or a ROS 1 .bag")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model file (.safetensors or .pt)")
+    _add_topic_arguments(parser)
+    _add_pairing_arguments(parser)
+    parser.add_argument("--out", default="bag_eval", metavar="DIR", help="report folder (default ./bag_eval)")
+    add_backend_arguments(parser, what="every pair")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the first frame (default 1)")
+    parser.add_argument("--no-labels", action="store_true",
+                        help="the recording has no ground truth: report latency, throughput, pairing statistics "
+                             "and predicted class shares instead of scores (with --write-predictions for a copy "
+                             "of the bag with the predictions)")
+    parser.add_argument("--write-predictions", default=None, metavar="OUT_BAG",
+                        help="write a bag with every input message plus <prediction-ns>/labels and "
+                             "<prediction-ns>/overlay (for rviz or Foxglove)")
+    parser.add_argument("--prediction-ns", default="/segment_node",
+                        help="namespace of the predicted topics (default /segment_node, as the live node)")
+    parser.add_argument("--overlay-alpha", type=float, default=0.5, help="colour weight of the overlay (0.5)")
+    parser.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"),
+                        help="storage plugin of --write-predictions (default mcap)")
+    add_degraded_arguments(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace --write-predictions when it exists")
+    _add_alignment_arguments(parser)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="bag_command", metavar="{convert,eval}")
+    sub = parser.add_subparsers(dest="bag_command", metavar="{convert,eval,mine}")
     convert = sub.add_parser("convert", help="write a dataset split as a rosbag2 (RGB, X, ground truth, info)",
                              description="Write a dataset split as a rosbag2 with RGB (rgb8), X (its own encoding) "
                                          "and ground-truth (mono8/mono16) sensor_msgs/Image topics sharing one "
@@ -137,6 +165,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "rosbag2 and ROS 1 bags, raw and compressed image topics (a base topic "
                                           "name finds <topic>/compressed), and the extrinsic from /tf_static.")
     _add_eval_arguments(evaluate)
+    mine = sub.add_parser("mine", help="pick the pairs of a recording worth labelling; write them as a dataset",
+                          description="Replay a bag like `bag eval` (the node's pairing rule and frame pipeline), "
+                                      "score every pair for how much labelling it would teach the model "
+                                      "(uncertainty, fused vs RGB-only disagreement, rare classes: the score "
+                                      "the node puts in ~/frame_timing) and pick --budget pairs that score "
+                                      "high and lie apart in time and appearance. Writes rgb/, x/, labels/ "
+                                      "(pre-labels), dataset.yaml (train with dataset: generic), the "
+                                      "pre-labels for CVAT (\"Segmentation mask 1.1\": cvat_prelabels.zip), "
+                                      "scores.csv and contact_sheet.png.")
+    _add_mine_arguments(mine)
     parser.set_defaults(_bag_parser=parser)
 
 
@@ -240,6 +278,35 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_mine(args: argparse.Namespace) -> int:
+    if not Path(args.bag).exists():
+        raise FileNotFoundError(f"bag {args.bag!r} does not exist; give a rosbag2 directory, a .mcap/.db3 file "
+                                "or a ROS 1 .bag")
+    config = MineConfig(budget=args.budget, min_gap_s=args.min_gap, min_distance=args.min_distance)
+    check_output_folder(Path(args.out))
+    eval_config = BagEvalConfig(
+        rgb_topic=args.rgb_topic, x_topic=args.x_topic, slop_s=args.slop, queue_size=args.queue_size,
+        inter_message_lower_bound_s=args.inter_message_lower_bound, rgb_info_topic=args.rgb_info_topic,
+        x_info_topic=args.x_info_topic, extrinsic_source=args.x_extrinsic_source, labels=False)
+    segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, device=args.device,
+                                          precision=args.precision, input_size=args.input_size,
+                                          calibration_dir=args.calibration_dir)
+    eval_config.alignment = _alignment(args, segmenter.preprocess_config.modality)
+    result = mine_bag(args.bag, segmenter, args.out, config, eval_config, checkpoint=args.checkpoint)
+    print(f"{args.bag}: {result.pairs} pairs scored, {len(result.picks)} picked into {result.out}")
+    for pick in result.picks:
+        print(f"  #{pick['rank']:<3d} {pick['stem']}  score {pick['score']:.3f}  uncertainty "
+              f"{pick['uncertainty']:.3f}  disagreement {pick['disagreement']:.3f}  rarity {pick['rarity']:.3f}")
+    if len(result.issues):
+        print("problems in the bag:")
+        for text in result.issues.texts():
+            print(f"  - {text}")
+    print(f"files: {', '.join(str(p) for p in result.paths.values())}")
+    print(f"next: label (import {result.paths['cvat']} into CVAT as \"Segmentation mask 1.1\", or edit labels/), "
+          f"then fine-tune with --init-from {args.checkpoint} and dataset.root={result.out}")
+    return 0
+
+
 def _run_degraded(args: argparse.Namespace, segmenter: Any, config: Any, fused: Any, params: Any,
                   extra: dict[str, Any]) -> dict[str, Any]:
     """The bag replayed in every degraded mode; the table printed and written beside the report."""
@@ -259,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
         args._bag_parser.print_help()
         return 2
     try:
-        return run_convert(args) if command == "convert" else run_eval(args)
+        return {"convert": run_convert, "eval": run_eval, "mine": run_mine}[command](args)
     except BagError:
         raise
     except Exception as error:
