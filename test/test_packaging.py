@@ -176,9 +176,9 @@ def test_ci_installs_every_requirement_file_a_test_needs():
 DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "yaml": "pyyaml", "modelopt": "nvidia-modelopt",
                 "backports.zstd": "backports-zstd", "rosbags.image": "rosbags-image"}
 ROS_PACKAGES = {"tf2_ros": "tf2_ros_py"}  # import name -> package.xml name, where they differ
-# Python 3.14's zstd (bag_source.py falls back to it); test-local helper modules
-NOT_DISTRIBUTIONS = {"compression", "colcon_workspace", "data_factories", "optional_deps", "reference_rxssnet",
-                     "ros_harness", "test_bag_eval"}
+# Python 3.14's zstd (bag_source.py falls back to it), and the test folder's own modules (helpers, and test
+# modules whose fixtures other tests reuse)
+NOT_DISTRIBUTIONS = {"compression"} | {path.stem for path in Path(__file__).parent.glob("*.py")}
 
 
 def third_party_imports(folder: str) -> dict[str, set[str]]:
