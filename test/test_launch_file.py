@@ -170,7 +170,7 @@ def evaluate_launch(launch_module, arguments: dict[str, str]) -> dict:
     for path, is_file in node._Node__expanded_parameter_arguments:
         assert is_file
         for key, section in yaml.safe_load(pathlib.Path(path).read_text()).items():
-            if key in ("/**", "segment_node", "/segment_node"):
+            if key == "/**" or key.endswith("segment_node"):  # namespace:= gives /<namespace>/segment_node
                 parameters.update(section["ros__parameters"])
     remappings = dict(node._Node__expanded_remappings or [])
     return {"parameters": parameters, "remappings": remappings}

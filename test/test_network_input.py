@@ -4,8 +4,11 @@ size is refused with the fix."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
+from ros_harness import Harness, NodeProcess, image_msg, make_stamp, ros_child_env
 from sensor_msgs.msg import CameraInfo
 
 from rxssnet_core.frame_pipeline import FramePipeline, FrameWants
@@ -112,3 +115,42 @@ def test_a_model_file_of_another_size_is_refused_with_the_fix(segmenters, tiny_c
         path = segmenters[backend].backend.path
         with pytest.raises(ValueError, match=r"input_size=96x128 .*built for 192x256; set input_size:=192x256"):
             Segmenter.from_checkpoint(tiny_checkpoint, backend=backend, onnx_path=path, input_size=(96, 128))
+
+
+@pytest.mark.ros
+def test_the_node_publishes_network_size_labels_with_a_matching_camera_info(tiny_checkpoint) -> None:
+    """output_resolution network: a 320x180 camera at input_size 96x128 gives 128x72 labels and a camera_info whose
+    K and P are the camera's scaled by 0.4, stamped like the labels."""
+    node = NodeProcess({"checkpoint": str(tiny_checkpoint), "input_qos": "reliable", "input_size": "96x128",
+                        "output_resolution": "network"}, ros_child_env(), namespace="/netres")
+    harness = Harness("network_resolution_harness")
+    base = "/netres/segment_node"
+    try:
+        rgb_pub, x_pub = harness.publisher(f"{base}/rgb/image"), harness.publisher(f"{base}/x/image")
+        info_pub = harness.publisher(f"{base}/rgb/camera_info", CameraInfo)
+        labels, infos = harness.collect(f"{base}/labels"), harness.collect(f"{base}/camera_info", CameraInfo)
+        assert harness.wait_for_subscribers([rgb_pub, x_pub, info_pub], 90), node.output
+        assert harness.wait_for_publishers([f"{base}/labels", f"{base}/camera_info"], 30), node.output
+        time.sleep(0.5)
+        rng = np.random.default_rng(4)
+        info = CameraInfo(height=180, width=320, k=[250.0, 0, 160, 0, 250, 90, 0, 0, 1],
+                          p=[250.0, 0, 160, 0, 0, 250, 90, 0, 0, 0, 1, 0], distortion_model="plumb_bob")
+        for index in range(3):
+            stamp = 1_700_000_000_000_000_000 + index * 100_000_000
+            info.header.stamp = make_stamp(stamp)
+            info_pub.publish(info)
+            time.sleep(0.1)
+            rgb_pub.publish(image_msg(rng.integers(0, 256, (180, 320, 3), np.uint8), "rgb8", stamp))
+            x_pub.publish(image_msg(rng.integers(0, 256, (180, 320), np.uint8), "mono8", stamp))
+            time.sleep(0.3)
+        assert infos.wait_for(lambda msgs: len(msgs) >= 1, 30), node.output
+        label = labels.messages[-1]
+        assert (label.height, label.width) == (72, 128)
+        scaled = next(msg for msg in infos.messages if msg.header.stamp == label.header.stamp)
+        assert (scaled.height, scaled.width) == (72, 128)
+        np.testing.assert_allclose(scaled.k, [100.0, 0, 64, 0, 100, 36, 0, 0, 1])
+        np.testing.assert_allclose(scaled.p[:8], [100.0, 0, 64, 0, 0, 100, 36, 0])
+        assert "input_size 96x128 (letterboxed), output_resolution network" in node.output
+    finally:
+        harness.close()
+        assert node.stop() == 0, node.output
