@@ -308,6 +308,8 @@ class Segmenter:
         step = self.backend.max_batch or len(rgbs)
         outputs = [self.backend.infer(rgb_batch[i:i + step], x_batch[i:i + step])
                    for i in range(0, len(rgbs), step)]
+        if box.padded:  # the padding's outputs are never used: no argmax or copy of them (torch or numpy views)
+            outputs = [{name: content_of(value, box) for name, value in output.items()} for output in outputs]
         inferred = time.perf_counter()
 
         results = []
