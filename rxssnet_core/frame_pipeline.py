@@ -27,11 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError, CameraModel
-from rxssnet_core.network_input import resize_hwc
+from rxssnet_core.network_input import labels_for_image, letterbox, resize_hwc
 from rxssnet_core.pointcloud import labeled_points
 from rxssnet_core.visualization import colorize, overlay
 
@@ -95,7 +96,7 @@ def make_aligner(alignment: AlignmentConfig | None, preprocess_config: Any) -> X
 class FramePipeline:
     """validate -> register X -> segment -> render, for one RGB image and its X image.
 
-    segmenter: `rxssnet_core.inference.Segmenter` (or anything with `segment`, `num_classes`, `palette`,
+    segmenter: `rxssnet_core.inference.Segmenter` (or anything with `segment`, `network_size`, `num_classes`, `palette`,
     `preprocess_config`). aligner: `XAligner`, or None when X arrives registered to the RGB image.
     """
 
@@ -153,14 +154,21 @@ class FramePipeline:
         rgb_shape = (rgb.shape[0], rgb.shape[1])
         x_aligned = None if x is None else self.register_x(x, rgb_shape, rgb_camera, x_camera, notes)
         aligned = time.perf_counter()
-        result = self.segmenter.segment(rgb, x_aligned, return_confidence=wants.confidence,
-                                        at_network_size=wants.at_network_size)
+        # labels at the network's size first: colours are rendered there (a palette lookup commutes with the
+        # nearest-neighbour upsampling), then brought to the camera's size with the labels (labels_for_image)
+        result = self.segmenter.segment(rgb, x_aligned, return_confidence=wants.confidence, at_network_size=True)
         segmented = time.perf_counter()
         output = FrameOutput(labels=result.labels, confidence=result.confidence, x_aligned=x_aligned, notes=notes,
                              scale=result.scale)
         palette = self.segmenter.palette
         if wants.colors or wants.overlay:
             output.colors = colorize(output.labels, palette, wants.shown_classes)
+        if not wants.at_network_size and output.labels.shape != rgb_shape:
+            box = letterbox(rgb_shape, self.segmenter.network_size(*rgb_shape))
+            output.labels, output.confidence = labels_for_image(output.labels, box, output.confidence)
+            if output.colors is not None:
+                output.colors = resize_hwc(output.colors, rgb_shape, cv2.INTER_NEAREST)
+            output.scale = 1.0
         if wants.overlay:
             shown_rgb = resize_hwc(rgb, output.labels.shape[:2])  # the labels' size (network size, or the image)
             output.overlay = overlay(shown_rgb, output.labels, palette, wants.overlay_alpha, wants.shown_classes,
