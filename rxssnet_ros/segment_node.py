@@ -73,7 +73,7 @@ from rxssnet_ros.inference_worker import InferenceWorker
 from rxssnet_ros.node_frames import InputProblem, Job, camera_info_with_header, encoding_for_x, frame_timing
 from rxssnet_ros.node_health import NodeHealthMixin
 from rxssnet_ros.node_inputs import InputSubscriber, NodeInputsMixin
-from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
+from rxssnet_ros.node_runner import asks_for_help, keep_frame_memory_mapped, run_until_stopped
 from rxssnet_ros.pointcloud_msg import make_pointcloud2
 from rxssnet_ros.qos_doctor import qos_profile
 from rxssnet_ros.synchronizer import PairingFilter, stamp_ns
@@ -470,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         print(node_params.markdown_table())
         return 0
     node_class = LifecycleSegmentNode if node_params.wants_lifecycle(argv) else SegmentNode
+    keep_frame_memory_mapped()
 
     def create(stop: threading.Event) -> SegmentationMixin:
         node = node_class()
