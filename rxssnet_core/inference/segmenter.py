@@ -135,8 +135,8 @@ class Segmenter:
             file_size = f"{fixed[0]}x{fixed[1]}"
             wanted = f"{self.input_size[0]}x{self.input_size[1]}"
             raise ValueError(
-                f"input_size={wanted} but the {backend.name} model file {getattr(backend, 'path', '')} was built "
-                f"for {file_size}; "
+                f"input_size={wanted} but the {backend.name} model file {getattr(backend, 'path', '')} has a fixed "
+                f"size {tuple(fixed)}, built for {file_size}; "
                 f"set input_size:={file_size} (the file's size), or leave onnx_path/engine_path empty so that a "
                 f"file for {wanted} is built and cached")
 
