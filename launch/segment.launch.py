@@ -28,7 +28,15 @@ import os
 import tempfile
 from typing import Any
 
-from rxssnet_ros.node_params import BACKENDS, DEVICES, PRECISIONS
+from rxssnet_ros.node_params import (
+    BACKENDS,
+    DEVICES,
+    OUTPUT_RESOLUTIONS,
+    PRECISIONS,
+    TRANSPORTS,
+    ParameterError,
+    validate_values,
+)
 
 try:
     from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
@@ -58,7 +66,17 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("rgb_info_topic", "", "RGB camera_info topic (default: camera_info next to rgb_topic)"),
     ("x_info_topic", "", "X camera_info topic (default: camera_info next to x_topic)"),
     ("use_rviz", "false", "Start rviz2 showing the overlay, the coloured mask and both inputs"),
+    # several rigs in one launch: each its own namespace (topics, parameters and diagnostics under it)
+    ("namespace", "", "Namespace of the node, e.g. front: topics /front/segment_node/labels, ... (default: none)"),
+    ("node_name", "segment_node", "Name of the node (its ~/ topics and parameters)"),
+    ("use_sim_time", "false", "Use /clock (a bag played with --clock, a simulator)"),
+    ("input_size", "", "Network input size HxW, the same on every backend (default: the config's, else the "
+                       "checkpoint's training size); camera: each image's size (torch, onnxruntime)"),
+    ("output_resolution", "", f"Size of the labels: {', '.join(OUTPUT_RESOLUTIONS)} (default: the config's)"),
+    ("rgb_transport", "", "image_transport of the RGB input: raw or compressed (default: the config's)"),
+    ("x_transport", "", f"image_transport of the X input: {', '.join(TRANSPORTS)} (default: the config's)"),
 )
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def package_share() -> str:
@@ -107,6 +125,19 @@ def node_configuration(values: dict[str, str], share: str) -> dict[str, Any]:
             raise ValueError(f"launch argument engine:= runs on CUDA only, but device:={overrides['device']}: drop "
                              "device:= or set device:=cuda")
         overrides["engine_path"] = values["engine"]
+    for name in ("input_size", "output_resolution", "rgb_transport", "x_transport"):
+        if values.get(name):
+            overrides[name] = values[name]
+    use_sim_time = (values.get("use_sim_time") or "false").lower()
+    if use_sim_time not in BOOLEANS:
+        raise ValueError(f"launch argument use_sim_time:={values['use_sim_time']!r}: true or false")
+    if BOOLEANS[use_sim_time]:
+        overrides["use_sim_time"] = True
+    try:  # a bad value stops the launch before any process starts, with the node's own message
+        validate_values({k: v for k, v in overrides.items() if k != "use_sim_time"}
+                        | {"checkpoint": overrides.get("checkpoint", "unchecked")}, check_files=False)
+    except ParameterError as error:
+        raise ValueError(f"launch argument {error.name}:= {error}") from None
     rgb_topic = values.get("rgb_topic") or DEFAULT_RGB_TOPIC
     x_topic = values.get("x_topic") or DEFAULT_X_TOPIC
     remappings = [
@@ -119,7 +150,8 @@ def node_configuration(values: dict[str, str], share: str) -> dict[str, Any]:
     if not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = os.path.join(share, "config", "fastdds_large_images.xml")
     return {"parameters": [config, overrides] if overrides else [config], "remappings": remappings,
-            "rviz_config": rviz_config(share, rgb_topic, x_topic), "env": env}
+            "rviz_config": rviz_config(share, rgb_topic, x_topic), "env": env,
+            "namespace": values.get("namespace") or "", "name": values.get("node_name") or "segment_node"}
 
 
 def rviz_config(share: str, rgb_topic: str, x_topic: str) -> str:
@@ -164,12 +196,12 @@ def _launch_setup(context: Any) -> list[Any]:
     if use_rviz and not rviz2_installed():  # checked before any process starts: nothing is left running
         raise RuntimeError("use_rviz:=true, but rviz2 is not installed (no rviz2 package on AMENT_PREFIX_PATH): "
                            "install it (apt install ros-$ROS_DISTRO-rviz2) or launch with use_rviz:=false")
-    actions = [Node(package=PACKAGE, executable="segment_node", name="segment_node", output="screen",
-                    parameters=setup["parameters"], remappings=setup["remappings"],
+    actions = [Node(package=PACKAGE, executable="segment_node", name=setup["name"], namespace=setup["namespace"],
+                    output="screen", parameters=setup["parameters"], remappings=setup["remappings"],
                     additional_env=setup["env"], on_exit=_on_node_exit)]
     if use_rviz:
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
-                            arguments=["-d", setup["rviz_config"]]))
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=setup["namespace"],
+                            output="screen", arguments=["-d", setup["rviz_config"]]))
     return actions
 
 

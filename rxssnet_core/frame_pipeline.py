@@ -29,11 +29,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rxssnet_core.alignment import AlignmentConfig, XAligner
 from rxssnet_core.camera_geometry import AlignmentError, CameraModel
 from rxssnet_core.errors import RXSSNetError
+from rxssnet_core.network_input import labels_for_image, letterbox, resize_hwc
 from rxssnet_core.pointcloud import labeled_points
 from rxssnet_core.visualization import colorize, overlay
 
@@ -57,11 +59,16 @@ class FrameWants:
     shown_classes: Sequence[int] | None = None  # colours/overlay: other classes stay black / plain RGB
     overlay_alpha: float = 0.5
     points_stride: int = 1
+    # labels (and colours, overlay, confidence) at the network's size: the image's region of the letterboxed
+    # network input (`rxssnet_core.network_input`), what `output_resolution: network` publishes
+    at_network_size: bool = False
 
 
 @dataclass
 class FrameOutput:
-    """Everything one frame gives. Arrays are at the RGB image's size (H, W)."""
+    """Everything one frame gives. Arrays are at the RGB image's size (H, W), or scaled by `scale` with
+    FrameWants.at_network_size (x_aligned and points stay at the image's size).
+    """
 
     labels: np.ndarray  # (H, W) uint8, or uint16 past artifacts.MAX_UINT8_CLASSES classes
     confidence: np.ndarray | None = None  # (H, W) float32 max softmax probability
@@ -70,6 +77,7 @@ class FrameOutput:
     x_aligned: np.ndarray | None = None  # X registered to the RGB grid (what the network saw), or None
     points: np.ndarray | None = None  # labelled points (pointcloud.labeled_points), depth X only
     timing: dict[str, float] = field(default_factory=dict)  # align_ms, the Segmenter's *_ms, render_ms
+    scale: float = 1.0  # labels' size / the RGB image's size (FrameWants.at_network_size: the letterbox scale)
     notes: list[tuple[str, str]] = field(default_factory=list)  # (cause, message): served, but worth a log line
 
 
@@ -93,7 +101,7 @@ def make_aligner(alignment: AlignmentConfig | None, preprocess_config: Any) -> X
 class FramePipeline:
     """validate -> register X -> segment -> render, for one RGB image and its X image.
 
-    segmenter: `rxssnet_core.inference.Segmenter` (or anything with `segment`, `num_classes`, `palette`,
+    segmenter: `rxssnet_core.inference.Segmenter` (or anything with `segment`, `network_size`, `num_classes`, `palette`,
     `preprocess_config`). aligner: `XAligner`, or None when X arrives registered to the RGB image.
     """
 
@@ -151,16 +159,26 @@ class FramePipeline:
         rgb_shape = (rgb.shape[0], rgb.shape[1])
         x_aligned = None if x is None else self.register_x(x, rgb_shape, rgb_camera, x_camera, notes)
         aligned = time.perf_counter()
-        result = self.segmenter.segment(rgb, x_aligned, return_confidence=wants.confidence)
+        # labels at the network's size first: colours are rendered there (a palette lookup commutes with the
+        # nearest-neighbour upsampling), then brought to the camera's size with the labels (labels_for_image)
+        result = self.segmenter.segment(rgb, x_aligned, return_confidence=wants.confidence, at_network_size=True)
         segmented = time.perf_counter()
-        output = FrameOutput(labels=result.labels, confidence=result.confidence, x_aligned=x_aligned, notes=notes)
+        output = FrameOutput(labels=result.labels, confidence=result.confidence, x_aligned=x_aligned, notes=notes,
+                             scale=result.scale)
         palette = self.segmenter.palette
         if wants.colors or wants.overlay:
             output.colors = colorize(output.labels, palette, wants.shown_classes)
+        if not wants.at_network_size and output.labels.shape != rgb_shape:
+            box = letterbox(rgb_shape, self.segmenter.network_size(*rgb_shape))
+            output.labels, output.confidence = labels_for_image(output.labels, box, output.confidence)
+            if output.colors is not None:
+                output.colors = resize_hwc(output.colors, rgb_shape, cv2.INTER_NEAREST)
+            output.scale = 1.0
         if wants.overlay:
-            output.overlay = overlay(rgb, output.labels, palette, wants.overlay_alpha, wants.shown_classes,
+            shown_rgb = resize_hwc(rgb, output.labels.shape[:2])  # the labels' size (network size, or the image)
+            output.overlay = overlay(shown_rgb, output.labels, palette, wants.overlay_alpha, wants.shown_classes,
                                      colors=output.colors)
-        if wants.points:
+        if wants.points and output.labels.shape[:2] == rgb_shape:
             output.points = self._points(rgb, x_aligned, output.labels, rgb_camera, wants.points_stride, notes)
         done = time.perf_counter()
         output.timing = {"align_ms": (aligned - started) * 1e3, **result.timing,

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from rxssnet_core.errors import RXSSNetError
+from rxssnet_core.network_input import letterbox, pad_chw, resize_hwc
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -309,25 +310,29 @@ def image_size(rgb: Any) -> tuple[int, int]:
     return int(rgb.shape[0]), int(rgb.shape[1])
 
 
-def resize_chw(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(C, H, W) float32 -> (C, size[0], size[1]), bilinear (OpenCV, so it also runs without torch)."""
-    if array.shape[1:] == tuple(size):
-        return array
-    channels = array.shape[0]
-    resized = cv2.resize(array.transpose(1, 2, 0), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    return np.ascontiguousarray(resized.reshape(size[0], size[1], channels).transpose(2, 0, 1))
-
-
 def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConfig,
                    size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Raw images -> normalised ((3, h, w), (C, h, w)) float32 network inputs at `size` (default: image size).
 
-    What inference and INT8 calibration feed the network. x=None gives the neutral X (RGB-only degraded
-    mode), as the node's `x_missing_policy: rgb_only` does.
+    A size other than the image's is reached by the one letterbox rule (`rxssnet_core.network_input`): the images
+    are resized keeping their aspect ratio (uint8/uint16 before the float conversion, so the float work is done
+    at the network's size) and padded bottom/right with the normalisation mean. What inference and INT8
+    calibration feed the network. x=None gives the neutral X (RGB-only degraded mode), as the node's
+    `x_missing_policy: rgb_only` does.
     """
     height, width = image_size(rgb)
-    target = size or (height, width)
+    box = letterbox((height, width), size or (height, width))
+    if x is not None:
+        x = _check_image(x, "X image")
+        if x.shape[:2] != (height, width):
+            raise PreprocessError(
+                f"RGB image is {width}x{height} but X image is {x.shape[1]}x{x.shape[0]} (WxH); "
+                "register X to RGB first (x_alignment: resize, homography or depth)")
+    rgb_chw = pad_chw(normalize_rgb(resize_hwc(_check_rgb(rgb), box.content), config), box)
     if x is None:
-        return resize_chw(normalize_rgb(rgb, config), target), neutral_x(target[0], target[1], config)
-    rgb_chw, x_chw = preprocess_pair(rgb, x, config)
-    return resize_chw(rgb_chw, target), resize_chw(x_chw, target)
+        return rgb_chw, neutral_x(box.network[0], box.network[1], config)
+    if x.dtype in (np.uint8, np.uint16):
+        x_chw = normalize_x(resize_hwc(x, box.content), config)
+    else:  # float X may hold NaN/inf ("no measurement"): mapped to [0, 1] first, so that no NaN is interpolated
+        x_chw = normalize_x_unit(resize_hwc(x_to_unit(x, config), box.content), config)
+    return rgb_chw, pad_chw(x_chw, box)

@@ -3,9 +3,12 @@
 """Plays a rosbag2 into a live ROS 2 graph: our stand-in for `ros2 bag play` where rosbag2 is not installed.
 
 Messages are published as they were recorded (CDR bytes, no conversion), on their recorded topics or remapped
-ones, keeping the recorded time offsets scaled by `rate`. Reads sqlite3 and mcap bags with `rosbags`.
+ones, keeping the recorded time offsets scaled by `rate`. Reads sqlite3 and mcap bags with `rosbags`. As
+`ros2 bag play`: `--clock [HZ]` publishes the bag's recorded time on /clock (for nodes with use_sim_time:=true)
+and `--loop` plays the bag again and again (each play's stamps, and /clock, go back to the bag's start).
 
     python -m rxssnet_ros.bag_player BAG [--rate 1.0] [--topics /a /b] [--remap /a:=/b] [--qos reliable]
+        [--clock [40]] [--loop | --plays N]
 """
 
 from __future__ import annotations
@@ -20,11 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader
+from rosgraph_msgs.msg import Clock
 
 from rxssnet_core.errors import RXSSNetError
+from rxssnet_ros.ros_time import time_fields
+
+DEFAULT_CLOCK_HZ = 40.0  # ros2 bag play --clock's default
 
 
 class BagPlayError(RXSSNetError, ValueError):
@@ -60,12 +68,14 @@ def parse_remaps(remaps: Iterable[str]) -> dict[str, str]:
 def play_bag(node: Any, bag: str | Path, topics: Sequence[str] | None = None, remap: Mapping[str, str] | None = None,
              rate: float = 1.0, qos_depth: int = 100, reliable: bool = True,
              stop: threading.Event | None = None, on_message: Callable[[str, int], None] | None = None,
-             wait_for_subscribers_s: float = 0.0, require_subscriber: bool = False) -> PlayStats:
-    """Publishes the bag's messages from `node` (an rclpy Node); returns per-topic counts.
+             wait_for_subscribers_s: float = 0.0, require_subscriber: bool = False, clock_hz: float = 0.0,
+             plays: int = 1) -> PlayStats:
+    """Publishes the bag's messages from `node` (an rclpy Node); returns per-topic counts (all plays).
 
-    Blocks until the bag ends or `stop` is set. Topics default to all in the bag. With `wait_for_subscribers_s`
-    the first message waits (up to that long) until every topic's publisher has matched the subscribers the graph
-    lists: a message published before discovery has matched is lost even over reliable QoS.
+    Blocks until the bag ends (`plays` times; 0: until `stop`) or `stop` is set. Topics default to all in the bag.
+    With `wait_for_subscribers_s` the first message waits (up to that long) until every topic's publisher has
+    matched the subscribers the graph lists: a message published before discovery has matched is lost even over
+    reliable QoS. clock_hz > 0 publishes the recorded time on /clock at that rate (and with every message).
     """
     if rate <= 0:
         raise BagPlayError(f"rate must be > 0, got {rate}")
@@ -91,27 +101,48 @@ def play_bag(node: Any, bag: str | Path, topics: Sequence[str] | None = None, re
         connections = [c for c in reader.connections if c.topic in publishers]
         if wait_for_subscribers_s > 0:
             wait_for_subscribers(node, publishers.values(), wait_for_subscribers_s, stop, require_subscriber)
+        clock = node.create_publisher(Clock, "/clock", 10) if clock_hz > 0 else None
         start_wall = time.monotonic()
-        first_stamp = None
-        for connection, timestamp, rawdata in reader.messages(connections=connections):
-            if stop is not None and stop.is_set():
-                break
-            if first_stamp is None:
-                first_stamp = timestamp
-            due = start_wall + (timestamp - first_stamp) / 1e9 / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                if stop is not None:
-                    if stop.wait(delay):
-                        break
-                else:
-                    time.sleep(delay)
-            # rclpy publishes serialized CDR as is: the bag's bytes go out untouched.
-            publishers[connection.topic].publish(bytes(rawdata))
-            counts[connection.topic] = counts.get(connection.topic, 0) + 1
-            if on_message is not None:
-                on_message(connection.topic, timestamp)
+        play = 0
+        while (plays <= 0 or play < plays) and not (stop is not None and stop.is_set()):
+            play += 1
+            _play_once(reader, connections, publishers, counts, rate, stop, on_message, clock, clock_hz)
     return PlayStats(published=counts, duration_s=time.monotonic() - start_wall)
+
+
+def _play_once(reader: Any, connections: list[Any], publishers: dict[str, Any], counts: dict[str, int],
+               rate: float, stop: threading.Event | None, on_message: Callable[[str, int], None] | None,
+               clock: Any, clock_hz: float) -> None:
+    """One pass over the bag, in recorded time scaled by `rate`; /clock follows it when `clock` is given."""
+    start_wall = time.monotonic()
+    first_stamp = None
+    for connection, timestamp, rawdata in reader.messages(connections=connections):
+        if stop is not None and stop.is_set():
+            return
+        if first_stamp is None:
+            first_stamp = timestamp
+        due = start_wall + (timestamp - first_stamp) / 1e9 / rate
+        while (delay := due - time.monotonic()) > 0:
+            step = min(delay, 1.0 / clock_hz) if clock is not None else delay
+            if stop is not None and stop.wait(step):
+                return
+            if stop is None:
+                time.sleep(step)
+            if clock is not None:  # the recorded time now, between two messages
+                now = first_stamp + round((time.monotonic() - start_wall) * rate * 1e9)
+                clock.publish(Clock(clock=time_fields_msg(min(now, timestamp))))
+        if clock is not None:
+            clock.publish(Clock(clock=time_fields_msg(timestamp)))
+        # rclpy publishes serialized CDR as is: the bag's bytes go out untouched.
+        publishers[connection.topic].publish(bytes(rawdata))
+        counts[connection.topic] = counts.get(connection.topic, 0) + 1
+        if on_message is not None:
+            on_message(connection.topic, timestamp)
+
+
+def time_fields_msg(nanoseconds: int) -> Any:
+    """builtin_interfaces/Time of a time in ns."""
+    return TimeMsg(**time_fields(nanoseconds))
 
 
 def wait_for_subscribers(node: Any, publishers: Iterable[Any], timeout_s: float, stop: threading.Event | None = None,
@@ -141,7 +172,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=5.0,
                         help="wait up to this many seconds for each topic's publisher to match a subscriber "
                              "(every one the graph lists) before playing (default 5)")
+    parser.add_argument("--clock", nargs="?", type=float, const=DEFAULT_CLOCK_HZ, default=0.0, metavar="HZ",
+                        help="publish the recorded time on /clock at HZ (default 40 when given), as ros2 bag play "
+                             "--clock does, for nodes with use_sim_time:=true")
+    repeat = parser.add_mutually_exclusive_group()
+    repeat.add_argument("--loop", action="store_true", help="play the bag again and again until Ctrl-C")
+    repeat.add_argument("--plays", type=int, default=1, metavar="N", help="play the bag N times (default 1)")
     args = parser.parse_args(argv)
+    if args.clock < 0 or args.plays < 1:
+        parser.error("--clock must be > 0 Hz and --plays at least 1")
     rclpy.init()
     node = rclpy.create_node("rxssnet_bag_player")
     executor = SingleThreadedExecutor()
@@ -152,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         stats = play_bag(node, args.bag, args.topics, parse_remaps(args.remap), args.rate,
                          reliable=args.qos == "reliable", stop=stop, wait_for_subscribers_s=args.delay,
-                         require_subscriber=True)
+                         require_subscriber=True, clock_hz=args.clock, plays=0 if args.loop else args.plays)
         for topic, count in sorted(stats.published.items()):
             print(f"{topic}: {count} messages")
         return 0

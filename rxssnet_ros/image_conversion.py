@@ -236,7 +236,9 @@ def array_to_image(array_: np.ndarray, encoding: str, header: Any = None) -> Any
         msg.height, msg.width = fields["height"], fields["width"]
         msg.encoding, msg.is_bigendian, msg.step = encoding, fields["is_bigendian"], fields["step"]
         # array.array is the only container the generated setter takes without a per-byte check.
-        msg.data = array.array("B", fields["data"].tobytes())
+        data = array.array("B")
+        data.frombytes(fields["data"])  # one copy, straight from the numpy buffer
+        msg.data = data
     if header is not None:
         msg.header = header
     return msg

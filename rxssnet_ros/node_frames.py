@@ -16,6 +16,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo
 
 from rxssnet_core.frame_pipeline import FrameOutput
+from rxssnet_core.network_input import scaled_intrinsics
 from rxssnet_ros.ros_time import stamp_ns
 
 
@@ -65,8 +66,13 @@ def encoding_for_x(array: np.ndarray) -> str:
     return f"{base}C{channels}"
 
 
-def camera_info_with_header(info: CameraInfo, header: Any) -> CameraInfo:
-    """A copy of `info` stamped with `header` (the cached message is shared with the executor thread)."""
-    return CameraInfo(header=header, height=info.height, width=info.width, distortion_model=info.distortion_model,
-                      d=info.d, k=info.k, r=info.r, p=info.p, binning_x=info.binning_x, binning_y=info.binning_y,
+def camera_info_with_header(info: CameraInfo, header: Any, scale: float = 1.0,
+                            size: tuple[int, int] | None = None) -> CameraInfo:
+    """A copy of `info` stamped with `header` (the cached message is shared with the executor thread); with
+    `scale`, for images resized by it to `size` (H, W): K and P scaled (`output_resolution: network`).
+    """
+    k, p = (info.k, info.p) if scale == 1.0 else scaled_intrinsics(info.k, info.p, scale)
+    height, width = size if size is not None else (info.height, info.width)
+    return CameraInfo(header=header, height=int(height), width=int(width), distortion_model=info.distortion_model,
+                      d=info.d, k=k, r=info.r, p=p, binning_x=info.binning_x, binning_y=info.binning_y,
                       roi=info.roi)

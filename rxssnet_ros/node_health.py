@@ -52,6 +52,7 @@ class NodeHealthMixin:
             "degraded": self._last_output_degraded, "degraded_outputs": self._degraded_outputs,
             "x_missing_policy": settings.x_missing_policy,
             "mode": self._mode, "last_output_mode": self._last_output_mode, "mode_switches": self._mode_switches,
+            "time_jumps": self.time_jumps,
         })
         if self._monitors:
             with self._health_lock:

@@ -28,7 +28,8 @@ from rxssnet_ros.image_conversion import (
 )
 from rxssnet_ros.node_frames import Job
 from rxssnet_ros.qos_doctor import explain_incompatible_event, qos_profile
-from rxssnet_ros.synchronizer import GateFilter, PairingFilter, PairingRule, SubscriberFilter, stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
+from rxssnet_ros.synchronizer import GateFilter, PairingFilter, PairingRule, SubscriberFilter
 
 try:  # message_filters comes with every ROS 2 install; a pip-only install subscribes through SubscriberFilter
     from message_filters import Subscriber as InputSubscriber
@@ -39,7 +40,8 @@ except ImportError:
 class NodeInputsMixin:
     """Subscriptions and per-message checks of the segment node (`segment_node.SegmentationMixin`).
 
-    Uses the node's `settings`, `_subs`, `_meters`, `_last_stamp`, `_rgb_arrivals`, `_topic`, `_report`, `_worker` and
+    Stamps that go back by more than time_jump_threshold reset the time line (`time_jumps`). Uses the node's
+    `settings`, `_subs`, `_meters`, `_last_stamp`, `_rgb_arrivals`, `_topic`, `_report`, `_worker` and
     the degraded-mode hooks (`_observe`, `_failed`, `_serving_mode`)."""
 
     def _subscribe_inputs(self, settings: Any) -> None:
@@ -82,10 +84,11 @@ class NodeInputsMixin:
         self._meters[name].tick()
         stamp = stamp_ns(msg.header.stamp)
         last = self._last_stamp.get(name)
-        if last is not None and stamp < last:
+        if last is not None and stamp < last and not self._stamp_jumped_back(name, role, stamp, last):
             self._report(name, "out_of_order", f"{role} on {self._topic(name)}: stamp {stamp / 1e9:.3f} s is older "
-                         f"than the previous message ({last / 1e9:.3f} s): dropped. Stamps must increase (a bag "
-                         "played in a loop needs --clock and use_sim_time, or restart the node)")
+                         f"than the previous message ({last / 1e9:.3f} s) by less than time_jump_threshold "
+                         f"({self.settings.time_jump_threshold} s): dropped as out of order (a larger step back "
+                         "counts as a time jump: a bag played again)")
             return None
         self._last_stamp[name] = stamp
         if allowed is not None:

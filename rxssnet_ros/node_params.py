@@ -28,7 +28,9 @@ from rclpy.exceptions import ParameterException
 from rxssnet_core.alignment import ALIGNMENT_MODES
 from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, DEVICES, PRECISIONS
+from rxssnet_core.inference.model_files import parse_size
 from rxssnet_core.input_health import HealthThresholds
+from rxssnet_core.network_input import TRAINED
 from rxssnet_core.preprocessing import MODALITIES
 from rxssnet_ros.compressed_image import TRANSPORTS
 
@@ -38,6 +40,10 @@ QOS_CHOICES = ("sensor_data", "reliable")
 X_MISSING_POLICIES = ("drop", "rgb_only")
 RGB_MISSING_POLICIES = ("drop", "x_only")
 EXTRINSIC_SOURCES = ("parameters", "tf")
+OUTPUT_RESOLUTIONS = ("camera", "network")
+# input_size: each image's own size (the backends that take any size)
+CAMERA_SIZE = "camera"
+ANY_SIZE_BACKENDS = ("torch", "onnxruntime")
 
 
 class ParameterError(RXSSNetError, ValueError):
@@ -74,6 +80,15 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               choices=PRECISIONS),
     ParamSpec("onnx_path", "string", "", "ONNX model for backend onnxruntime (empty: exported from the checkpoint)."),
     ParamSpec("engine_path", "string", "", "TensorRT engine for backend tensorrt (empty: built from the ONNX)."),
+    ParamSpec("input_size", "string", "", "Network input size HxW (e.g. 480x640), the same on every backend: camera "
+              "images are letterboxed into it (aspect ratio kept, padded; rxssnet_core.network_input) and ONNX "
+              "files, OpenVINO IRs and TensorRT engines are built and cached for it (a given file of another size "
+              "is refused). Empty: the size the checkpoint was trained at (its metadata), else 480x640. camera: "
+              "each image's own size (torch and onnxruntime only)."),
+    ParamSpec("output_resolution", "string", "camera", "Size of ~/labels, ~/colored, ~/overlay and ~/confidence: "
+              "camera (the RGB image's) or network (the image's region of the network input, e.g. 360x640 for "
+              "1280x720 at 480x640; ~/camera_info then carries K and P scaled to it).",
+              choices=OUTPUT_RESOLUTIONS),
     ParamSpec("modality", "string", "", "Modality of the X camera; must match the checkpoint (empty: the "
               "checkpoint's).", choices=("", *MODALITIES)),
     # -- inputs
@@ -92,6 +107,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("x_transport", "string", "raw", "image_transport of the X input: raw (~/x/image), compressed "
               "(JPEG/PNG on <resolved ~/x/image>/compressed) or compressedDepth (16UC1/32FC1 depth PNG on "
               "<resolved ~/x/image>/compressedDepth).", choices=TRANSPORTS),
+    ParamSpec("time_jump_threshold", "double", 1.0, "Seconds an input's header stamps, or the node's clock under "
+              "use_sim_time (/clock), must go back to count as a time jump (a bag played again, a simulator reset): "
+              "pairing queues, input health clocks and the tf buffer are reset, one log line. Smaller steps back "
+              "are reorderings and dropped.", low=0.001, high=1e6),
     ParamSpec("max_image_pixels", "integer", 4096 * 4096, "Images with more pixels are rejected (protects memory).",
               low=1, high=2**31 - 1),
     ParamSpec("x_missing_policy", "string", "drop", "When the X camera is silent for x_timeout: drop RGB frames, "
@@ -261,6 +280,10 @@ def validate_values(values: Mapping[str, Any], check_files: bool = True) -> Node
             importlib.util.find_spec("tf2_ros") is None:
         raise ParameterError("x_extrinsic_source", "is 'tf' but tf2_ros is not installed here; install "
                              "tf2_ros or set x_extrinsic_source:=parameters")
+    merged["input_size"] = _input_size(merged)
+    if merged["output_resolution"] == "network" and merged["publish_points"]:
+        raise ParameterError("output_resolution", "network gives labels smaller than the depth image, and "
+                             "~/points needs both on one grid; set output_resolution:=camera or publish_points:=false")
     settings = NodeSettings(**merged)
     for name in ("onnx_path", "engine_path", "modality", "x_interpolation"):
         if not getattr(settings, name):
@@ -268,6 +291,24 @@ def validate_values(values: Mapping[str, Any], check_files: bool = True) -> Node
     settings.alignment_plane_m = settings.alignment_plane_m or None
     settings.shown_classes = settings.shown_classes or None
     return settings
+
+
+def _input_size(merged: Mapping[str, Any]) -> Any:
+    """The Segmenter's input_size for the parameter: TRAINED (empty), None (camera) or (H, W)."""
+    text = merged["input_size"].strip()
+    if not text:
+        return TRAINED
+    if text == CAMERA_SIZE:
+        if merged["backend"] not in ANY_SIZE_BACKENDS:
+            raise ParameterError("input_size", f"camera needs a backend that runs any size ({ANY_SIZE_BACKENDS}); "
+                                 f"backend {merged['backend']} builds for one size: set input_size:=HxW (e.g. "
+                                 "480x640) or leave it empty (the checkpoint's training size)")
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise ParameterError("input_size", f"{error}; or leave it empty (the checkpoint's training size), or "
+                             "camera (each image's own size)") from None
 
 
 def check_dynamic_update(name: str, value: Any, num_classes: int | None) -> str | None:

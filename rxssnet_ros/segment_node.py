@@ -54,6 +54,7 @@ from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem
 from rxssnet_core.inference.segmenter import Segmenter
 from rxssnet_core.input_health import InputMonitor
 from rxssnet_core.labelling_score import score_frame
+from rxssnet_core.network_input import letterbox
 from rxssnet_ros import node_params
 from rxssnet_ros.bag_tools.tf_from_bag import rotation_from_quaternion
 from rxssnet_ros.degraded_modes import DegradedModesMixin
@@ -74,20 +75,26 @@ from rxssnet_ros.inference_worker import InferenceWorker
 from rxssnet_ros.node_frames import Job, camera_info_with_header, encoding_for_x, frame_timing
 from rxssnet_ros.node_health import NodeHealthMixin
 from rxssnet_ros.node_inputs import InputSubscriber, NodeInputsMixin
-from rxssnet_ros.node_runner import asks_for_help, run_until_stopped
+from rxssnet_ros.node_runner import asks_for_help, keep_frame_memory_mapped, run_until_stopped
 from rxssnet_ros.pointcloud_msg import make_pointcloud2
 from rxssnet_ros.qos_doctor import qos_profile
-from rxssnet_ros.synchronizer import PairingFilter, stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
+from rxssnet_ros.synchronizer import PairingFilter
+from rxssnet_ros.time_jumps import TimeJumpsMixin
 
 NODE_NAME = "segment_node"
 EXIT_CONFIG_ERROR = 2
+
+
+def _size_text(size: tuple[int, int] | None) -> str:
+    return "camera (each image's size)" if size is None else f"{size[0]}x{size[1]}"
 
 
 class NodeConfigError(RXSSNetError, RuntimeError):
     """The node cannot start as configured; the message names the parameter (or file) and the fix."""
 
 
-class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
+class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, TimeJumpsMixin):
     """Everything the plain and the lifecycle node share. Stages: declare -> configure -> activate."""
 
     # -- stage 0: parameters and bookkeeping (constructor) ------------------------------------------------------
@@ -155,7 +162,8 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
         self.get_logger().info(
             f"loaded model {segmenter.model_name} ({segmenter.num_classes} classes, {modality}) from "
             f"{settings.checkpoint} on {segmenter.backend_name}/{settings.device}/{settings.precision}; "
-            f"x_alignment={settings.x_alignment}, image conversion: "
+            f"input_size {_size_text(segmenter.input_size)} (letterboxed), output_resolution "
+            f"{settings.output_resolution}; x_alignment={settings.x_alignment}, image conversion: "
             f"{'cv_bridge' if cv_bridge_in_use() else 'builtin'}")
         warning = degraded_mode_warning(segmenter.metadata, settings.serves_degraded_modes)
         if warning is not None:
@@ -165,7 +173,8 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
         try:
             segmenter = Segmenter.from_checkpoint(
                 settings.checkpoint, backend=settings.backend, device=settings.device,
-                precision=settings.precision, onnx_path=settings.onnx_path, engine_path=settings.engine_path)
+                precision=settings.precision, onnx_path=settings.onnx_path, engine_path=settings.engine_path,
+                input_size=settings.input_size)
             segmenter.warmup(64, 64)
         except (ValueError, KeyError, OSError, RuntimeError, ImportError) as error:
             raise NodeConfigError(
@@ -229,6 +238,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
 
         self._worker = InferenceWorker(self._process, self._on_worker_error).start()
         self._subscribe_inputs(settings)
+        self._watch_clock_jumps()
         self._timers.append(self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
         self._timers.append(self.create_timer(settings.health_check_period, self._check_mode))
         self._active = True
@@ -240,6 +250,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
     def deactivate_segmentation(self) -> None:
         """Stop subscribing, finish the running frame, stop publishing (the model stays loaded)."""
         self._active = False
+        self._unwatch_clock_jumps()
         for sub in self._subs.values():
             self.destroy_subscription(sub)
         self._subs = {}
@@ -299,7 +310,8 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
         wants = FrameWants(confidence=self._wanted("confidence") or labelling, colors=self._wanted("colored"),
                            overlay=self._wanted("overlay"), points="points" in self._pub,
                            shown_classes=self._shown_classes, overlay_alpha=self._overlay_alpha,
-                           points_stride=settings.points_stride)
+                           points_stride=settings.points_stride,
+                           at_network_size=settings.output_resolution == "network")
         try:
             output = pipeline.run(rgb, x, self._rgb_info, job.x_info, wants)
         except FrameProblem as problem:
@@ -340,7 +352,10 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin):
             pub["confidence"].publish(array_to_image(output.confidence, "32FC1", header))
         info = self._rgb_info
         if info is not None:
-            if (info.height, info.width) == labels.shape:
+            if output.scale != 1.0 and labels.shape == letterbox((info.height, info.width),
+                                                                 self.segmenter.network_size(1, 1)).content:
+                pub["camera_info"].publish(camera_info_with_header(info, header, output.scale, labels.shape))
+            elif (info.height, info.width) == labels.shape:
                 pub["camera_info"].publish(camera_info_with_header(info, header))
             else:
                 self._report("rgb_info", "size", f"camera_info on {self._topic('rgb_info')} is for "
@@ -461,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         print(node_params.markdown_table())
         return 0
     node_class = LifecycleSegmentNode if node_params.wants_lifecycle(argv) else SegmentNode
+    keep_frame_memory_mapped()
 
     def create(stop: threading.Event) -> SegmentationMixin:
         node = node_class()

@@ -75,11 +75,15 @@ class ApproximateTimePairer:
         self.dropped_out_of_order = [0] * num_streams
         self.dropped_queue_full = [0] * num_streams
         self.emitted = 0
-        self.reset()
+        self._clear()
 
     # -- public API ---------------------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget every queued message (counters are kept)."""
+        """Forget every queued message and the stamp order (counters are kept): time went back."""
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:
         self._deques: list[deque[tuple[int, Any]]] = [deque() for _ in range(self.num_streams)]
         self._past: list[list[tuple[int, Any]]] = [[] for _ in range(self.num_streams)]
         self._last_stamp: list[int | None] = [None] * self.num_streams

@@ -77,6 +77,9 @@ class NodeProcess:
     def __init__(self, params: Mapping[str, Any], env: Mapping[str, str], namespace: str = "/",
                  remaps: Mapping[str, str] | None = None, extra_args: Sequence[str] = ()) -> None:
         args = [sys.executable, "-m", NODE_MODULE, "--ros-args", "-r", f"__ns:={namespace}"]
+        # The tests' small synthetic images run at their own size (the Segmenter's default, which they compare
+        # with) unless a test sets input_size; the node's own default is the checkpoint's training size.
+        params = {"input_size": "camera", **params}
         for key, value in params.items():
             args += ["-p", f"{key}:={format_param(value)}"]
         for source, target in (remaps or {}).items():

@@ -17,7 +17,7 @@ import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 REQUIRED = {"config", "modality", "rgb_topic", "x_topic", "checkpoint", "engine", "backend", "device", "precision",
-            "use_rviz"}
+            "use_rviz", "namespace", "node_name", "use_sim_time", "input_size", "rgb_transport", "x_transport"}
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,33 @@ def test_device_precision_and_engine_arguments(launch_module):
         launch_module.node_configuration({**defaults, "precision": "half"}, share)
 
 
+def test_rig_arguments_namespace_name_sim_time_size_and_transports(launch_module):
+    share = str(REPO)
+    defaults = {name: default for name, default, _ in launch_module.LAUNCH_ARGUMENTS}
+    setup = launch_module.node_configuration(
+        {**defaults, "namespace": "front", "node_name": "seg", "use_sim_time": "true", "input_size": "384x640",
+         "output_resolution": "network", "rgb_transport": "compressed", "x_transport": "compressed"}, share)
+    assert (setup["namespace"], setup["name"]) == ("front", "seg")
+    assert setup["parameters"][1] == {"input_size": "384x640", "output_resolution": "network",
+                                      "rgb_transport": "compressed", "x_transport": "compressed",
+                                      "use_sim_time": True}
+    assert launch_module.node_configuration(defaults, share)["namespace"] == ""
+    for name, value, match in (("input_size", "big", "input_size"), ("rgb_transport", "compressedDepth", "RGB"),
+                               ("x_transport", "theora", "x_transport"), ("use_sim_time", "maybe", "true or false")):
+        with pytest.raises(ValueError, match=match):
+            launch_module.node_configuration({**defaults, name: value}, share)
+
+
+def test_camera_presets_are_valid_node_parameters():
+    from rxssnet_ros.node_params import validate_values
+
+    for preset, size in (("rgbd_realsense_1280x720.yaml", (384, 640)),
+                         ("thermal640x512_colour1920x1080.yaml", (384, 640))):
+        values = yaml.safe_load((REPO / "config" / preset).read_text())["/**"]["ros__parameters"]
+        settings = validate_values({**values, "checkpoint": "/m.safetensors"}, check_files=False)
+        assert settings.input_size == size and settings.input_qos == "sensor_data"
+
+
 def test_config_files_leave_device_and_precision_to_the_launch_arguments(launch_module):
     """The config files are loaded first and the launch arguments after them, so an argument always wins."""
     defaults = {name: default for name, default, _ in launch_module.LAUNCH_ARGUMENTS}
@@ -145,7 +172,7 @@ def evaluate_launch(launch_module, arguments: dict[str, str]) -> dict:
     for path, is_file in node._Node__expanded_parameter_arguments:
         assert is_file
         for key, section in yaml.safe_load(pathlib.Path(path).read_text()).items():
-            if key in ("/**", "segment_node", "/segment_node"):
+            if key == "/**" or key.endswith("segment_node"):  # namespace:= gives /<namespace>/segment_node
                 parameters.update(section["ros__parameters"])
     remappings = dict(node._Node__expanded_remappings or [])
     return {"parameters": parameters, "remappings": remappings}

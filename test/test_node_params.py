@@ -209,3 +209,19 @@ def test_help_flag_is_ours_only_before_ros_args():
     assert asks_for_help(["segment_node", "-h", "--ros-args", "-p", "a:=1"])
     assert not asks_for_help(["segment_node", "--ros-args", "--help"])
     assert not asks_for_help(["segment_node"])
+
+
+def test_input_size_and_output_resolution() -> None:
+    from rxssnet_core.network_input import TRAINED
+
+    base = {"checkpoint": "/m.safetensors"}
+    assert node_params.validate_values(base, check_files=False).input_size == TRAINED
+    assert node_params.validate_values({**base, "input_size": "720x1280"}, check_files=False).input_size == (720, 1280)
+    assert node_params.validate_values({**base, "input_size": "camera"}, check_files=False).input_size is None
+    with pytest.raises(node_params.ParameterError, match=r"input_size.*camera needs a backend that runs any size"):
+        node_params.validate_values({**base, "input_size": "camera", "backend": "openvino"}, check_files=False)
+    with pytest.raises(node_params.ParameterError, match=r"input_size.*'480-640' must look like '480x640'"):
+        node_params.validate_values({**base, "input_size": "480-640"}, check_files=False)
+    with pytest.raises(node_params.ParameterError, match=r"output_resolution.*publish_points"):
+        node_params.validate_values({**base, "output_resolution": "network", "publish_points": True},
+                                    check_files=False)

@@ -21,9 +21,10 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from colcon_workspace import build_workspace, ros2_shell_prefix
-from ros_harness import Harness, ros_child_env
+from ros_harness import Harness, image_msg, ros_child_env
 
 pytestmark = [pytest.mark.ros]
 
@@ -129,7 +130,8 @@ def test_ros2_launch_answers_a_bag_takes_param_set_and_exits_0_on_ctrl_c(workspa
     install, prefix = workspace
     bag_path, stamps = bag
     launch = ShellProcess(prefix + f"exec ros2 launch rxssnet_ros segment.launch.py checkpoint:={tiny_checkpoint} "
-                          f"rgb_topic:={RGB_TOPIC} x_topic:={X_TOPIC}", {**ros_child_env(), "OMP_NUM_THREADS": "1"})
+                          f"rgb_topic:={RGB_TOPIC} x_topic:={X_TOPIC} input_size:=64x80",
+                          {**ros_child_env(), "OMP_NUM_THREADS": "1"})
     harness = Harness("launch_test_harness")
     try:
         labels = harness.collect("/segment_node/labels")
@@ -187,3 +189,57 @@ def test_ros2_run_rxssnet_is_the_cli_after_colcon_build(workspace):
     result = ros2(prefix, "ros2 run rxssnet_ros rxssnet --help", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "convert-reference" in result.stdout and "bag" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def depth_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The tiny network again, as a depth model (uint16 millimetres): the rear rig's."""
+    from rxssnet_core import load_model, save_model
+    from rxssnet_core.preprocessing import PreprocessConfig
+
+    model = load_model(tiny_checkpoint)
+    path = tmp_path_factory.mktemp("depth") / "tiny_depth.safetensors"
+    save_model(model, path, metadata={**model.metadata, "preprocess": PreprocessConfig(modality="depth").to_dict()})
+    return path
+
+
+@pytest.mark.slow
+def test_two_rigs_in_one_ros2_launch_answer_on_their_own_topics_with_their_presets(workspace, tiny_checkpoint,
+                                                                                   depth_checkpoint):
+    """launch/two_rigs.launch.py: a front 1920x1080 bgr8 + 640x512 mono16 thermal rig (homography preset) and a rear
+    1280x720 + aligned 16UC1 depth rig (RealSense preset), each answering at its camera's size on its namespace."""
+    install, prefix = workspace
+    launch = ShellProcess(prefix + "exec ros2 launch rxssnet_ros two_rigs.launch.py "
+                          f"front_checkpoint:={tiny_checkpoint} rear_checkpoint:={depth_checkpoint}",
+                          {**ros_child_env(), "OMP_NUM_THREADS": "1"})
+    harness = Harness("two_rigs_harness")
+    rng = np.random.default_rng(5)
+    frames = {"front": (("/front/colour/image_raw", rng.integers(0, 256, (1080, 1920, 3), np.uint8), "bgr8"),
+                        ("/front/thermal/image_raw", rng.integers(28000, 31000, (512, 640), np.uint16), "mono16")),
+              "rear": (("/rear/camera/color/image_raw", rng.integers(0, 256, (720, 1280, 3), np.uint8), "rgb8"),
+                       ("/rear/camera/aligned_depth_to_color/image_raw",
+                        rng.integers(300, 6000, (720, 1280), np.uint16), "16UC1"))}
+    sizes = {"front": (1080, 1920), "rear": (720, 1280)}
+    try:
+        labels = {rig: harness.collect(f"/{rig}/segment_node/labels") for rig in frames}
+        publishers = {rig: [harness.publisher(topic) for topic, _, _ in pair] for rig, pair in frames.items()}
+        for rig in frames:
+            assert launch.wait_for_line(f"[{rig}.segment_node]: segmenting", 180), launch.output[-4000:]
+        assert harness.wait_for_subscribers([p for pubs in publishers.values() for p in pubs], 60)
+        assert harness.wait_for_publishers([f"/{rig}/segment_node/labels" for rig in frames], 60), launch.output
+        for index in range(4):  # best-effort inputs (the presets' sensor_data QoS): a few frames, not one
+            stamp = 1_700_000_000_000_000_000 + index * 200_000_000
+            for rig, pair in frames.items():
+                for publisher, (_, array, encoding) in zip(publishers[rig], pair):
+                    publisher.publish(image_msg(array, encoding, stamp, f"{rig}_camera"))
+            time.sleep(0.6)
+        for rig in frames:
+            assert labels[rig].wait_for(lambda msgs: len(msgs) >= 1, 60), (rig, launch.output[-4000:])
+            msg = labels[rig].messages[0]
+            assert (msg.height, msg.width) == sizes[rig], (rig, msg.height, msg.width)
+        assert "input_size 384x640 (letterboxed)" in launch.output
+    finally:
+        harness.close()
+        code = launch.interrupt(60)
+    assert code == 0, launch.output[-4000:]
+    assert not processes_running(str(install)), processes_running(str(install))

@@ -236,6 +236,7 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_data: Path, tmp_pa
     best = load_model(third.best_path)
     assert best.metadata["dataset"] == "synthetic_fusion" and len(best.metadata["class_names"]) == 4
     assert best.metadata["preprocess"]["modality"] == "thermal"
+    assert best.metadata["input_size"] == [64, 64]  # the crop: the node's default network size
     assert json.loads((tmp_path / "resumed" / "best.json").read_text())["val_split"] == "val"
 
 

@@ -46,7 +46,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser, what: str = "--mode s
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
                         help="backend precision (default fp32)")
     parser.add_argument("--input-size", default=None, metavar="HxW",
-                        help="run the network at this size (default: each image's size; openvino and tensorrt "
+                        help="run the network at this size, the node's input_size: images are letterboxed into it "
+                             "(rxssnet_core.network_input, the node's rule); 'trained': the checkpoint's training "
+                             "size, the node's default (default here: each image's size; openvino and tensorrt "
                              "build for the first image's size)")
     parser.add_argument("--calibration-dir", default=None, metavar="DIR",
                         help="--precision int8: a folder of RGB/X pairs from the robot's cameras to quantize on "

@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from rxssnet_core.errors import UsageError
@@ -49,6 +48,7 @@ from rxssnet_core.inference.model_files import (
     parse_size,
     preprocess_from_metadata,
 )
+from rxssnet_core.network_input import TRAINED, content_of, labels_for_image, letterbox, trained_input_size
 from rxssnet_core.preprocessing import PreprocessError, image_size, prepare_inputs
 from rxssnet_core.visualization import as_palette
 
@@ -65,6 +65,7 @@ class SegmentationResult:
     labels: np.ndarray
     confidence: np.ndarray | None = None
     timing: dict[str, float] = field(default_factory=dict)
+    scale: float = 1.0  # labels' size / the image's size (at_network_size: the letterbox scale)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -106,18 +107,6 @@ def outputs_to_labels(outputs: dict[str, Any], num_classes: int, with_confidence
     return labels, confidence
 
 
-def _resize_outputs(labels: np.ndarray, confidence: np.ndarray | None, size: tuple[int, int]
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
-
-    if labels.shape == tuple(size):
-        return labels, confidence
-    dsize = (size[1], size[0])
-    labels = cv2.resize(labels, dsize, interpolation=cv2.INTER_NEAREST)
-    if confidence is not None:
-        confidence = cv2.resize(confidence, dsize, interpolation=cv2.INTER_LINEAR)
-    return labels, confidence
-
-
 # ----------------------------------------------------------------------------------------------------------
 # The Segmenter
 
@@ -127,8 +116,10 @@ class Segmenter:
 
     Build it with `Segmenter.from_checkpoint` (or `from_model` for an in-memory network). `segment` maps an
     RGB image and its registered X image to labels at the input size. `input_size` (H, W) fixes the network
-    size: images are resized to it and the labels resized back (nearest); None runs at each image's size
-    (fixed-shape ONNX files and engines impose their own size).
+    size, the same on every backend: images are letterboxed into it (`rxssnet_core.network_input`: aspect ratio
+    kept, padded bottom/right) and the labels of the image's region resized back (nearest); "trained" is the size
+    the checkpoint was trained at (its metadata, else 480x640); None runs at each image's size (fixed-shape ONNX
+    files, IRs and engines impose their own size, and one given for another `input_size` is refused).
     """
 
     def __init__(self, backend: InferenceBackend, info: ModelInfo, input_size: tuple[int, int] | None = None,
@@ -145,9 +136,13 @@ class Segmenter:
         self.source = source
         fixed = backend.fixed_size
         if self.input_size is not None and fixed is not None and tuple(fixed) != self.input_size:
+            file_size = f"{fixed[0]}x{fixed[1]}"
+            wanted = f"{self.input_size[0]}x{self.input_size[1]}"
             raise UsageError(
-                f"input_size={self.input_size} but the {backend.name} model file has a fixed size {tuple(fixed)}; "
-                "pass input_size=None (or the file's size), or export a file for this size")
+                f"input_size={wanted} but the {backend.name} model file {getattr(backend, 'path', '')} has a fixed "
+                f"size {tuple(fixed)}, built for {file_size}; "
+                f"set input_size:={file_size} (the file's size), or leave onnx_path/engine_path empty so that a "
+                f"file for {wanted} is built and cached")
 
     # -- construction ----------------------------------------------------------------------------------------
 
@@ -171,7 +166,7 @@ class Segmenter:
         """
         backend, _ = resolve_backend(backend, device, precision)
         check_choice(backend, device, precision)
-        size = parse_size(input_size)
+        size = TRAINED if input_size == TRAINED else parse_size(input_size)
         if checkpoint is None:
             return cls._from_artifact(backend, device, precision, onnx_path, engine_path, size)
         # a missing runtime is reported before the checkpoint is loaded
@@ -205,13 +200,16 @@ class Segmenter:
         info = ModelInfo(model.config, dict(metadata if metadata is not None else
                                              getattr(model, "metadata", None) or {}), loaded=model)
         return cls._build(info, backend, device, precision, onnx_path, engine_path, channels_last, cache_dir,
-                          calibration_dir, parse_size(input_size), source, owns_model=False)
+                          calibration_dir, TRAINED if input_size == TRAINED else parse_size(input_size), source,
+                          owns_model=False)
 
     @classmethod
     def _build(cls, info: ModelInfo, backend: str, device: str, precision: str, onnx_path: Any,
                engine_path: Any, channels_last: bool, cache_dir: Any, calibration_dir: Any,
-               size: tuple[int, int] | None, source: str | None, owns_model: bool) -> Segmenter:
+               size: Any, source: str | None, owns_model: bool) -> Segmenter:
         cache = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
+        if size == TRAINED:
+            size = trained_input_size(info.metadata)
         if backend == "torch":
             runner: InferenceBackend = TorchBackend(info.model(), device, precision, channels_last,
                                                     copy=not owns_model)
@@ -232,11 +230,14 @@ class Segmenter:
 
     @classmethod
     def _from_artifact(cls, backend: str, device: str, precision: str, onnx_path: Any, engine_path: Any,
-                       size: tuple[int, int] | None) -> Segmenter:
+                       size: Any) -> Segmenter:
+        def sized(info: ModelInfo) -> tuple[int, int] | None:
+            return trained_input_size(info.metadata) if size == TRAINED else size
+
         if backend == "onnxruntime" and onnx_path and pathlib.Path(onnx_path).is_file():
             description = artifacts.onnx_description(onnx_path) or {}
             info = ModelInfo.from_description(description, str(onnx_path))
-            return cls(OnnxRuntimeBackend(onnx_path, device, precision), info, size, str(onnx_path))
+            return cls(OnnxRuntimeBackend(onnx_path, device, precision), info, sized(info), str(onnx_path))
         if backend == "tensorrt" and engine_path and pathlib.Path(engine_path).is_file():
             description = artifacts.engine_description(engine_path)
             if description is None:
@@ -244,12 +245,12 @@ class Segmenter:
                                         "`rxssnet export`) is missing; pass the checkpoint as well")
             info = ModelInfo.from_description(description, str(engine_path))
             check_engine_precision(engine_path, precision)
-            return cls(TensorRTBackend(engine_path, device, precision), info, size, str(engine_path))
+            return cls(TensorRTBackend(engine_path, device, precision), info, sized(info), str(engine_path))
         if backend == "openvino" and onnx_path and pathlib.Path(onnx_path).is_file():
             description = ov_backend.read_ir_description(onnx_path) or {}
             info = ModelInfo.from_description(description, str(onnx_path))
             return cls(ov_backend.OpenVinoBackend(onnx_path, device, precision, cache_dir=default_cache_dir()),
-                       info, size, str(onnx_path))
+                       info, sized(info), str(onnx_path))
         raise UsageError(
             "checkpoint=None needs an existing onnx_path (backend='onnxruntime'; an IR .xml or ONNX file for "
             "backend='openvino') or engine_path (backend='tensorrt'); give the checkpoint file otherwise")
@@ -274,13 +275,17 @@ class Segmenter:
 
     # -- inference -------------------------------------------------------------------------------------------
 
-    def segment(self, rgb: np.ndarray, x: np.ndarray | None = None, return_confidence: bool = False
-                ) -> SegmentationResult:
-        """Labels (and optionally confidence) for one RGB image (H, W, 3) uint8 and its X image (or None)."""
-        return self.segment_batch([rgb], None if x is None else [x], return_confidence)[0]
+    def segment(self, rgb: np.ndarray, x: np.ndarray | None = None, return_confidence: bool = False,
+                at_network_size: bool = False) -> SegmentationResult:
+        """Labels (and optionally confidence) for one RGB image (H, W, 3) uint8 and its X image (or None).
+
+        at_network_size: the labels of the image's region in the network input (the image scaled by
+        `result.scale`, e.g. 360x640 for 1280x720 at input_size 480x640) instead of the image's size.
+        """
+        return self.segment_batch([rgb], None if x is None else [x], return_confidence, at_network_size)[0]
 
     def segment_batch(self, rgbs: list[np.ndarray], xs: list[np.ndarray | None] | None = None,
-                      return_confidence: bool = False) -> list[SegmentationResult]:
+                      return_confidence: bool = False, at_network_size: bool = False) -> list[SegmentationResult]:
         """`segment` for images of one size in one backend call; timings are per image (batch time / B)."""
         if len(rgbs) == 0:
             raise UsageError("segment_batch got no images")
@@ -295,6 +300,7 @@ class Segmenter:
                     f"segment_batch image {index} is {rgb.shape[1]}x{rgb.shape[0]} but image 0 is "
                     f"{width}x{height}; batch images of one size or call segment() per image")
         size = self.network_size(height, width)
+        box = letterbox((height, width), size)
         pairs = [prepare_inputs(rgb, x, self.preprocess_config, size) for rgb, x in zip(rgbs, xs)]
         if len(pairs) == 1:  # a view, not a copy, for the node's one-frame calls
             rgb_batch, x_batch = pairs[0][0][None], pairs[0][1][None]
@@ -306,15 +312,22 @@ class Segmenter:
         step = self.backend.max_batch or len(rgbs)
         outputs = [self.backend.infer(rgb_batch[i:i + step], x_batch[i:i + step])
                    for i in range(0, len(rgbs), step)]
+        if box.padded:  # the padding's outputs are never used: no argmax or copy of them (torch or numpy views)
+            outputs = [{name: content_of(value, box) for name, value in output.items()} for output in outputs]
         inferred = time.perf_counter()
 
         results = []
         for output in outputs:
             labels, confidence = outputs_to_labels(output, self.num_classes, return_confidence)
             for j in range(len(labels)):
-                label, conf = _resize_outputs(labels[j], None if confidence is None else confidence[j],
-                                              (height, width))
-                results.append(SegmentationResult(label, conf))
+                conf = None if confidence is None else confidence[j]
+                if at_network_size:
+                    label = np.ascontiguousarray(content_of(labels[j], box))
+                    conf = None if conf is None else np.ascontiguousarray(content_of(conf, box))
+                    results.append(SegmentationResult(label, conf, scale=box.scale))
+                else:
+                    label, conf = labels_for_image(labels[j], box, conf)
+                    results.append(SegmentationResult(label, conf))
         done = time.perf_counter()
         count = len(rgbs)
         timing = {"preprocess_ms": (preprocessed - start) * 1e3 / count,

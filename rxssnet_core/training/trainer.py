@@ -218,6 +218,8 @@ class Trainer:
             # what the model was trained to survive: `rxssnet eval/bag eval --degraded-modes` print it by the table
             "recipe": {"modality_dropout": dataclasses.asdict(cfg.train.modality_dropout)},
             "lineage": finetune.lineage(cfg, self.parent, self.data_root, self.replay_samples),
+            # the network size it was trained at: the node's default input_size (rxssnet_core.network_input)
+            **({"input_size": list(cfg.train.crop_size)} if cfg.train.crop_size else {}),
         }
         with contextlib.suppress(AttributeError, TypeError):
             model.metadata = dict(self.metadata)

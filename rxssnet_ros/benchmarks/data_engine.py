@@ -55,7 +55,7 @@ from rxssnet_ros.bag_tools.issues import IssueLog
 from rxssnet_ros.bag_tools.mining import MineConfig, mine_bag
 from rxssnet_ros.bag_tools.replay_eval import BagEvalConfig
 from rxssnet_ros.image_conversion import image_to_array, rgb_from_image, x_from_image
-from rxssnet_ros.synchronizer import stamp_ns
+from rxssnet_ros.ros_time import stamp_ns
 
 RECIPE = Path(__file__).resolve().parents[2] / "config" / "train" / "synthetic_fusion.yaml"
 SIZE = (96, 128)

@@ -19,8 +19,12 @@ The node runs in its own process (`python -m rxssnet_ros.segment_node`) with loo
 ROS_DOMAIN_ID, sensor-data QoS and the shared-memory Fast DDS profile of config/ (as on a robot). Without
 --checkpoint a random RXSSNet-atto (9 classes, decoder 32) is built; its speed, not its accuracy, matters here.
 
+Camera sizes (`--also-sizes 720x1280 1080x1920`): part 3 again at each further camera size, in the same run, with
+the same network size (the node's input_size: the checkpoint's training size, 480x640 for the random model), and
+one table of what the node adds per size (targets: `size_table.SIZE_TARGETS_P90_MS`).
+
     python -m rxssnet_ros.benchmarks.node_latency [--checkpoint model.safetensors] [--frames 20]
-        [--duration 60] [--rate 30] [--height 480 --width 640] [--json]
+        [--duration 60] [--rate 30] [--height 480 --width 640] [--also-sizes 720x1280 1080x1920] [--json]
 """
 
 from __future__ import annotations
@@ -51,8 +55,11 @@ from tqdm import tqdm
 from rxssnet_core import ModelConfig, Segmenter, save_model
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
+from rxssnet_core.inference.model_files import parse_size
+from rxssnet_core.network_input import TRAINED
 from rxssnet_core.percentiles import percentile
 from rxssnet_core.preprocessing import PreprocessConfig
+from rxssnet_ros.benchmarks.size_table import print_size_table
 from rxssnet_ros.image_conversion import array_to_image
 from rxssnet_ros.ros_time import stamp_ns, time_fields
 
@@ -227,7 +234,7 @@ def _frames(height: int, width: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
 def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int,
                   model: dict[str, str]) -> tuple[list[float], list[float]]:
     """(Segmenter.segment total ms, its backend call ms) per run, in this process; `model`: backend, precision."""
-    segmenter = Segmenter.from_checkpoint(checkpoint, **model)
+    segmenter = Segmenter.from_checkpoint(checkpoint, input_size=TRAINED, **model)  # the node's network size
     segmenter.segment(rgb, x)  # warm-up
     timings = [segmenter.segment(rgb, x).timing for _ in tqdm(range(runs), desc="Segmenter in-process")]
     return [t["total_ms"] for t in timings], [t["inference_ms"] for t in timings]
@@ -408,8 +415,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", default="torch", choices=BACKEND_CHOICES,
                         help="the node's (and the in-process Segmenter's) backend (default torch)")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="its precision (default fp32)")
+    parser.add_argument("--also-sizes", nargs="*", default=[], metavar="HxW",
+                        help="further camera sizes for the per-frame part, in the same run (e.g. 720x1280 1080x1920)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args(argv)
+    also_sizes: list[tuple[int, int]] = []
+    try:
+        for text in args.also_sizes:
+            size = parse_size(text, "--also-sizes")
+            if size is None:  # "camera"/"trained" mean no size here
+                raise ValueError(f"--also-sizes {text!r}: give HxW, e.g. 720x1280")
+            also_sizes.append(size)
+    except ValueError as error:
+        parser.error(str(error))
     if args.frames < 1 or args.duration <= 0 or args.rate <= 0 or args.height < 16 or args.width < 16:
         parser.error("--frames, --duration and --rate must be positive, --height/--width at least 16")
     if args.checkpoint and not os.path.isfile(args.checkpoint):
@@ -426,6 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         overhead = overhead_run(checkpoint, env, args.height, args.width, args.frames, segment_p50, model)
         overload = overload_run(checkpoint, env, args.height, args.width, args.duration, args.rate, model=model)
         streams = streams_run(checkpoint, env, args.height, args.width, args.streams_seconds, model=model)
+        by_size = {(args.height, args.width): streams}
+        for height, width in also_sizes:
+            by_size[(height, width)] = streams_run(checkpoint, env, height, width, args.streams_seconds, model=model)
 
     print(f"\nsegment_node latency, {args.width}x{args.height} rgb8 + mono8, sensor-data QoS, shared-memory "
           f"profile; {machine_line()}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}; "
@@ -473,12 +494,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{streams[key + '_p99_ms']:.1f} |")
     print(f"\nWhat the node adds per frame: {streams['node_adds_p90_ms']:.1f} ms at p90: "
           f"{target_verdict(streams['node_adds_p90_ms'])} the p90 <= {NODE_ADDS_TARGET_P90_MS:g} ms target.")
+    if len(by_size) > 1:
+        print_size_table(by_size)
     backend_ratio = streams["backend_p50_ms"] / percentile(in_process_backend, 50)
     print(f"\nBackend call in the node / in this process (p50): {streams['backend_p50_ms']:.1f} / "
           f"{percentile(in_process_backend, 50):.1f} ms = {backend_ratio:.2f}")
     if args.json:
         print(json.dumps({"in_process_ms": in_process, "in_process_backend_ms": in_process_backend,
-                          "overhead": overhead, "overload": overload, "streams": streams}, indent=1))
+                          "overhead": overhead, "overload": overload, "streams": streams,
+                          "by_size": {f"{h}x{w}": run for (h, w), run in by_size.items()}}, indent=1))
     return 0
 
 

@@ -1,0 +1,25 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""What segment_node adds per frame, by camera size: the targets and the table `node_latency --also-sizes` prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# What the node may add per output frame at p90, by camera size (height, width); other sizes: 10 ms (issue 24).
+SIZE_TARGETS_P90_MS = {(480, 640): 10.0, (720, 1280): 7.0, (1080, 1920): 10.0}
+DEFAULT_TARGET_P90_MS = 10.0
+
+
+def print_size_table(by_size: dict[tuple[int, int], dict[str, Any]]) -> None:
+    """What the node adds per output frame, per camera size (part 3 at each size), with each size's target."""
+    print("\nPer camera size (same run, same network size; free-running 30 Hz RGB + 9 Hz X):\n")
+    print("| camera | outputs | node adds p50 ms | node adds p90 ms | of which pipeline p90 ms | outside p90 ms | "
+          "target p90 ms | verdict |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for (height, width), run in by_size.items():
+        target = SIZE_TARGETS_P90_MS.get((height, width), DEFAULT_TARGET_P90_MS)
+        verdict = "meets" if run["node_adds_p90_ms"] <= target else "MISSES"
+        print(f"| {width}x{height} | {run['outputs']} | {run['node_adds_p50_ms']:.1f} | "
+              f"{run['node_adds_p90_ms']:.1f} | {run['pipeline_steps_p90_ms']:.1f} | "
+              f"{run['outside_pipeline_p90_ms']:.1f} | {target:g} | {verdict} |")
