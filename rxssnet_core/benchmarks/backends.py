@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from rxssnet_core.benchmarks import cpu_features, cpu_name, machine_line, percentile
 from rxssnet_core.benchmarks.model_cpu import matmul_gflops
+from rxssnet_core.benchmarks.precision_islands import islands_table
 from rxssnet_core.benchmarks.reference_forward import ReferenceRXSSNet, randomize_
 from rxssnet_core.config import ENCODER_VARIANTS, ModelConfig
 from rxssnet_core.data.dataset import build_dataset
@@ -91,6 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-fusion", default=None, metavar="DIR",
                         help="accuracy table: train the synthetic fusion model into DIR first (about 4 minutes on 2 "
                              "cores; reused when DIR already holds it)")
+    parser.add_argument("--islands", action="store_true",
+                        help="also measure what the fp16 precision plan's fp32 islands cost on --device at the first "
+                             "--sizes (benchmarks/precision_islands.py; with --checkpoint, that model too)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the tables")
 
 
@@ -402,6 +406,9 @@ def format_table(report: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     report = run_benchmark(args)
     print(json.dumps(report, indent=1) if args.json else format_table(report))
+    if args.islands:
+        size = parse_size(args.sizes[0], "--sizes") or (480, 640)
+        print("\n" + islands_table(torch.device(args.device), size, args.checkpoint, args.repeat))
     return 0
 
 
