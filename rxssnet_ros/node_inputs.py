@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """The segment node's input side: subscriptions, each message's checks, and pairing (executor thread).
 
     subscriber (message_filters.Subscriber) -> GateFilter(the input's check: on_rgb / on_x / on_x_info)

@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`segment_node`: RGB + X images in, semantic labels out. A thin ROS shell over `rxssnet_core.Segmenter`.
 
 Topics (relative, so namespaces and remapping apply):
