@@ -1,3 +1,5 @@
+# Copyright 2026 RXSSNet-ROS maintainers
+# SPDX-License-Identifier: Apache-2.0
 """`segment_node`: RGB + X images in, semantic labels out. A thin ROS shell over `rxssnet_core.Segmenter`.
 
 Topics (relative, so namespaces and remapping apply):
@@ -33,7 +35,6 @@ import json
 import sys
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -52,18 +53,12 @@ from rxssnet_core.degradation import degraded_mode_warning
 from rxssnet_core.errors import RXSSNetError
 from rxssnet_core.frame_pipeline import FrameOutput, FramePipeline, FrameProblem, FrameWants, make_aligner
 from rxssnet_core.inference.segmenter import Segmenter
-from rxssnet_core.input_health import InputMonitor
 from rxssnet_core.labelling_score import score_frame
 from rxssnet_core.network_input import letterbox
 from rxssnet_ros import node_params
 from rxssnet_ros.bag_tools.tf_from_bag import rotation_from_quaternion
-from rxssnet_ros.degraded_modes import DegradedModesMixin
-from rxssnet_ros.diagnostics import (
-    CauseCounter,
-    LatencyStats,
-    RateMeter,
-    ThrottledLog,
-)
+from rxssnet_ros.degraded_modes import check_mode
+from rxssnet_ros.diagnostics import HealthReport, to_diagnostic_array
 from rxssnet_ros.image_conversion import (
     ImageConversionError,
     array_to_image,
@@ -73,14 +68,14 @@ from rxssnet_ros.image_conversion import (
 )
 from rxssnet_ros.inference_worker import InferenceWorker
 from rxssnet_ros.node_frames import Job, camera_info_with_header, encoding_for_x, frame_timing
-from rxssnet_ros.node_health import NodeHealthMixin
-from rxssnet_ros.node_inputs import InputSubscriber, NodeInputsMixin
+from rxssnet_ros.node_health import explain_silence, health_report
+from rxssnet_ros.node_inputs import InputGates, InputSubscriber
 from rxssnet_ros.node_runner import asks_for_help, keep_frame_memory_mapped, run_until_stopped
+from rxssnet_ros.node_state import NodeHealth, NodeInputs, NodeOutputs, NodeTiming, ProblemLog
 from rxssnet_ros.pointcloud_msg import make_pointcloud2
 from rxssnet_ros.qos_doctor import qos_profile
 from rxssnet_ros.ros_time import stamp_ns
-from rxssnet_ros.synchronizer import PairingFilter
-from rxssnet_ros.time_jumps import TimeJumpsMixin
+from rxssnet_ros.time_jumps import reset_time_line, watch_clock_jumps
 
 NODE_NAME = "segment_node"
 EXIT_CONFIG_ERROR = 2
@@ -94,44 +89,39 @@ class NodeConfigError(RXSSNetError, RuntimeError):
     """The node cannot start as configured; the message names the parameter (or file) and the fix."""
 
 
-class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, TimeJumpsMixin):
-    """Everything the plain and the lifecycle node share. Stages: declare -> configure -> activate."""
+def make_node_aligner(settings: node_params.NodeSettings, segmenter: Any) -> XAligner | None:
+    """The X aligner the parameters ask for (x_alignment and its geometry). Raises NodeConfigError."""
+    params = {name: getattr(settings, name) for name in (
+        "x_alignment", "x_homography", "x_extrinsic_rotation", "x_extrinsic_translation",
+        "alignment_plane_m", "x_interpolation")}
+    try:
+        return make_aligner(AlignmentConfig.from_params(params), segmenter.preprocess_config)
+    except AlignmentError as error:
+        raise NodeConfigError(str(error)) from None
 
-    # -- stage 0: parameters and bookkeeping (constructor) ------------------------------------------------------
+
+class SegmentationNode(Node):
+    """Everything the plain and the lifecycle node share. Stages: declare -> configure -> activate.
+
+    The state lives in objects with explicit fields (`node_state`): inputs, health, outputs, timing, problems.
+    """
+
+    # -- stage 0: parameters and state objects (constructor) ----------------------------------------------------
     def _setup(self) -> None:
-        node_params.declare_parameters(self)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.settings: node_params.NodeSettings | None = None
         self.segmenter: Any = None
         self.aligner: Any = None
         self.pipeline: FramePipeline | None = None
+        self.inputs, self.health, self.outputs = NodeInputs(), NodeHealth(), NodeOutputs()
+        self.timing, self.problems = NodeTiming(), ProblemLog(self.get_logger())
         self._active = False
-        self._subs: dict[str, Any] = {}  # created by activate, destroyed by deactivate
-        self._pub: dict[str, Any] = {}
+        self._gates: InputGates | None = None  # the input side while active
         self._timers: list[Any] = []
         self._worker: InferenceWorker | None = None
-        self._pairing: PairingFilter | None = None
-        self._rgb_arrivals: OrderedDict[int, float] = OrderedDict()  # RGB stamp -> admitted (monotonic)
         self._tf_buffer: Any = None
-        self._overlay_alpha = 0.5
-        self._shown_classes: list[int] | None = None
-        self._rgb_info: CameraInfo | None = None
-        self._last_stamp: dict[str, int] = {}
-        self._throttle = ThrottledLog(5.0)
-        self._bad_inputs = CauseCounter()
-        self._qos_problems: dict[str, tuple[float, str]] = {}
-        self._meters = {name: RateMeter() for name in ("rgb", "x", "x_info", "rgb_info", "pairs", "outputs")}
-        self._latency = LatencyStats()
-        self._segment_ms = LatencyStats()
-        self._degraded_outputs = 0
-        self._last_output_degraded = False
-        self._monitors: dict[str, InputMonitor] = {}  # with detect_input_failures: "rgb", "x"
-        self._health_lock = threading.Lock()
-        self._mode = "fused"
-        self._mode_cause = ""
-        self._mode_switches = 0
-        self._last_output_mode = "fused"
-        self._rgb_geometry: tuple[tuple[int, int], str] | None = None  # last RGB (height, width), frame_id
+        self._tf_listener: Any = None
+        node_params.declare_parameters(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
     # -- stage 1: configure (load parameters and model) ---------------------------------------------------------
     def configure_segmentation(self) -> None:
@@ -140,7 +130,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
             settings = node_params.read_settings(self)
         except node_params.ParameterError as error:
             raise NodeConfigError(str(error)) from None
-        self._throttle.period_s = settings.log_throttle_period
+        self.problems.throttle.period_s = settings.log_throttle_period
         segmenter = self._load_segmenter(settings)
         modality = segmenter.preprocess_config.modality
         if settings.modality is not None and settings.modality != modality:
@@ -151,14 +141,13 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
         if settings.shown_classes and max(settings.shown_classes) >= segmenter.num_classes:
             raise NodeConfigError(f"parameter 'shown_classes': {settings.shown_classes} names classes beyond the "
                                   f"model's {segmenter.num_classes} (ids 0..{segmenter.num_classes - 1})")
-        self.aligner = self._make_aligner(settings, segmenter)
+        self.aligner = make_node_aligner(settings, segmenter)
         if settings.publish_points and modality != "depth":
             raise NodeConfigError(f"parameter 'publish_points': needs a depth X, but the model's modality is "
                                   f"{modality!r}; set publish_points:=false")
         self.settings, self.segmenter = settings, segmenter
         self.pipeline = FramePipeline(segmenter, self.aligner)
-        self._overlay_alpha = settings.overlay_alpha
-        self._shown_classes = settings.shown_classes
+        self.outputs.overlay_alpha, self.outputs.shown_classes = settings.overlay_alpha, settings.shown_classes
         self.get_logger().info(
             f"loaded model {segmenter.model_name} ({segmenter.num_classes} classes, {modality}) from "
             f"{settings.checkpoint} on {segmenter.backend_name}/{settings.device}/{settings.precision}; "
@@ -182,15 +171,6 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
                 f"{settings.backend} device={settings.device} precision={settings.precision}: {error}") from None
         return segmenter
 
-    def _make_aligner(self, settings: node_params.NodeSettings, segmenter: Any) -> XAligner:
-        params = {name: getattr(settings, name) for name in (
-            "x_alignment", "x_homography", "x_extrinsic_rotation", "x_extrinsic_translation",
-            "alignment_plane_m", "x_interpolation")}
-        try:
-            return make_aligner(AlignmentConfig.from_params(params), segmenter.preprocess_config)
-        except AlignmentError as error:
-            raise NodeConfigError(str(error)) from None
-
     def unload_segmentation(self) -> None:
         """Forget the model (lifecycle cleanup)."""
         if self.segmenter is not None:
@@ -205,28 +185,21 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
         settings = self.settings
         assert settings is not None, "configure before activate"
         out_qos = qos_profile(settings.output_qos)
-        self._pub = {"labels": self.create_publisher(Image, "~/labels", out_qos),
-                     "camera_info": self.create_publisher(CameraInfo, "~/camera_info", out_qos)}
+        pub = self.outputs.pub = {"labels": self.create_publisher(Image, "~/labels", out_qos),
+                                  "camera_info": self.create_publisher(CameraInfo, "~/camera_info", out_qos)}
         for name, enabled in (("colored", settings.publish_colored), ("overlay", settings.publish_overlay),
                               ("confidence", settings.publish_confidence), ("x_aligned", settings.debug_outputs)):
             if enabled:
-                self._pub[name] = self.create_publisher(Image, f"~/{name}", out_qos)
+                pub[name] = self.create_publisher(Image, f"~/{name}", out_qos)
         if settings.publish_points:
-            self._pub["points"] = self.create_publisher(PointCloud2, "~/points", out_qos)
-        self._pub["diagnostics"] = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            pub["points"] = self.create_publisher(PointCloud2, "~/points", out_qos)
+        pub["diagnostics"] = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         latched = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._pub["mode"] = self.create_publisher(String, "~/mode", latched)
+        pub["mode"] = self.create_publisher(String, "~/mode", latched)
         # per output frame, only while someone listens (benchmarks, debugging): rxssnet_ros.segment_node.frame_timing
-        self._pub["frame_timing"] = self.create_publisher(String, "~/frame_timing", 10)
-        self._monitors = {}
-        self._inputs_started = False  # degraded_modes: the silence clocks restart at the first message
-        if settings.detect_input_failures:
-            now = time.monotonic()
-            for stream in ("rgb", "x"):
-                self._monitors[stream] = InputMonitor(stream, node_params.health_thresholds(settings, stream))
-                self._monitors[stream].start(now)
-        self._mode, self._mode_cause = "fused", ""
+        pub["frame_timing"] = self.create_publisher(String, "~/frame_timing", 10)
+        self.health.start(settings, time.monotonic())
         self._publish_mode()
 
         if settings.x_extrinsic_source == "tf" and self.aligner.needs_extrinsic:
@@ -237,23 +210,32 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
             self._tf_listener = TransformListener(self._tf_buffer, self)
 
         self._worker = InferenceWorker(self._process, self._on_worker_error).start()
-        self._subscribe_inputs(settings)
-        self._watch_clock_jumps()
+        self._gates = InputGates(self, settings, self.aligner.needs_camera_info, self.inputs, self.health,
+                                 self.timing, self.problems, self._submit, self.reset_time_line)
+        self._gates.subscribe()
+        self.timing.jump_handle = watch_clock_jumps(self.get_clock(), settings.time_jump_threshold,
+                                                    self.reset_time_line)
         self._timers.append(self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
         self._timers.append(self.create_timer(settings.health_check_period, self._check_mode))
         self._active = True
+        pairing = self.inputs.pairing.rule.describe() if self.inputs.pairing is not None else "none"
         self.get_logger().info(
-            f"segmenting {self._subs['rgb'].topic_name} + {self._subs['x'].topic_name} -> "
-            f"{self._pub['labels'].topic_name} (pairing: {self._pairing.rule.describe()}, "
+            f"segmenting {self.inputs.topic('rgb')} + {self.inputs.topic('x')} -> "
+            f"{pub['labels'].topic_name} (pairing: {pairing}, "
             f"input_qos {settings.input_qos}, subscribers: {InputSubscriber.__module__}.{InputSubscriber.__name__})")
 
     def deactivate_segmentation(self) -> None:
         """Stop subscribing, finish the running frame, stop publishing (the model stays loaded)."""
         self._active = False
-        self._unwatch_clock_jumps()
-        for sub in self._subs.values():
+        if self._gates is not None:
+            self._gates.open = False
+            self._gates = None
+        if self.timing.jump_handle is not None:
+            self.timing.jump_handle.unregister()
+            self.timing.jump_handle = None
+        for sub in self.inputs.subs.values():
             self.destroy_subscription(sub)
-        self._subs = {}
+        self.inputs.unsubscribed()
         # The running frame finishes (and is not published); then nothing uses the publishers any more.
         if self._worker is not None:
             if not self._worker.stop(timeout=30.0):
@@ -263,31 +245,55 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
             timer.cancel()
             self.destroy_timer(timer)
         self._timers = []
-        for publisher in self._pub.values():
+        for publisher in self.outputs.pub.values():
             self.destroy_publisher(publisher)
-        self._pub = {}
-        self._pairing = None
+        self.outputs.pub = {}
         if self._tf_buffer is not None:
             self._tf_listener.unregister()
             self._tf_buffer = self._tf_listener = None
 
-    # -- problems and names ---------------------------------------------------------------------------------
-    def _topic(self, name: str) -> str:
-        sub = self._subs.get(name)
-        return sub.topic_name if sub is not None else name
+    def stop(self) -> None:
+        """Deactivate when active (shutdown, error)."""
+        if self._active or self._worker is not None:
+            self.deactivate_segmentation()
 
-    def _report(self, stream: str, cause: str, message: str, level: str = "warning", detail: str = "") -> None:
-        """Count a problem and log it, throttled per stream, cause and detail."""
-        self._bad_inputs.add(f"{stream}:{cause}")
-        text = self._throttle(f"{stream}:{cause}:{detail}", message)
-        if text is None:
+    # -- what combines the state objects: time jumps, the serving mode, /diagnostics (timers, executor) ---------
+    def reset_time_line(self, cause: str) -> None:
+        """Time went back: forget everything ordered by time (`time_jumps`), log one line."""
+        if self.settings is not None:
+            reset_time_line(cause, self.settings, self.inputs, self.health, self.timing, self._tf_buffer,
+                            self.get_logger())
+
+    def _check_mode(self) -> None:
+        if self._active and self.settings is not None and check_mode(
+                self.settings, self.health, self.timing, self.inputs.topic("x"), self.get_logger()):
+            self._publish_mode()
+
+    def _publish_mode(self) -> None:
+        publisher = self.outputs.pub.get("mode")
+        if publisher is not None:
+            publisher.publish(String(data=self.health.mode_json()))
+
+    def health_report(self, now: float | None = None) -> HealthReport:
+        """The node's state as a HealthReport (what /diagnostics publishes); needs a configured node."""
+        settings = self.settings
+        assert settings is not None, "configure before asking for the health report"
+        return health_report(now, settings, self.segmenter, self._worker, self.inputs, self.health, self.outputs,
+                             self.timing, self.problems,
+                             lambda name, silent: explain_silence(self, settings, self.inputs, name, silent))
+
+    def _publish_diagnostics(self) -> None:
+        if not self._active:
             return
-        if level == "error":
-            self.get_logger().error(text)
-        elif level == "info":
-            self.get_logger().info(text)
-        else:
-            self.get_logger().warning(text)
+        name = self.get_fully_qualified_name()
+        array = to_diagnostic_array(f"{name}: segmentation", name, [self.health_report(time.monotonic())],
+                                    self.get_clock().now().to_msg())
+        self.outputs.pub["diagnostics"].publish(array)
+
+    def _submit(self, job: Job) -> None:
+        """Hand a pair to the worker; a waiting pair it replaces is counted in worker.dropped."""
+        if self._worker is not None:
+            self._worker.submit(job)
 
     # -- worker thread ------------------------------------------------------------------------------------------
     def _process(self, job: Job) -> None:
@@ -298,28 +304,29 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
         job.started = time.monotonic()
         try:
             rgb = job.rgb if job.mode == "x_only" else rgb_from_image(
-                job.rgb, f"RGB image on {self._topic('rgb')}", settings.max_image_pixels)
-            x = None if job.x is None else x_from_image(job.x, f"X image on {self._topic('x')}",
+                job.rgb, f"RGB image on {self.inputs.topic('rgb')}", settings.max_image_pixels)
+            x = None if job.x is None else x_from_image(job.x, f"X image on {self.inputs.topic('x')}",
                                                         settings.max_image_pixels)
         except ImageConversionError as error:
             raise FrameProblem(error.cause, str(error)) from None
         if x is not None and job.mode != "x_only" and settings.x_extrinsic_source == "tf" and \
                 self.aligner.needs_extrinsic:
             self._extrinsic_from_tf(job)
-        labelling = settings.publish_labelling_score and self._wanted("frame_timing")
-        wants = FrameWants(confidence=self._wanted("confidence") or labelling, colors=self._wanted("colored"),
-                           overlay=self._wanted("overlay"), points="points" in self._pub,
-                           shown_classes=self._shown_classes, overlay_alpha=self._overlay_alpha,
+        labelling = settings.publish_labelling_score and self.outputs.wanted("frame_timing")
+        outputs = self.outputs
+        wants = FrameWants(confidence=outputs.wanted("confidence") or labelling, colors=outputs.wanted("colored"),
+                           overlay=outputs.wanted("overlay"), points="points" in outputs.pub,
+                           shown_classes=outputs.shown_classes, overlay_alpha=outputs.overlay_alpha,
                            points_stride=settings.points_stride,
                            at_network_size=settings.output_resolution == "network")
         try:
-            output = pipeline.run(rgb, x, self._rgb_info, job.x_info, wants)
+            output = pipeline.run(rgb, x, self.inputs.rgb_info, job.x_info, wants)
         except FrameProblem as problem:
             raise FrameProblem(problem.cause, f"{problem}: dropped") from None
         if labelling:  # the score `rxssnet bag mine` ranks by, from the same function
             job.labelling = score_frame(pipeline.segmenter, rgb, output.labels, output.confidence).to_dict()
         for cause, message in output.notes:
-            self._report("pair", cause, message, level="info")
+            self.problems.report("pair", cause, message, level="info")
         if self._worker is None or self._worker.stopping:
             return  # deactivating: the publishers are going away
         self._publish(job, output)
@@ -335,13 +342,8 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
         q, t = transform.transform.rotation, transform.transform.translation
         self.aligner.set_extrinsic(rotation_from_quaternion(q.x, q.y, q.z, q.w), [t.x, t.y, t.z])
 
-    def _wanted(self, name: str) -> bool:
-        """Whether output `name` is enabled and subscribed: colours and overlays cost time nobody may need."""
-        publisher = self._pub.get(name)
-        return publisher is not None and publisher.get_subscription_count() > 0
-
     def _publish(self, job: Job, output: FrameOutput) -> None:
-        header, pub = job.header if job.header is not None else job.rgb.header, self._pub
+        header, pub = job.header if job.header is not None else job.rgb.header, self.outputs.pub
         labels = output.labels
         pub["labels"].publish(array_to_image(labels, "mono8" if labels.dtype == np.uint8 else "mono16", header))
         if output.colors is not None and "colored" in pub:
@@ -350,7 +352,7 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
             pub["overlay"].publish(array_to_image(output.overlay, "rgb8", header))
         if output.confidence is not None and "confidence" in pub:
             pub["confidence"].publish(array_to_image(output.confidence, "32FC1", header))
-        info = self._rgb_info
+        info = self.inputs.rgb_info
         if info is not None:
             if output.scale != 1.0 and labels.shape == letterbox((info.height, info.width),
                                                                  self.segmenter.network_size(1, 1)).content:
@@ -358,30 +360,27 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
             elif (info.height, info.width) == labels.shape:
                 pub["camera_info"].publish(camera_info_with_header(info, header))
             else:
-                self._report("rgb_info", "size", f"camera_info on {self._topic('rgb_info')} is for "
-                             f"{info.width}x{info.height} images but the RGB images are {labels.shape[1]}x"
-                             f"{labels.shape[0]}: not republished")
-        if output.x_aligned is not None and self._wanted("x_aligned"):
+                self.problems.report("rgb_info", "size", f"camera_info on {self.inputs.topic('rgb_info')} is for "
+                                     f"{info.width}x{info.height} images but the RGB images are {labels.shape[1]}x"
+                                     f"{labels.shape[0]}: not republished")
+        if output.x_aligned is not None and self.outputs.wanted("x_aligned"):
             pub["x_aligned"].publish(array_to_image(output.x_aligned, encoding_for_x(output.x_aligned), header))
         if output.points is not None:
             pub["points"].publish(make_pointcloud2(header, output.points))
-        self._meters["outputs"].tick()
+        self.timing.meters["outputs"].tick()
         if pub["frame_timing"].get_subscription_count() > 0:
             pub["frame_timing"].publish(String(data=json.dumps(frame_timing(job, output, header))))
-        self._latency.add((time.monotonic() - job.received) * 1e3)
-        self._segment_ms.add(output.timing.get("total_ms", 0.0))
-        self._last_output_degraded = job.degraded
-        self._last_output_mode = job.mode
-        if job.degraded:
-            self._degraded_outputs += 1
+        self.timing.latency.add((time.monotonic() - job.received) * 1e3)
+        self.timing.segment_ms.add(output.timing.get("total_ms", 0.0))
+        self.outputs.published(job)
 
     def _on_worker_error(self, job: Job, error: BaseException) -> None:
         if isinstance(error, FrameProblem):
-            self._report("pair", error.cause, str(error))
+            self.problems.report("pair", error.cause, str(error))
             return
         name = type(error).__name__
         header = job.header if job.header is not None else job.rgb.header
-        self._report("inference", name, f"segmenting the pair stamped {stamp_ns(header.stamp) / 1e9:.3f} "
+        self.problems.report("inference", name, f"segmenting the pair stamped {stamp_ns(header.stamp) / 1e9:.3f} "
                      f"s failed: {name}: {error}", level="error")
 
     # -- parameters at run time ---------------------------------------------------------------------------------
@@ -395,13 +394,13 @@ class SegmentationMixin(NodeInputsMixin, DegradedModesMixin, NodeHealthMixin, Ti
                 return SetParametersResult(successful=False, reason=reason)
         for parameter in parameters:
             if parameter.name == "overlay_alpha":
-                self._overlay_alpha = float(parameter.value)
+                self.outputs.overlay_alpha = float(parameter.value)
             elif parameter.name == "shown_classes":
-                self._shown_classes = [int(c) for c in parameter.value] or None
+                self.outputs.shown_classes = [int(c) for c in parameter.value] or None
         return SetParametersResult(successful=True)
 
 
-class SegmentNode(SegmentationMixin, Node):
+class SegmentNode(SegmentationNode):
     """The plain node: `start()` configures and activates at once."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
@@ -412,12 +411,8 @@ class SegmentNode(SegmentationMixin, Node):
         self.configure_segmentation()
         self.activate_segmentation()
 
-    def stop(self) -> None:
-        if self._active or self._worker is not None:
-            self.deactivate_segmentation()
 
-
-class LifecycleSegmentNode(SegmentationMixin, LifecycleNode):
+class LifecycleSegmentNode(SegmentationNode, LifecycleNode):
     """The managed node: configure loads, activate runs, deactivate pauses (model kept), cleanup unloads."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
@@ -426,10 +421,6 @@ class LifecycleSegmentNode(SegmentationMixin, LifecycleNode):
 
     def start(self) -> None:
         self.get_logger().info("lifecycle node ready (unconfigured): use the lifecycle services to configure")
-
-    def stop(self) -> None:
-        if self._active or self._worker is not None:
-            self.deactivate_segmentation()
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -478,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     node_class = LifecycleSegmentNode if node_params.wants_lifecycle(argv) else SegmentNode
     keep_frame_memory_mapped()
 
-    def create(stop: threading.Event) -> SegmentationMixin:
+    def create(stop: threading.Event) -> SegmentationNode:
         node = node_class()
         try:
             node.start()
@@ -489,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return node
 
-    def stop_worker(node: SegmentationMixin) -> None:
+    def stop_worker(node: SegmentationNode) -> None:
         with contextlib.suppress(Exception):
             node.stop()
 

@@ -187,7 +187,7 @@ def test_alignment_parameters_reach_the_aligner(tmp_path, values, needs_info, er
     import types
 
     from rxssnet_core.preprocessing import PreprocessConfig
-    from rxssnet_ros.segment_node import NodeConfigError, SegmentationMixin
+    from rxssnet_ros.segment_node import NodeConfigError, make_node_aligner
 
     checkpoint = tmp_path / "m.safetensors"
     checkpoint.write_bytes(b"x")
@@ -195,9 +195,9 @@ def test_alignment_parameters_reach_the_aligner(tmp_path, values, needs_info, er
     model = types.SimpleNamespace(preprocess_config=PreprocessConfig(modality="depth"))
     if error:
         with pytest.raises(NodeConfigError, match=error):
-            SegmentationMixin._make_aligner(None, settings, model)
+            make_node_aligner(settings, model)
         return
-    aligner = SegmentationMixin._make_aligner(None, settings, model)
+    aligner = make_node_aligner(settings, model)
     assert aligner.config.mode == values["x_alignment"] and aligner.needs_camera_info == needs_info
     assert aligner.config.resolved_interpolation == "nearest", "depth-like X is never interpolated"
 
