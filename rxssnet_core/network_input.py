@@ -122,7 +122,7 @@ def trained_input_size(metadata: dict[str, Any] | None) -> tuple[int, int]:
     """The (H, W) a checkpoint was trained at (its metadata's "input_size"), else DEFAULT_INPUT_SIZE."""
     recorded = (metadata or {}).get(TRAINED_SIZE_KEY)
     try:
-        height, width = (int(v) for v in recorded)  # type: ignore[union-attr]
+        height, width = (int(v) for v in recorded)  # type: ignore[union-attr]  # None or a scalar: caught below
     except (TypeError, ValueError):
         return DEFAULT_INPUT_SIZE
     return (height, width) if height > 0 and width > 0 else DEFAULT_INPUT_SIZE

@@ -211,15 +211,13 @@ class Trainer:
             model.load_state_dict(self.parent.state_dict)
         palette = (self.parent.metadata.get("palette") if self.parent is not None else None) or self.info.palette
         self.metadata = {
-            "preprocess": self.preprocess.to_dict(),
-            "class_names": list(self.info.class_names),
+            "preprocess": self.preprocess.to_dict(), "class_names": list(self.info.class_names),
             "palette": [[int(v) for v in colour] for colour in palette],
             "dataset": self.dataset_name,
             # what the model was trained to survive: `rxssnet eval/bag eval --degraded-modes` print it by the table
             "recipe": {"modality_dropout": dataclasses.asdict(cfg.train.modality_dropout)},
             "lineage": finetune.lineage(cfg, self.parent, self.data_root, self.replay_samples),
-            # the network size it was trained at: the node's default input_size (rxssnet_core.network_input)
-            **({"input_size": list(cfg.train.crop_size)} if cfg.train.crop_size else {}),
+            **({"input_size": list(cfg.train.crop_size)} if cfg.train.crop_size else {}),  # the node's default
         }
         with contextlib.suppress(AttributeError, TypeError):
             model.metadata = dict(self.metadata)

@@ -12,7 +12,7 @@ latency bounded (p99 per 10 s window) and the node's memory (RSS) flat while it 
 Part 3 (per frame): free-running RGB (30 Hz) and X (9 Hz) cameras; every output is split with the node's own
 ~/frame_timing of that frame into pairing wait, queue wait, backend call and what the node adds besides.
 
-Target (`NODE_ADDS_TARGET_P90_MS`): the node adds at most 10 ms per frame at p90 beyond the model; parts 1 and 3
+Target (`size_table.target_p90_ms`): the node adds at most 10 ms per frame at p90 beyond the model; parts 1 and 3
 each print their verdict.
 
 The node runs in its own process (`python -m rxssnet_ros.segment_node`) with loopback discovery, its own
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -59,41 +58,10 @@ from rxssnet_core.inference.model_files import parse_size
 from rxssnet_core.network_input import TRAINED
 from rxssnet_core.percentiles import percentile
 from rxssnet_core.preprocessing import PreprocessConfig
-from rxssnet_ros.benchmarks.size_table import print_size_table
+from rxssnet_ros.benchmarks.node_process import ros_environment, rss_mib
+from rxssnet_ros.benchmarks.size_table import print_size_table, verdict_text
 from rxssnet_ros.image_conversion import array_to_image
 from rxssnet_ros.ros_time import stamp_ns, time_fields
-
-# What the node may add to a frame beyond the model (conversion, pre/post-processing, publishing, DDS), at p90.
-NODE_ADDS_TARGET_P90_MS = 10.0
-REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
-
-
-def target_verdict(node_adds_p90_ms: float) -> str:
-    """'meets' or 'MISSES' the target: the node adds at most NODE_ADDS_TARGET_P90_MS at p90."""
-    return "meets" if node_adds_p90_ms <= NODE_ADDS_TARGET_P90_MS else "MISSES"
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process in MiB (Linux /proc), NaN elsewhere."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as stream:
-            for line in stream:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
-
-
-def ros_environment(domain_id: int | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # never leave this machine
-    env["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None else 100 + os.getpid() % 100)
-    profile = REPO_CONFIG / "fastdds_large_images.xml"
-    if "FASTDDS_DEFAULT_PROFILES_FILE" not in env and profile.is_file():
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def random_checkpoint(directory: str, modality: str = "thermal") -> str:
@@ -464,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"| **node overhead** (end to end - Segmenter in the node) | **{overhead_ms:.1f}** | "
           f"**{overhead_p90_ms:.1f}** | |")
     print(f"\nOverhead {overhead_ms:.1f} ms at p50, {overhead_p90_ms:.1f} ms at p90: "
-          f"{target_verdict(overhead_p90_ms)} the p90 <= {NODE_ADDS_TARGET_P90_MS:g} ms target.\n")
+          f"{verdict_text(overhead_p90_ms, args.height, args.width)}.\n")
     model_hz = 1e3 / overhead["node_segment_p50_ms"]
     print(f"Overload: {args.rate:g} Hz input for {args.duration:g} s; the model runs at about {model_hz:.1f} Hz "
           f"in the node\n")
@@ -493,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"| {name} | {streams[key + '_p50_ms']:.1f} | {streams[key + '_p90_ms']:.1f} | "
               f"{streams[key + '_p99_ms']:.1f} |")
     print(f"\nWhat the node adds per frame: {streams['node_adds_p90_ms']:.1f} ms at p90: "
-          f"{target_verdict(streams['node_adds_p90_ms'])} the p90 <= {NODE_ADDS_TARGET_P90_MS:g} ms target.")
+          f"{verdict_text(streams['node_adds_p90_ms'], args.height, args.width)}.")
     if len(by_size) > 1:
         print_size_table(by_size)
     backend_ratio = streams["backend_p50_ms"] / percentile(in_process_backend, 50)

@@ -11,6 +11,21 @@ SIZE_TARGETS_P90_MS = {(480, 640): 10.0, (720, 1280): 7.0, (1080, 1920): 10.0}
 DEFAULT_TARGET_P90_MS = 10.0
 
 
+def target_p90_ms(height: int, width: int) -> float:
+    """The p90 target of what the node adds per frame at this camera size."""
+    return SIZE_TARGETS_P90_MS.get((height, width), DEFAULT_TARGET_P90_MS)
+
+
+def target_verdict(node_adds_p90_ms: float, height: int, width: int) -> str:
+    """'meets' or 'MISSES' the target of this camera size."""
+    return "meets" if node_adds_p90_ms <= target_p90_ms(height, width) else "MISSES"
+
+
+def verdict_text(node_adds_p90_ms: float, height: int, width: int) -> str:
+    """e.g. 'meets the p90 <= 7 ms target'."""
+    return f"{target_verdict(node_adds_p90_ms, height, width)} the p90 <= {target_p90_ms(height, width):g} ms target"
+
+
 def print_size_table(by_size: dict[tuple[int, int], dict[str, Any]]) -> None:
     """What the node adds per output frame, per camera size (part 3 at each size), with each size's target."""
     print("\nPer camera size (same run, same network size; free-running 30 Hz RGB + 9 Hz X):\n")
@@ -18,8 +33,7 @@ def print_size_table(by_size: dict[tuple[int, int], dict[str, Any]]) -> None:
           "target p90 ms | verdict |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for (height, width), run in by_size.items():
-        target = SIZE_TARGETS_P90_MS.get((height, width), DEFAULT_TARGET_P90_MS)
-        verdict = "meets" if run["node_adds_p90_ms"] <= target else "MISSES"
+        target, verdict = target_p90_ms(height, width), target_verdict(run["node_adds_p90_ms"], height, width)
         print(f"| {width}x{height} | {run['outputs']} | {run['node_adds_p50_ms']:.1f} | "
               f"{run['node_adds_p90_ms']:.1f} | {run['pipeline_steps_p90_ms']:.1f} | "
               f"{run['outside_pipeline_p90_ms']:.1f} | {target:g} | {verdict} |")
