@@ -17,6 +17,26 @@ from rxssnet_ros.node_state import SAME_JUMP_S, NodeHealth, NodeInputs, NodeTimi
 from rxssnet_ros.time_jumps import reset_time_line, stamp_jump
 
 
+class Records(logging.Handler):
+    """Keeps every record it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def recording_logger(name: str) -> tuple[logging.Logger, Records]:
+    """A logger outside the logging tree, with its own handler: what another test module did to the tree (the
+    launch package installs its own logger class, whose loggers do not propagate to caplog) cannot change it."""
+    logger = logging.Logger(name, logging.DEBUG)
+    handler = Records()
+    logger.addHandler(handler)
+    return logger, handler
+
+
 def settings(**values: object) -> node_params.NodeSettings:
     return node_params.validate_values({"checkpoint": "model.safetensors", **values}, check_files=False)
 
@@ -39,33 +59,32 @@ def test_without_detection_only_a_silent_x_changes_the_mode(policy: str, x_silen
     assert health.failed("x", x_silent) is x_silent and not health.failed("rgb", x_silent)
 
 
-def test_a_time_jump_resets_the_time_line_and_logs_once_per_jump(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_time_jump_resets_the_time_line_and_logs_once_per_jump() -> None:
     config = settings(detect_input_failures=True)
     inputs, health, timing = NodeInputs(), NodeHealth(), NodeTiming()
     health.start(config, now=0.0)
     first_monitors = dict(health.monitors)
     inputs.last_stamp.update(rgb=5_000_000_000, x=5_000_000_000)
     inputs.remember_arrival(5_000_000_000, now=1.0, keep=5)
-    logger = logging.getLogger("test_node_state")
+    logger, logged = recording_logger("test_node_state")
     cause = stamp_jump(1_000_000_000, 5_000_000_000, config.time_jump_threshold, "RGB image stamps on /rgb")
     assert cause is not None and "went back by 4.000 s" in cause
     assert stamp_jump(4_500_000_000, 5_000_000_000, config.time_jump_threshold, "RGB") is None  # a reordering
-    with caplog.at_level(logging.WARNING, logger="test_node_state"):
-        reset_time_line(cause, config, inputs, health, timing, None, logger)
-        reset_time_line("the node's clock jumped back", config, inputs, health, timing, None, logger)
+    reset_time_line(cause, config, inputs, health, timing, None, logger)
+    reset_time_line("the node's clock jumped back", config, inputs, health, timing, None, logger)
     assert inputs.last_stamp == {} and not inputs.rgb_arrivals
     assert set(health.monitors) == {"rgb", "x"}
     assert all(health.monitors[name] is not first_monitors[name] for name in first_monitors)
     assert timing.time_jumps == 2
-    assert len(caplog.records) == 1 and cause in caplog.records[0].getMessage()  # the other sign is silent
+    assert len(logged.records) == 1 and cause in logged.records[0].getMessage()  # the other sign is silent
     assert timing.count_jump(timing.last_jump_log + SAME_JUMP_S + 0.1)  # a later jump is logged again
 
 
-def test_problems_are_counted_each_time_and_logged_once_per_period(caplog: pytest.LogCaptureFixture) -> None:
-    problems = ProblemLog(logging.getLogger("test_node_state.problems"), period_s=60.0)
-    with caplog.at_level(logging.INFO, logger="test_node_state.problems"):
-        for _ in range(3):
-            problems.report("rgb", "bad_encoding", "RGB image on /rgb: encoding 'yuv' unsupported: dropped")
-        problems.report("x", "silent", "X silent", level="error")
+def test_problems_are_counted_each_time_and_logged_once_per_period() -> None:
+    logger, logged = recording_logger("test_node_state.problems")
+    problems = ProblemLog(logger, period_s=60.0)
+    for _ in range(3):
+        problems.report("rgb", "bad_encoding", "RGB image on /rgb: encoding 'yuv' unsupported: dropped")
+    problems.report("x", "silent", "X silent", level="error")
     assert problems.counts.snapshot() == {"rgb:bad_encoding": 3, "x:silent": 1}
-    assert [record.levelname for record in caplog.records] == ["WARNING", "ERROR"]
+    assert [record.levelname for record in logged.records] == ["WARNING", "ERROR"]
