@@ -261,10 +261,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if latency["count"]:
         print(f"latency ms: mean {latency['mean']:.1f}  median {latency['median']:.1f}  p90 {latency['p90']:.1f}  "
               f"p99 {latency['p99']:.1f}")
-    if len(result.issues):
-        print("problems in the bag:")
-        for text in result.issues.texts():
-            print(f"  - {text}")
+    _print_issues(result.issues)
     if result.predictions_bag is not None:
         print(f"predictions: {result.predictions_bag} ({config.labels_topic}, {config.overlay_topic})")
     if params is not None and result.counts["scored"]:
@@ -276,6 +273,14 @@ def run_eval(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _print_issues(issues: Any) -> None:
+    """What went wrong in the bag (bag eval and bag mine print the same list)."""
+    if len(issues):
+        print("problems in the bag:")
+        for text in issues.texts():
+            print(f"  - {text}")
 
 
 def run_mine(args: argparse.Namespace) -> int:
@@ -297,10 +302,7 @@ def run_mine(args: argparse.Namespace) -> int:
     for pick in result.picks:
         print(f"  #{pick['rank']:<3d} {pick['stem']}  score {pick['score']:.3f}  uncertainty "
               f"{pick['uncertainty']:.3f}  disagreement {pick['disagreement']:.3f}  rarity {pick['rarity']:.3f}")
-    if len(result.issues):
-        print("problems in the bag:")
-        for text in result.issues.texts():
-            print(f"  - {text}")
+    _print_issues(result.issues)
     print(f"files: {', '.join(str(p) for p in result.paths.values())}")
     print(f"next: label (import {result.paths['cvat']} into CVAT as \"Segmentation mask 1.1\", or edit labels/), "
           f"then fine-tune with --init-from {args.checkpoint} and dataset.root={result.out}")
