@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from rxssnet_core.errors import RXSSNetError
-from rxssnet_core.network_input import letterbox, pad_chw, resize_hwc
+from rxssnet_core.network_input import Letterbox, letterbox, pad_chw, resize_hwc
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -221,18 +221,21 @@ def _order_channels(unit_hwc: np.ndarray, channel_order: str) -> np.ndarray:
     return unit_hwc[:, :, ::-1] if channel_order == "bgr" else unit_hwc
 
 
-def _uint8_lut_chw(image: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+def _uint8_lut_chw(image: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...],
+                   out: np.ndarray | None = None) -> np.ndarray:
     """(H, W) or (H, W, C) uint8 -> (len(mean), H, W) float32 of ((v / 255) - mean) / std, by table lookup.
 
     One lookup per output value and no float intermediate: the arithmetic is done once per 256 values.
     A 2-D image is used for every output channel (X replicated to 3 channels). OpenCV's LUT writes each plane
     straight into the output (about 8x faster than numpy's gather at 640x480: the node's preprocessing cost).
+    out: where to write, (len(mean), H, W) float32 (a view into a reused network input; see InputBuffers).
     """
     values = np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)
     mean_arr = np.asarray(mean, dtype=np.float32)
     inv_std = np.float32(1.0) / np.asarray(std, dtype=np.float32)
     tables = (values[None, :] - mean_arr[:, None]) * inv_std[:, None]  # same float32 ops as _normalize_chw
-    out = np.empty((len(mean), image.shape[0], image.shape[1]), dtype=np.float32)
+    if out is None:
+        out = np.empty((len(mean), image.shape[0], image.shape[1]), dtype=np.float32)
     image = np.ascontiguousarray(image)
     planes = [image] * len(mean) if image.ndim == 2 else cv2.split(image)
     for channel in range(len(mean)):
@@ -248,9 +251,13 @@ def _x_uint8_is_div255(config: PreprocessConfig) -> bool:
         config.modality == "thermal" and config.thermal_range is None)
 
 
-def normalize_rgb(rgb: np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3, H, W) float32, in the network's channel order, ImageNet-normalised."""
-    return _uint8_lut_chw(_order_channels(_check_rgb(rgb), config.channel_order), IMAGENET_MEAN, IMAGENET_STD)
+def normalize_rgb(rgb: np.ndarray, config: PreprocessConfig, out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32, in the network's channel order, ImageNet-normalised.
+
+    out: (3, H, W) float32 to write into (returned); None allocates.
+    """
+    return _uint8_lut_chw(_order_channels(_check_rgb(rgb), config.channel_order), IMAGENET_MEAN, IMAGENET_STD,
+                          out)
 
 
 def normalize_x_unit(unit: np.ndarray, config: PreprocessConfig) -> np.ndarray:
@@ -267,18 +274,22 @@ def normalize_x_unit(unit: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     return _normalize_chw(unit, GREY_MEAN, GREY_STD)
 
 
-def normalize_x(x: np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """Raw X -> (x_channels, H, W) float32 network input."""
+def normalize_x(x: np.ndarray, config: PreprocessConfig, out: np.ndarray | None = None) -> np.ndarray:
+    """Raw X -> (x_channels, H, W) float32 network input; out: (x_channels, H, W) float32 to write into."""
     x = _check_image(x, "X image")
     if x.dtype == np.uint8 and _x_uint8_is_div255(config):
         if x.ndim == 3 and x.shape[2] == 1:
             x = x[:, :, 0]
         if config.x_channels == 3 and (x.ndim == 2 or x.shape[2] == 3):
             plane = x if x.ndim == 2 else _order_channels(x, config.channel_order)
-            return _uint8_lut_chw(plane, IMAGENET_MEAN, IMAGENET_STD)
+            return _uint8_lut_chw(plane, IMAGENET_MEAN, IMAGENET_STD, out)
         if config.x_channels == 1 and x.ndim == 2:
-            return _uint8_lut_chw(x, GREY_MEAN, GREY_STD)
-    return normalize_x_unit(x_to_unit(x, config), config)
+            return _uint8_lut_chw(x, GREY_MEAN, GREY_STD, out)
+    normalized = normalize_x_unit(x_to_unit(x, config), config)
+    if out is None:
+        return normalized
+    out[...] = normalized
+    return out
 
 
 def neutral_x(height: int, width: int, config: PreprocessConfig) -> np.ndarray:
@@ -310,8 +321,39 @@ def image_size(rgb: Any) -> tuple[int, int]:
     return int(rgb.shape[0]), int(rgb.shape[1])
 
 
+class InputBuffers:
+    """The network inputs of one frame at a time, (3, H, W) and (x_channels, H, W) float32, reused frame after
+    frame: their padding (0, the normalisation mean) is written once, and `prepare_inputs` writes each frame's
+    content straight into them.
+
+    Why: two frame-sized float arrays allocated, padded and copied every frame cost more than the whole resize
+    and normalisation at 1920x1080 (page faults and memory traffic; `docs/benchmarks.md`). The arrays returned by
+    `prepare_inputs(..., buffers=)` ARE these buffers: consume them before the next call, from one thread.
+    """
+
+    def __init__(self) -> None:
+        self._shape: tuple[tuple[int, int], int] | None = None
+        self._rgb = np.zeros((3, 0, 0), dtype=np.float32)
+        self._x = np.zeros((0, 0, 0), dtype=np.float32)
+        self._content: tuple[int, int] | None = None
+
+    def arrays(self, network: tuple[int, int], content: tuple[int, int], x_channels: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The two network inputs for `network` (H, W), padding at 0 outside the `content` (h, w) region."""
+        if self._shape != (network, x_channels):
+            self._shape = (network, x_channels)
+            self._rgb = np.zeros((3, *network), dtype=np.float32)
+            self._x = np.zeros((x_channels, *network), dtype=np.float32)
+        elif self._content != content:  # a camera of another aspect ratio: the old content is padding now
+            self._rgb.fill(0.0)
+            self._x.fill(0.0)
+        self._content = content
+        return self._rgb, self._x
+
+
 def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConfig,
-                   size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   size: tuple[int, int] | None = None, buffers: InputBuffers | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Raw images -> normalised ((3, h, w), (C, h, w)) float32 network inputs at `size` (default: image size).
 
     A size other than the image's is reached by the one letterbox rule (`rxssnet_core.network_input`): the images
@@ -319,6 +361,7 @@ def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConf
     at the network's size) and padded bottom/right with the normalisation mean. What inference and INT8
     calibration feed the network. x=None gives the neutral X (RGB-only degraded mode), as the node's
     `x_missing_policy: rgb_only` does.
+    buffers: write into these reused arrays (and return them) instead of allocating (`InputBuffers`).
     """
     height, width = image_size(rgb)
     box = letterbox((height, width), size or (height, width))
@@ -328,11 +371,34 @@ def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConf
             raise PreprocessError(
                 f"RGB image is {width}x{height} but X image is {x.shape[1]}x{x.shape[0]} (WxH); "
                 "register X to RGB first (x_alignment: resize, homography or depth)")
+    if buffers is not None:
+        return _prepare_into(rgb, x, config, box, *buffers.arrays(box.network, box.content, config.x_channels))
     rgb_chw = pad_chw(normalize_rgb(resize_hwc(_check_rgb(rgb), box.content), config), box)
     if x is None:
         return rgb_chw, neutral_x(box.network[0], box.network[1], config)
+    return rgb_chw, pad_chw(_x_content(x, config, box), box)
+
+
+def _x_content(x: np.ndarray, config: PreprocessConfig, box: Letterbox, out: np.ndarray | None = None
+               ) -> np.ndarray:
+    """Raw X -> its normalised content region (x_channels, h, w), written into `out` when given."""
     if x.dtype in (np.uint8, np.uint16):
-        x_chw = normalize_x(resize_hwc(x, box.content), config)
-    else:  # float X may hold NaN/inf ("no measurement"): mapped to [0, 1] first, so that no NaN is interpolated
-        x_chw = normalize_x_unit(resize_hwc(x_to_unit(x, config), box.content), config)
-    return rgb_chw, pad_chw(x_chw, box)
+        return normalize_x(resize_hwc(x, box.content), config, out)
+    # float X may hold NaN/inf ("no measurement"): mapped to [0, 1] first, so that no NaN is interpolated
+    normalized = normalize_x_unit(resize_hwc(x_to_unit(x, config), box.content), config)
+    if out is None:
+        return normalized
+    out[...] = normalized
+    return out
+
+
+def _prepare_into(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConfig, box: Letterbox,
+                  rgb_out: np.ndarray, x_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`prepare_inputs` writing the content regions of reused network inputs (their padding stays 0)."""
+    height, width = box.content
+    normalize_rgb(resize_hwc(_check_rgb(rgb), box.content), config, rgb_out[:, :height, :width])
+    if x is None:
+        x_out.fill(0.0)  # neutral_x: every pixel at the normalisation mean
+    else:
+        _x_content(x, config, box, x_out[:, :height, :width])
+    return rgb_out, x_out

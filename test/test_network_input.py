@@ -22,7 +22,7 @@ from rxssnet_core.network_input import (
     scaled_intrinsics,
     trained_input_size,
 )
-from rxssnet_core.preprocessing import PreprocessConfig, normalize_rgb, prepare_inputs
+from rxssnet_core.preprocessing import InputBuffers, PreprocessConfig, normalize_rgb, prepare_inputs
 from rxssnet_ros.node_frames import camera_info_with_header
 
 CAMERA = (720, 1280)
@@ -63,6 +63,30 @@ def test_network_input_is_the_resized_image_then_mean_padding() -> None:
     np.testing.assert_array_equal(rgb_chw[:, :144], expected)
     same_rgb, _ = prepare_inputs(rgb, thermal, config, None)
     assert same_rgb.shape == (3, *CAMERA)
+
+
+@pytest.mark.parametrize("modality", ["thermal", "depth"])
+def test_reused_network_inputs_equal_fresh_ones_frame_after_frame(modality: str) -> None:
+    """The node's frames go into the same two arrays (InputBuffers): after any sequence of camera sizes, X
+    dtypes and missing X images each frame's input equals a freshly allocated one, padding included (a 16:9 frame
+    after a 4:3 one, a 4:5 one after that: the last content must not survive as padding)."""
+    config = PreprocessConfig(modality=modality)
+    rng = np.random.default_rng(3)
+    buffers = InputBuffers()
+    x_dtype = np.uint16 if modality == "thermal" else np.float32
+    for height, width, with_x in ((720, 1280, True), (240, 256, True), (300, 240, False), (300, 240, True),
+                                  (720, 1280, False), (720, 1280, True)):
+        rgb = rng.integers(0, 256, (height, width, 3), np.uint8)
+        x = (rng.random((height, width)) * 5000 + 100).astype(x_dtype) if with_x else None
+        if x is not None and modality == "depth":
+            x[:8] = np.nan  # no measurement: the float path
+        fresh = prepare_inputs(rgb, x, config, NETWORK)
+        reused = prepare_inputs(rgb, x, config, NETWORK, buffers)
+        for fresh_array, reused_array in zip(fresh, reused):
+            assert reused_array.shape == fresh_array.shape
+            np.testing.assert_array_equal(reused_array, fresh_array)
+    again = prepare_inputs(rgb, x, config, NETWORK, buffers)
+    assert again[0] is reused[0]  # the same memory: no frame-sized allocation per frame
 
 
 def test_trained_size_comes_from_the_checkpoint_metadata() -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rxssnet_ros.benchmarks.node_latency import camera_schedule, per_frame_split
+from rxssnet_ros.benchmarks.node_latency import per_frame_split
+from rxssnet_ros.benchmarks.node_process import camera_schedule
 
 
 def test_camera_schedule_is_two_free_running_cameras_in_send_order():

@@ -19,7 +19,7 @@ import pytest
 from ros_harness import Harness, NodeProcess, image_msg, ros_child_env
 
 from rxssnet_ros.bag_tools.bag_writer import BagWriter
-from rxssnet_ros.benchmarks.node_latency import camera_schedule
+from rxssnet_ros.benchmarks.node_process import camera_schedule
 from rxssnet_ros.cli import main as rxssnet_main
 
 H, W = 48, 64

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,7 @@ from rxssnet_core.inference.model_files import (
     preprocess_from_metadata,
 )
 from rxssnet_core.network_input import TRAINED, content_of, labels_for_image, letterbox, trained_input_size
-from rxssnet_core.preprocessing import PreprocessError, image_size, prepare_inputs
+from rxssnet_core.preprocessing import InputBuffers, PreprocessError, image_size, prepare_inputs
 from rxssnet_core.visualization import as_palette
 
 LOGGER = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class Segmenter:
         self.model_name = f"rxssnet-{info.config.variant}"
         self.input_size = parse_size(input_size)
         self.source = source
+        self._per_thread = threading.local()  # each thread's InputBuffers: segment() may run on several threads
         fixed = backend.fixed_size
         if self.input_size is not None and fixed is not None and tuple(fixed) != self.input_size:
             file_size = f"{fixed[0]}x{fixed[1]}"
@@ -301,7 +303,9 @@ class Segmenter:
                     f"{width}x{height}; batch images of one size or call segment() per image")
         size = self.network_size(height, width)
         box = letterbox((height, width), size)
-        pairs = [prepare_inputs(rgb, x, self.preprocess_config, size) for rgb, x in zip(rgbs, xs)]
+        # one frame (the node, bag eval): straight into the reused network inputs; a batch is stacked anyway
+        buffers = self._input_buffers() if len(rgbs) == 1 else None
+        pairs = [prepare_inputs(rgb, x, self.preprocess_config, size, buffers) for rgb, x in zip(rgbs, xs)]
         if len(pairs) == 1:  # a view, not a copy, for the node's one-frame calls
             rgb_batch, x_batch = pairs[0][0][None], pairs[0][1][None]
         else:
@@ -337,6 +341,12 @@ class Segmenter:
         for result in results:
             result.timing = dict(timing)
         return results
+
+    def _input_buffers(self) -> InputBuffers:
+        buffers = getattr(self._per_thread, "buffers", None)
+        if buffers is None:
+            buffers = self._per_thread.buffers = InputBuffers()
+        return buffers
 
     def warmup(self, height: int = 480, width: int = 640, runs: int = 1) -> None:
         """Run the network `runs` times on a blank image, so that the first real frame is not slow."""

@@ -23,8 +23,13 @@ Camera sizes (`--also-sizes 720x1280 1080x1920`): part 3 again at each further c
 the same network size (the node's input_size: the checkpoint's training size, 480x640 for the random model), and
 one table of what the node adds per size (targets: `size_table.SIZE_TARGETS_P90_MS`).
 
+Part 4 (transport floor, `transport_floor`; skip with --no-floor): the same cameras at each size into a relay node
+that takes each RGB image's bytes and republishes a pre-built label image of the camera's size: what DDS and rclpy
+alone cost, so that the table can say what the node adds beyond them.
+
     python -m rxssnet_ros.benchmarks.node_latency [--checkpoint model.safetensors] [--frames 20]
-        [--duration 60] [--rate 30] [--height 480 --width 640] [--also-sizes 720x1280 1080x1920] [--json]
+        [--duration 60] [--rate 30] [--height 480 --width 640] [--also-sizes 720x1280 1080x1920] [--no-floor]
+        [--json]
 """
 
 from __future__ import annotations
@@ -32,23 +37,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
-from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
-from std_msgs.msg import String
 from tqdm import tqdm
 
 from rxssnet_core import ModelConfig, Segmenter, save_model
@@ -58,10 +53,16 @@ from rxssnet_core.inference.model_files import parse_size
 from rxssnet_core.network_input import TRAINED
 from rxssnet_core.percentiles import percentile
 from rxssnet_core.preprocessing import PreprocessConfig
-from rxssnet_ros.benchmarks.node_process import ros_environment, rss_mib
+from rxssnet_ros.benchmarks.node_process import (
+    NodeUnderTest,
+    Probe,
+    camera_frames,
+    play_camera_streams,
+    ros_environment,
+    rss_mib,
+)
 from rxssnet_ros.benchmarks.size_table import print_size_table, verdict_text
-from rxssnet_ros.image_conversion import array_to_image
-from rxssnet_ros.ros_time import stamp_ns, time_fields
+from rxssnet_ros.benchmarks.transport_floor import floor_run
 
 
 def random_checkpoint(directory: str, modality: str = "thermal") -> str:
@@ -83,122 +84,6 @@ def random_checkpoint(directory: str, modality: str = "thermal") -> str:
     return path
 
 
-class NodeUnderTest:
-    """segment_node in a subprocess of its own process group; `stop` sends SIGINT and waits."""
-
-    def __init__(self, namespace: str, params: dict[str, Any], env: dict[str, str]) -> None:
-        args = [sys.executable, "-m", "rxssnet_ros.segment_node", "--ros-args", "-r", f"__ns:={namespace}"]
-        for key, value in params.items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            args += ["-p", f"{key}:={text}"]
-        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process
-        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        return self.proc.returncode
-
-
-class Probe:
-    """Publishes pairs and timestamps the labels as they come back (own rclpy context and executor thread)."""
-
-    def __init__(self, namespace: str) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("latency_probe", context=self.context)
-        node_topic = f"{namespace}/segment_node"
-        self.rgb_pub = self.node.create_publisher(Image, f"{node_topic}/rgb/image", qos_profile_sensor_data)
-        self.x_pub = self.node.create_publisher(Image, f"{node_topic}/x/image", qos_profile_sensor_data)
-        self.sent: dict[int, float] = {}
-        self.received: dict[int, float] = {}
-        self.timings: dict[int, dict[str, Any]] = {}  # ~/frame_timing per output, by RGB stamp
-        self.diagnostics: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._keep = [
-            self.node.create_subscription(Image, f"{node_topic}/labels", self._on_labels, 10),
-            self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10),
-            self.node.create_subscription(String, f"{node_topic}/frame_timing", self._on_timing, 50),
-        ]
-        self._name = node_topic
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def _on_labels(self, msg: Any) -> None:
-        now = time.perf_counter()
-        stamp = stamp_ns(msg.header.stamp)
-        with self._lock:
-            self.received[stamp] = now
-
-    def _on_timing(self, msg: Any) -> None:
-        record = json.loads(msg.data)
-        with self._lock:
-            self.timings[int(record["stamp_ns"])] = record
-
-    def publish_one(self, which: str, msg: Any, stamp: int) -> None:
-        """Publish one image of one camera ("rgb" | "x") stamped `stamp`; RGB send times are recorded."""
-        msg.header.stamp = Time(**time_fields(stamp))
-        if which == "rgb":
-            with self._lock:
-                self.sent[stamp] = time.perf_counter()
-            self.rgb_pub.publish(msg)
-        else:
-            self.x_pub.publish(msg)
-
-    def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            if self._name in status.name:
-                self.diagnostics = {kv.key: kv.value for kv in status.values}
-
-    def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.rgb_pub.get_subscription_count() and self.x_pub.get_subscription_count() and \
-                    self.node.count_publishers(f"{self._name}/labels"):
-                return True
-            time.sleep(0.1)
-        return False
-
-    def publish(self, rgb_msg: Any, x_msg: Any, stamp: int) -> None:
-        rgb_msg.header.stamp = x_msg.header.stamp = Time(**time_fields(stamp))
-        self.x_pub.publish(x_msg)
-        with self._lock:
-            self.sent[stamp] = time.perf_counter()
-        self.rgb_pub.publish(rgb_msg)
-
-    def latencies_ms(self, stamps: Sequence[int] | None = None) -> list[float]:
-        with self._lock:
-            keys = self.received.keys() if stamps is None else [s for s in stamps if s in self.received]
-            return [(self.received[s] - self.sent[s]) * 1e3 for s in keys if s in self.sent]
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self._thread.join(10)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-
-
-def _frames(height: int, width: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    x = rng.integers(0, 256, (height, width), dtype=np.uint8)
-    rgb_msg, x_msg = array_to_image(rgb, "rgb8"), array_to_image(x, "mono8")
-    rgb_msg.header.frame_id = x_msg.header.frame_id = "camera"
-    return rgb_msg, x_msg, rgb, x
-
-
 def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int,
                   model: dict[str, str]) -> tuple[list[float], list[float]]:
     """(Segmenter.segment total ms, its backend call ms) per run, in this process; `model`: backend, precision."""
@@ -218,7 +103,7 @@ def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, 
     try:
         if not probe.wait_connected(120):
             raise RuntimeError(f"segment_node did not come up:\n{node.output()}")
-        rgb_msg, x_msg, _, _ = _frames(height, width)
+        rgb_msg, x_msg, _, _ = camera_frames(height, width)
         period = max(0.25, 2.5 * segment_ms / 1e3)
         stamps = []
         start = time.time_ns()
@@ -237,18 +122,6 @@ def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, 
             "e2e_p90_ms": percentile(latencies, 90), "e2e_max_ms": max(latencies, default=float("nan")),
             "node_segment_p50_ms": float(diagnostics.get("segment_p50_ms", "nan")),
             "node_latency_p50_ms": float(diagnostics.get("latency_p50_ms", "nan"))}
-
-
-def camera_schedule(seconds: float, rgb_rate: float, x_rate: float, x_offset_ms: float, jitter_ms: float,
-                    seed: int = 0) -> list[tuple[float, str]]:
-    """(send time in s from the start, camera) of two free-running cameras: RGB at rgb_rate, X at x_rate shifted by
-    x_offset_ms, each frame moved by a uniform +-jitter_ms (driver and transport jitter); in send order.
-    """
-    rng = np.random.default_rng(seed)
-    events = [(k / rgb_rate + rng.uniform(-jitter_ms, jitter_ms) / 1e3, "rgb") for k in range(int(seconds * rgb_rate))]
-    events += [(k / x_rate + (x_offset_ms + rng.uniform(-jitter_ms, jitter_ms)) / 1e3, "x")
-               for k in range(int(seconds * x_rate))]
-    return sorted((max(t, 0.0), which) for t, which in events)
 
 
 def per_frame_split(sent: dict[int, float], received: dict[int, float], timings: dict[int, dict[str, Any]]
@@ -295,14 +168,7 @@ def streams_run(checkpoint: str, env: dict[str, str], height: int, width: int, s
         while not probe.node.count_subscribers(f"{namespace}/segment_node/frame_timing") and \
                 time.monotonic() < deadline:
             time.sleep(0.1)
-        rgb_msg, x_msg, _, _ = _frames(height, width)
-        schedule = camera_schedule(seconds, rgb_rate, x_rate, x_offset_ms, jitter_ms)
-        start_wall, start_ns = time.perf_counter(), time.time_ns()
-        for offset, which in tqdm(schedule, desc="camera streams"):
-            delay = start_wall + offset - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            probe.publish_one(which, rgb_msg if which == "rgb" else x_msg, start_ns + int(offset * 1e9))
+        play_camera_streams(probe, height, width, seconds, rgb_rate, x_rate, x_offset_ms, jitter_ms)
         time.sleep(3.0)
         with probe._lock:
             split = per_frame_split(dict(probe.sent), dict(probe.received), dict(probe.timings))
@@ -325,7 +191,7 @@ def overload_run(checkpoint: str, env: dict[str, str], height: int, width: int, 
     try:
         if not probe.wait_connected(120):
             raise RuntimeError(f"segment_node did not come up:\n{node.output()}")
-        rgb_msg, x_msg, _, _ = _frames(height, width)
+        rgb_msg, x_msg, _, _ = camera_frames(height, width)
         period = 1.0 / rate
         start_ns = time.time_ns()
         start = time.perf_counter()
@@ -385,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="its precision (default fp32)")
     parser.add_argument("--also-sizes", nargs="*", default=[], metavar="HxW",
                         help="further camera sizes for the per-frame part, in the same run (e.g. 720x1280 1080x1920)")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the transport floor (a relay fed the same cameras: what DDS alone costs)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args(argv)
     also_sizes: list[tuple[int, int]] = []
@@ -405,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             "FASTDDS_DEFAULT_PROFILES_FILE") if k in env})
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = args.checkpoint or random_checkpoint(directory)
-        _, _, rgb, x = _frames(args.height, args.width)
+        _, _, rgb, x = camera_frames(args.height, args.width)
         model = {"backend": args.backend, "precision": args.precision}
         in_process, in_process_backend = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2), model)
         segment_p50 = percentile(in_process, 50)
@@ -415,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         by_size = {(args.height, args.width): streams}
         for height, width in also_sizes:
             by_size[(height, width)] = streams_run(checkpoint, env, height, width, args.streams_seconds, model=model)
+        if not args.no_floor:  # the same cameras into a relay that does nothing: the transport alone
+            for (height, width), run in by_size.items():
+                run.update(floor_run(env, height, width, args.streams_seconds))
 
     print(f"\nsegment_node latency, {args.width}x{args.height} rgb8 + mono8, sensor-data QoS, shared-memory "
           f"profile; {machine_line()}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}; "
@@ -462,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{streams[key + '_p99_ms']:.1f} |")
     print(f"\nWhat the node adds per frame: {streams['node_adds_p90_ms']:.1f} ms at p90: "
           f"{verdict_text(streams['node_adds_p90_ms'], args.height, args.width)}.")
-    if len(by_size) > 1:
+    if len(by_size) > 1 or not args.no_floor:
         print_size_table(by_size)
     backend_ratio = streams["backend_p50_ms"] / percentile(in_process_backend, 50)
     print(f"\nBackend call in the node / in this process (p50): {streams['backend_p50_ms']:.1f} / "

@@ -1,11 +1,35 @@
 # Copyright 2026 RXSSNet-ROS maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""A node process under benchmark: its ROS environment (loopback discovery, its own domain) and its memory."""
+"""A node process under benchmark and the probe that feeds it: its ROS environment (loopback discovery, its own
+domain), its memory, the camera streams the probe publishes and the labels it times.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from tqdm import tqdm
+
+from rxssnet_ros.image_conversion import array_to_image
+from rxssnet_ros.ros_time import stamp_ns, time_fields
 
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
 
@@ -31,3 +55,147 @@ def ros_environment(domain_id: int | None) -> dict[str, str]:
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+class NodeUnderTest:
+    """segment_node in a subprocess of its own process group; `stop` sends SIGINT and waits."""
+
+    def __init__(self, namespace: str, params: dict[str, Any], env: dict[str, str]) -> None:
+        args = [sys.executable, "-m", "rxssnet_ros.segment_node", "--ros-args", "-r", f"__ns:={namespace}"]
+        for key, value in params.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args += ["-p", f"{key}:={text}"]
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+class Probe:
+    """Publishes pairs to `<namespace>/<node_name>` and timestamps its ~/labels as they come back (own rclpy context
+    and executor thread).
+    """
+
+    def __init__(self, namespace: str, node_name: str = "segment_node") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("latency_probe", context=self.context)
+        node_topic = f"{namespace}/{node_name}"
+        self.rgb_pub = self.node.create_publisher(Image, f"{node_topic}/rgb/image", qos_profile_sensor_data)
+        self.x_pub = self.node.create_publisher(Image, f"{node_topic}/x/image", qos_profile_sensor_data)
+        self.sent: dict[int, float] = {}
+        self.received: dict[int, float] = {}
+        self.timings: dict[int, dict[str, Any]] = {}  # ~/frame_timing per output, by RGB stamp
+        self.diagnostics: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._keep = [
+            self.node.create_subscription(Image, f"{node_topic}/labels", self._on_labels, 10),
+            self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10),
+            self.node.create_subscription(String, f"{node_topic}/frame_timing", self._on_timing, 50),
+        ]
+        self._name = node_topic
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _on_labels(self, msg: Any) -> None:
+        now = time.perf_counter()
+        stamp = stamp_ns(msg.header.stamp)
+        with self._lock:
+            self.received[stamp] = now
+
+    def _on_timing(self, msg: Any) -> None:
+        record = json.loads(msg.data)
+        with self._lock:
+            self.timings[int(record["stamp_ns"])] = record
+
+    def publish_one(self, which: str, msg: Any, stamp: int) -> None:
+        """Publish one image of one camera ("rgb" | "x") stamped `stamp`; RGB send times are recorded."""
+        msg.header.stamp = Time(**time_fields(stamp))
+        if which == "rgb":
+            with self._lock:
+                self.sent[stamp] = time.perf_counter()
+            self.rgb_pub.publish(msg)
+        else:
+            self.x_pub.publish(msg)
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            if self._name in status.name:
+                self.diagnostics = {kv.key: kv.value for kv in status.values}
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.rgb_pub.get_subscription_count() and self.x_pub.get_subscription_count() and \
+                    self.node.count_publishers(f"{self._name}/labels"):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def publish(self, rgb_msg: Any, x_msg: Any, stamp: int) -> None:
+        rgb_msg.header.stamp = x_msg.header.stamp = Time(**time_fields(stamp))
+        self.x_pub.publish(x_msg)
+        with self._lock:
+            self.sent[stamp] = time.perf_counter()
+        self.rgb_pub.publish(rgb_msg)
+
+    def latencies_ms(self, stamps: Sequence[int] | None = None) -> list[float]:
+        with self._lock:
+            keys = self.received.keys() if stamps is None else [s for s in stamps if s in self.received]
+            return [(self.received[s] - self.sent[s]) * 1e3 for s in keys if s in self.sent]
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(10)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def camera_frames(height: int, width: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """(RGB message, X message, RGB array, X array): random rgb8 and mono8 images of one size, frame "camera"."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    x = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    rgb_msg, x_msg = array_to_image(rgb, "rgb8"), array_to_image(x, "mono8")
+    rgb_msg.header.frame_id = x_msg.header.frame_id = "camera"
+    return rgb_msg, x_msg, rgb, x
+
+
+def camera_schedule(seconds: float, rgb_rate: float, x_rate: float, x_offset_ms: float, jitter_ms: float,
+                    seed: int = 0) -> list[tuple[float, str]]:
+    """(send time in s from the start, camera) of two free-running cameras: RGB at rgb_rate, X at x_rate shifted by
+    x_offset_ms, each frame moved by a uniform +-jitter_ms (driver and transport jitter); in send order.
+    """
+    rng = np.random.default_rng(seed)
+    events = [(k / rgb_rate + rng.uniform(-jitter_ms, jitter_ms) / 1e3, "rgb") for k in range(int(seconds * rgb_rate))]
+    events += [(k / x_rate + (x_offset_ms + rng.uniform(-jitter_ms, jitter_ms)) / 1e3, "x")
+               for k in range(int(seconds * x_rate))]
+    return sorted((max(t, 0.0), which) for t, which in events)
+
+def play_camera_streams(probe: Probe, height: int, width: int, seconds: float, rgb_rate: float = 30.0,
+                        x_rate: float = 9.0, x_offset_ms: float = 11.0, jitter_ms: float = 4.0,
+                        desc: str = "camera streams") -> None:
+    """Publish free-running RGB and X cameras (`camera_schedule`) of one size through `probe` for `seconds`."""
+    rgb_msg, x_msg, _, _ = camera_frames(height, width)
+    schedule = camera_schedule(seconds, rgb_rate, x_rate, x_offset_ms, jitter_ms)
+    start_wall, start_ns = time.perf_counter(), time.time_ns()
+    for offset, which in tqdm(schedule, desc=desc):
+        delay = start_wall + offset - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        probe.publish_one(which, rgb_msg if which == "rgb" else x_msg, start_ns + int(offset * 1e9))

@@ -45,8 +45,8 @@ from std_msgs.msg import String
 
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_core.errors import UsageError
-from rxssnet_ros.benchmarks.node_latency import NodeUnderTest, random_checkpoint
-from rxssnet_ros.benchmarks.node_process import ros_environment, rss_mib
+from rxssnet_ros.benchmarks.node_latency import random_checkpoint
+from rxssnet_ros.benchmarks.node_process import NodeUnderTest, ros_environment, rss_mib
 from rxssnet_ros.image_conversion import array_to_image
 from rxssnet_ros.ros_time import time_fields
 
