@@ -2,8 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The segment node's input side: subscriptions, each message's checks, and pairing (executor thread).
 
-    subscriber (message_filters.Subscriber; raw images as serialized bytes, read in place by `image_cdr`)
-        -> GateFilter(the input's check: on_rgb / on_x / on_x_info)
+    subscriber (message_filters.Subscriber) -> GateFilter(the input's check: on_rgb / on_x / on_x_info)
         -> PairingFilter (the one pairing rule, `synchronizer.PairingRule`, as `rxssnet bag eval` pairs)
         -> on_pair -> Job -> submit (InferenceWorker: segment_node._process, worker thread)
 
@@ -26,7 +25,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from rxssnet_core.degradation import missing_rgb
 from rxssnet_ros import degraded_modes, node_params
 from rxssnet_ros.compat import SubscriptionEventCallbacks
-from rxssnet_ros.image_cdr import image_from_cdr
 from rxssnet_ros.image_conversion import (
     RGB_ENCODINGS,
     X_ENCODINGS,
@@ -80,16 +78,13 @@ class InputGates:
         gates = []
         for name, msg_type, topic, admit in [*inputs, ("rgb_info", CameraInfo, "~/rgb/camera_info", None)]:
             events = SubscriptionEventCallbacks(incompatible_qos=partial(self._on_incompatible_qos, name))
-            # raw images are taken as their serialized bytes and read in place (image_cdr: no frame-sized copies)
-            serialized = msg_type is Image
-            source = InputSubscriber(self.node, msg_type, topic, qos_profile=in_qos, event_callbacks=events,
-                                     raw=serialized)
+            source = InputSubscriber(self.node, msg_type, topic, qos_profile=in_qos, event_callbacks=events)
             self.inputs.subs[name] = source.sub
             self.timing.meters[name].reset_clock()
             if admit is None:
                 source.registerCallback(self.on_rgb_info)  # the latest RGB camera_info is kept, not paired
             else:
-                gates.append(GateFilter(source, admit, image_from_cdr if serialized else None))
+                gates.append(GateFilter(source, admit))
         pairing.connectInput(*gates)
 
     def _image_input(self, base: str, transport: str) -> tuple[type, str]:
@@ -130,7 +125,7 @@ class InputGates:
         return self.health.failed(stream, self.timing.x_silent(self.settings.x_timeout))
 
     # The input gates: True passes the message on to the pairing rule (see subscribe).
-    def on_rgb(self, msg: Any) -> bool:
+    def on_rgb(self, msg: Image) -> bool:
         """Admit an RGB image to pairing, serve it alone (rgb_only) or drop it."""
         stamp = self._admit("rgb", msg, "RGB image", RGB_ENCODINGS)
         if stamp is None or not self.open:
@@ -149,7 +144,7 @@ class InputGates:
         self.inputs.remember_arrival(stamp, time.monotonic(), self.settings.queue_size + 2)
         return True
 
-    def on_x(self, msg: Any) -> bool:
+    def on_x(self, msg: Image) -> bool:
         """Admit an X image to pairing, or serve it alone (x_only) while RGB has failed."""
         stamp = self._admit("x", msg, "X image", X_ENCODINGS)
         if stamp is None or not self.open:

@@ -152,8 +152,8 @@ class SegmentationNode(Node):
             f"loaded model {segmenter.model_name} ({segmenter.num_classes} classes, {modality}) from "
             f"{settings.checkpoint} on {segmenter.backend_name}/{settings.device}/{settings.precision}; "
             f"input_size {_size_text(segmenter.input_size)} (letterboxed), output_resolution "
-            f"{settings.output_resolution}; x_alignment={settings.x_alignment}; raw images read in place from the "
-            f"received bytes, images out by {'cv_bridge' if cv_bridge_in_use() else 'the builtin converter'}")
+            f"{settings.output_resolution}; x_alignment={settings.x_alignment}, image conversion: "
+            f"{'cv_bridge' if cv_bridge_in_use() else 'builtin'}")
         warning = degraded_mode_warning(segmenter.metadata, settings.serves_degraded_modes)
         if warning is not None:
             self.get_logger().warning(warning)

@@ -301,19 +301,14 @@ class SubscriberFilter(FilterOutput):
 class GateFilter(FilterOutput):
     """Passes a message of `source` on only when `admit(message)` is true: the node's per-input checks (encoding,
     finite values, failed-camera modes) sit between its subscriber and the pairing rule as a filter.
-
-    convert: applied to what `source` delivers first (a raw subscription's bytes -> `image_cdr.image_from_cdr`).
     """
 
-    def __init__(self, source: Any, admit: Callable[[Any], bool], convert: Callable[[Any], Any] | None = None
-                 ) -> None:
+    def __init__(self, source: Any, admit: Callable[[Any], bool]) -> None:
         super().__init__()
-        self._admit, self._convert = admit, convert
+        self._admit = admit
         source.registerCallback(self._on_message)
 
     def _on_message(self, message: Any) -> None:
-        if self._convert is not None:
-            message = self._convert(message)
         if self._admit(message):
             self.signalMessage(message)
 

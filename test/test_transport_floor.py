@@ -1,13 +1,15 @@
 # Copyright 2026 RXSSNet-ROS maintainers
 # SPDX-License-Identifier: Apache-2.0
 """The transport floor of `node_latency`: a relay node in its own process, fed by the benchmark's probe in a real
-graph, must hand back a camera-size label image for each RGB image, stamped with that image's stamp; and the size
-table must say where the floor alone is above a size's target."""
+graph, must hand back a camera-size label image for each RGB image, stamped with that image's stamp; the size
+table must say where the floor alone is above a size's target; `node_ab` refuses a baseline it cannot run."""
 
 from __future__ import annotations
 
+import pytest
 from ros_harness import ros_child_env
 
+from rxssnet_ros.benchmarks import node_ab
 from rxssnet_ros.benchmarks.size_table import print_size_table
 from rxssnet_ros.benchmarks.transport_floor import floor_run
 
@@ -33,3 +35,10 @@ def test_size_table_names_sizes_whose_floor_is_above_the_target(capsys) -> None:
     print_size_table({(720, 1280): run})
     without_floor = capsys.readouterr().out
     assert "| 1280x720 | 70 | 12.0 | 15.0 | 4.0 | 11.0 | nan / nan | nan / nan | 7 | MISSES |" in without_floor
+
+
+def test_node_ab_refuses_a_baseline_that_is_not_a_checkout(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        node_ab.main(["--baseline", str(tmp_path), "--rounds", "1"])
+    assert exit_info.value.code == 2
+    assert "is not a checkout of this package" in capsys.readouterr().err

@@ -153,13 +153,14 @@ def per_frame_split(sent: dict[int, float], received: dict[int, float], timings:
 
 def streams_run(checkpoint: str, env: dict[str, str], height: int, width: int, seconds: float,
                 rgb_rate: float = 30.0, x_rate: float = 9.0, x_offset_ms: float = 11.0, jitter_ms: float = 4.0,
-                model: dict[str, str] | None = None) -> dict[str, Any]:
+                model: dict[str, str] | None = None, source_tree: str | None = None) -> dict[str, Any]:
     """Part 3: free-running RGB (30 Hz) and X (9 Hz) cameras with an offset and jitter, as on a robot; every
-    output is split per frame with the node's own ~/frame_timing of that frame.
+    output is split per frame with the node's own ~/frame_timing of that frame (the node from `source_tree`, a
+    checkout, when given).
     """
     namespace = "/latency_streams"
     node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), "diagnostics_period": 1.0,
-                                     "max_image_pixels": height * width, "input_timeout": 3600.0}, env)
+                                     "max_image_pixels": height * width, "input_timeout": 3600.0}, env, source_tree)
     probe = Probe(namespace)
     try:
         if not probe.wait_connected(120):

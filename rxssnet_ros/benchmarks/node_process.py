@@ -58,16 +58,22 @@ def ros_environment(domain_id: int | None) -> dict[str, str]:
 
 
 class NodeUnderTest:
-    """segment_node in a subprocess of its own process group; `stop` sends SIGINT and waits."""
+    """segment_node in a subprocess of its own process group; `stop` sends SIGINT and waits.
 
-    def __init__(self, namespace: str, params: dict[str, Any], env: dict[str, str]) -> None:
+    source_tree: run the node from that checkout instead (`node_ab`: a baseline against this one).
+    """
+
+    def __init__(self, namespace: str, params: dict[str, Any], env: dict[str, str],
+                 source_tree: str | None = None) -> None:
         args = [sys.executable, "-m", "rxssnet_ros.segment_node", "--ros-args", "-r", f"__ns:={namespace}"]
         for key, value in params.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             args += ["-p", f"{key}:={text}"]
+        if source_tree is not None:  # `-m` puts the working directory first on sys.path, then PYTHONPATH
+            env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [source_tree, env.get("PYTHONPATH")]))}
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, cwd=source_tree)
 
     def output(self) -> str:
         self.log.seek(0)
