@@ -57,6 +57,17 @@ def ros_environment(domain_id: int | None) -> dict[str, str]:
     return env
 
 
+def wait_connected(probe_node: Any, rgb_pub: Any, x_pub: Any, node_topic: str, timeout: float) -> bool:
+    """Wait until the node under test subscribes both camera topics and publishes `<node_topic>/labels`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if rgb_pub.get_subscription_count() and x_pub.get_subscription_count() and \
+                probe_node.count_publishers(f"{node_topic}/labels"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 class NodeUnderTest:
     """segment_node in a subprocess of its own process group; `stop` sends SIGINT and waits.
 
@@ -145,13 +156,7 @@ class Probe:
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
 
     def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.rgb_pub.get_subscription_count() and self.x_pub.get_subscription_count() and \
-                    self.node.count_publishers(f"{self._name}/labels"):
-                return True
-            time.sleep(0.1)
-        return False
+        return wait_connected(self.node, self.rgb_pub, self.x_pub, self._name, timeout)
 
     def publish(self, rgb_msg: Any, x_msg: Any, stamp: int) -> None:
         rgb_msg.header.stamp = x_msg.header.stamp = Time(**time_fields(stamp))

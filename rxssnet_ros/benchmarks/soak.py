@@ -46,7 +46,7 @@ from std_msgs.msg import String
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_core.errors import UsageError
 from rxssnet_ros.benchmarks.node_latency import random_checkpoint
-from rxssnet_ros.benchmarks.node_process import NodeUnderTest, ros_environment, rss_mib
+from rxssnet_ros.benchmarks.node_process import NodeUnderTest, ros_environment, rss_mib, wait_connected
 from rxssnet_ros.image_conversion import array_to_image
 from rxssnet_ros.ros_time import time_fields
 
@@ -192,13 +192,7 @@ class Feeder:
             self.modes.append((time.perf_counter(), json.loads(msg.data).get("mode", "?")))
 
     def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.rgb_pub.get_subscription_count() and self.x_pub.get_subscription_count() and \
-                    self.node.count_publishers(f"{self.topic}/labels"):
-                return True
-            time.sleep(0.1)
-        return False
+        return wait_connected(self.node, self.rgb_pub, self.x_pub, self.topic, timeout)
 
     def publish(self, frame: int, stamp_ns: int, failure: Injection | None) -> None:
         """Frame `frame` of both cameras, with `failure` (if any) applied to its input."""
