@@ -8,7 +8,7 @@ ones, keeping the recorded time offsets scaled by `rate`. Reads sqlite3 and mcap
 and `--loop` plays the bag again and again (each play's stamps, and /clock, go back to the bag's start).
 
     python -m rxssnet_ros.bag_player BAG [--rate 1.0] [--topics /a /b] [--remap /a:=/b] [--qos reliable]
-        [--clock [40]] [--loop | --plays N]
+        [--clock [40]] [--loop | --plays N] [--ack-timeout 10]
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import importlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader
@@ -43,6 +44,7 @@ class BagPlayError(RXSSNetError, ValueError):
 class PlayStats:
     published: dict[str, int]
     duration_s: float
+    unacked: list[str] = field(default_factory=list)  # reliable topics not acknowledged by every reader in time
 
 
 def _message_class(msgtype: str) -> type:
@@ -69,13 +71,16 @@ def play_bag(node: Any, bag: str | Path, topics: Sequence[str] | None = None, re
              rate: float = 1.0, qos_depth: int = 100, reliable: bool = True,
              stop: threading.Event | None = None, on_message: Callable[[str, int], None] | None = None,
              wait_for_subscribers_s: float = 0.0, require_subscriber: bool = False, clock_hz: float = 0.0,
-             plays: int = 1) -> PlayStats:
+             plays: int = 1, ack_timeout_s: float = 10.0) -> PlayStats:
     """Publishes the bag's messages from `node` (an rclpy Node); returns per-topic counts (all plays).
 
     Blocks until the bag ends (`plays` times; 0: until `stop`) or `stop` is set. Topics default to all in the bag.
     With `wait_for_subscribers_s` the first message waits (up to that long) until every topic's publisher has
     matched the subscribers the graph lists: a message published before discovery has matched is lost even over
     reliable QoS. clock_hz > 0 publishes the recorded time on /clock at that rate (and with every message).
+    Over reliable QoS the end waits (up to `ack_timeout_s`; 0: not at all) until every reader has acknowledged
+    every message, as `ros2 bag play --wait-for-all-acked` does: a publisher destroyed before that loses the
+    last messages on a busy machine; topics still unacknowledged are listed in `PlayStats.unacked`.
     """
     if rate <= 0:
         raise BagPlayError(f"rate must be > 0, got {rate}")
@@ -107,7 +112,14 @@ def play_bag(node: Any, bag: str | Path, topics: Sequence[str] | None = None, re
         while (plays <= 0 or play < plays) and not (stop is not None and stop.is_set()):
             play += 1
             _play_once(reader, connections, publishers, counts, rate, stop, on_message, clock, clock_hz)
-    return PlayStats(published=counts, duration_s=time.monotonic() - start_wall)
+        unacked = []
+        if reliable and ack_timeout_s > 0 and not (stop is not None and stop.is_set()):
+            deadline = time.monotonic() + ack_timeout_s
+            for topic, publisher in publishers.items():
+                left = max(deadline - time.monotonic(), 0.001)
+                if not publisher.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+                    unacked.append(topic)
+    return PlayStats(published=counts, duration_s=time.monotonic() - start_wall, unacked=unacked)
 
 
 def _play_once(reader: Any, connections: list[Any], publishers: dict[str, Any], counts: dict[str, int],
@@ -175,12 +187,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clock", nargs="?", type=float, const=DEFAULT_CLOCK_HZ, default=0.0, metavar="HZ",
                         help="publish the recorded time on /clock at HZ (default 40 when given), as ros2 bag play "
                              "--clock does, for nodes with use_sim_time:=true")
+    parser.add_argument("--ack-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="with reliable QoS, wait at the end up to this long until every subscriber has "
+                             "acknowledged every message, as ros2 bag play --wait-for-all-acked does (default 10; "
+                             "0: exit at once, and a busy subscriber may lose the last messages)")
     repeat = parser.add_mutually_exclusive_group()
     repeat.add_argument("--loop", action="store_true", help="play the bag again and again until Ctrl-C")
     repeat.add_argument("--plays", type=int, default=1, metavar="N", help="play the bag N times (default 1)")
     args = parser.parse_args(argv)
-    if args.clock < 0 or args.plays < 1:
-        parser.error("--clock must be > 0 Hz and --plays at least 1")
+    if args.clock < 0 or args.plays < 1 or args.ack_timeout < 0:
+        parser.error("--clock must be > 0 Hz, --plays at least 1 and --ack-timeout at least 0")
     rclpy.init()
     node = rclpy.create_node("rxssnet_bag_player")
     executor = SingleThreadedExecutor()
@@ -191,9 +207,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         stats = play_bag(node, args.bag, args.topics, parse_remaps(args.remap), args.rate,
                          reliable=args.qos == "reliable", stop=stop, wait_for_subscribers_s=args.delay,
-                         require_subscriber=True, clock_hz=args.clock, plays=0 if args.loop else args.plays)
+                         require_subscriber=True, clock_hz=args.clock, plays=0 if args.loop else args.plays,
+                         ack_timeout_s=args.ack_timeout)
         for topic, count in sorted(stats.published.items()):
             print(f"{topic}: {count} messages")
+        for topic in stats.unacked:
+            print(f"bag_player: warning: {topic}: not every subscriber acknowledged every message within "
+                  f"--ack-timeout {args.ack_timeout:g} s; a slow subscriber may have lost the last ones")
         return 0
     except BagPlayError as error:
         print(f"bag_player: error: {error}")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from ros_harness import Harness, NodeProcess, ros_child_env
 
+from rxssnet_ros.bag_player import main as bag_player_main
 from rxssnet_ros.bag_player import play_bag
 from rxssnet_ros.bag_tools.bag_writer import BagWriter
 from rxssnet_ros.ros_time import stamp_ns
@@ -55,6 +56,7 @@ def test_a_bag_played_twice_keeps_the_labels_coming_on_wall_and_sim_time(tiny_ch
             stats = play_bag(harness.node, bag, clock_hz=40.0, wait_for_subscribers_s=10.0 if play == 0 else 0.0,
                              require_subscriber=play == 0)
             assert stats.published == {"/rig/rgb": FRAMES, "/rig/x": FRAMES}
+            assert stats.unacked == []  # both nodes' reliable readers acknowledged every message before the end
             time.sleep(1.0)  # the last pairs and frames
             plays.append({name: len(collector.messages) for name, collector in labels.items()})
         for name, node in nodes.items():
@@ -93,3 +95,10 @@ def test_bag_player_publishes_the_recorded_time_on_clock(tmp_path) -> None:
         assert len(backward) == 1  # the second play starts again from the bag's beginning
     finally:
         harness.close()
+
+
+def test_bag_player_refuses_a_negative_ack_timeout(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bag_player_main(["some_bag", "--ack-timeout", "-1"])
+    assert exit_info.value.code == 2
+    assert "--ack-timeout at least 0" in capsys.readouterr().err
