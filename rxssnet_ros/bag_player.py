@@ -18,7 +18,7 @@ import importlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,6 @@ class BagPlayError(RXSSNetError, ValueError):
 class PlayStats:
     published: dict[str, int]
     duration_s: float
-    unacked: list[str] = field(default_factory=list)  # reliable topics not acknowledged by every reader in time
 
 
 def _message_class(msgtype: str) -> type:
@@ -71,16 +70,14 @@ def play_bag(node: Any, bag: str | Path, topics: Sequence[str] | None = None, re
              rate: float = 1.0, qos_depth: int = 100, reliable: bool = True,
              stop: threading.Event | None = None, on_message: Callable[[str, int], None] | None = None,
              wait_for_subscribers_s: float = 0.0, require_subscriber: bool = False, clock_hz: float = 0.0,
-             plays: int = 1, ack_timeout_s: float = 10.0) -> PlayStats:
+             plays: int = 1) -> PlayStats:
     """Publishes the bag's messages from `node` (an rclpy Node); returns per-topic counts (all plays).
 
     Blocks until the bag ends (`plays` times; 0: until `stop`) or `stop` is set. Topics default to all in the bag.
     With `wait_for_subscribers_s` the first message waits (up to that long) until every topic's publisher has
     matched the subscribers the graph lists: a message published before discovery has matched is lost even over
     reliable QoS. clock_hz > 0 publishes the recorded time on /clock at that rate (and with every message).
-    Over reliable QoS the end waits (up to `ack_timeout_s`; 0: not at all) until every reader has acknowledged
-    every message, as `ros2 bag play --wait-for-all-acked` does: a publisher destroyed before that loses the
-    last messages on a busy machine; topics still unacknowledged are listed in `PlayStats.unacked`.
+    A process that exits right after this (the command line) should `wait_for_acknowledgements` first.
     """
     if rate <= 0:
         raise BagPlayError(f"rate must be > 0, got {rate}")
@@ -112,14 +109,26 @@ def play_bag(node: Any, bag: str | Path, topics: Sequence[str] | None = None, re
         while (plays <= 0 or play < plays) and not (stop is not None and stop.is_set()):
             play += 1
             _play_once(reader, connections, publishers, counts, rate, stop, on_message, clock, clock_hz)
-        unacked = []
-        if reliable and ack_timeout_s > 0 and not (stop is not None and stop.is_set()):
-            deadline = time.monotonic() + ack_timeout_s
-            for topic, publisher in publishers.items():
-                left = max(deadline - time.monotonic(), 0.001)
-                if not publisher.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
-                    unacked.append(topic)
-    return PlayStats(published=counts, duration_s=time.monotonic() - start_wall, unacked=unacked)
+    return PlayStats(published=counts, duration_s=time.monotonic() - start_wall)
+
+
+def wait_for_acknowledgements(node: Any, topics: Iterable[str], timeout_s: float) -> list[str]:
+    """Wait (up to `timeout_s` in all) until every reliable reader has acknowledged every message that `node`'s
+    publishers of `topics` sent, as `ros2 bag play --wait-for-all-acked` does; returns the topics still waiting.
+
+    Why: a publisher destroyed (its process exiting) before its readers acknowledged loses the last messages on a
+    busy machine, even over reliable QoS. Best-effort readers never acknowledge and are not waited for.
+    """
+    wanted = set(topics)
+    deadline = time.monotonic() + timeout_s
+    waiting = []
+    for publisher in node.publishers:
+        if publisher.topic_name not in wanted:
+            continue
+        left = max(deadline - time.monotonic(), 0.001)
+        if not publisher.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+            waiting.append(publisher.topic_name)
+    return waiting
 
 
 def _play_once(reader: Any, connections: list[Any], publishers: dict[str, Any], counts: dict[str, int],
@@ -207,11 +216,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         stats = play_bag(node, args.bag, args.topics, parse_remaps(args.remap), args.rate,
                          reliable=args.qos == "reliable", stop=stop, wait_for_subscribers_s=args.delay,
-                         require_subscriber=True, clock_hz=args.clock, plays=0 if args.loop else args.plays,
-                         ack_timeout_s=args.ack_timeout)
+                         require_subscriber=True, clock_hz=args.clock, plays=0 if args.loop else args.plays)
         for topic, count in sorted(stats.published.items()):
             print(f"{topic}: {count} messages")
-        for topic in stats.unacked:
+        remaps = parse_remaps(args.remap)
+        played = [remaps.get(topic, topic) for topic in stats.published]
+        waiting = wait_for_acknowledgements(node, played, args.ack_timeout) \
+            if args.qos == "reliable" and args.ack_timeout > 0 else []
+        for topic in waiting:
             print(f"bag_player: warning: {topic}: not every subscriber acknowledged every message within "
                   f"--ack-timeout {args.ack_timeout:g} s; a slow subscriber may have lost the last ones")
         return 0
