@@ -74,15 +74,6 @@ def resize_hwc(image: np.ndarray, size: tuple[int, int], interpolation: int = cv
     return resized
 
 
-def pad_chw(content: np.ndarray, box: Letterbox, value: float = 0.0) -> np.ndarray:
-    """(C, h, w) network-space content -> (C, H, W) network input, padded bottom/right with `value`."""
-    if not box.padded:
-        return content
-    out = np.full((content.shape[0], *box.network), value, dtype=content.dtype)
-    out[:, :box.content[0], :box.content[1]] = content
-    return out
-
-
 def content_of(network_output: np.ndarray, box: Letterbox) -> np.ndarray:
     """(..., H, W) network-size output -> (..., h, w): the image's region (what `output_resolution: network`
     publishes), a view.

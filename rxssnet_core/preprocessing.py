@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from rxssnet_core.errors import RXSSNetError
-from rxssnet_core.network_input import Letterbox, letterbox, pad_chw, resize_hwc
+from rxssnet_core.network_input import Letterbox, letterbox, resize_hwc
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -361,7 +361,7 @@ def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConf
     at the network's size) and padded bottom/right with the normalisation mean. What inference and INT8
     calibration feed the network. x=None gives the neutral X (RGB-only degraded mode), as the node's
     `x_missing_policy: rgb_only` does.
-    buffers: write into these reused arrays (and return them) instead of allocating (`InputBuffers`).
+    buffers: write into these reused arrays (and return them) instead of fresh ones (`InputBuffers`).
     """
     height, width = image_size(rgb)
     box = letterbox((height, width), size or (height, width))
@@ -371,30 +371,8 @@ def prepare_inputs(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConf
             raise PreprocessError(
                 f"RGB image is {width}x{height} but X image is {x.shape[1]}x{x.shape[0]} (WxH); "
                 "register X to RGB first (x_alignment: resize, homography or depth)")
-    if buffers is not None:
-        return _prepare_into(rgb, x, config, box, *buffers.arrays(box.network, box.content, config.x_channels))
-    rgb_chw = pad_chw(normalize_rgb(resize_hwc(_check_rgb(rgb), box.content), config), box)
-    if x is None:
-        return rgb_chw, neutral_x(box.network[0], box.network[1], config)
-    return rgb_chw, pad_chw(_x_content(x, config, box), box)
-
-
-def _x_content(x: np.ndarray, config: PreprocessConfig, box: Letterbox, out: np.ndarray | None = None
-               ) -> np.ndarray:
-    """Raw X -> its normalised content region (x_channels, h, w), written into `out` when given."""
-    if x.dtype in (np.uint8, np.uint16):
-        return normalize_x(resize_hwc(x, box.content), config, out)
-    # float X may hold NaN/inf ("no measurement"): mapped to [0, 1] first, so that no NaN is interpolated
-    normalized = normalize_x_unit(resize_hwc(x_to_unit(x, config), box.content), config)
-    if out is None:
-        return normalized
-    out[...] = normalized
-    return out
-
-
-def _prepare_into(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConfig, box: Letterbox,
-                  rgb_out: np.ndarray, x_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`prepare_inputs` writing the content regions of reused network inputs (their padding stays 0)."""
+    # fresh arrays, or the caller's reused ones: the same writes either way (padding stays at 0, the mean)
+    rgb_out, x_out = (buffers or InputBuffers()).arrays(box.network, box.content, config.x_channels)
     height, width = box.content
     normalize_rgb(resize_hwc(_check_rgb(rgb), box.content), config, rgb_out[:, :height, :width])
     if x is None:
@@ -402,3 +380,11 @@ def _prepare_into(rgb: np.ndarray, x: np.ndarray | None, config: PreprocessConfi
     else:
         _x_content(x, config, box, x_out[:, :height, :width])
     return rgb_out, x_out
+
+
+def _x_content(x: np.ndarray, config: PreprocessConfig, box: Letterbox, out: np.ndarray) -> None:
+    """Raw X -> its normalised content region (x_channels, h, w), written into `out`."""
+    if x.dtype in (np.uint8, np.uint16):
+        normalize_x(resize_hwc(x, box.content), config, out)
+    else:  # float X may hold NaN/inf ("no measurement"): mapped to [0, 1] first, so that no NaN is interpolated
+        out[...] = normalize_x_unit(resize_hwc(x_to_unit(x, config), box.content), config)

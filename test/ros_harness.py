@@ -31,6 +31,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
+from std_msgs.msg import String
 
 from rxssnet_ros import ros_time
 from rxssnet_ros.bag_player import wait_for_subscribers
@@ -307,3 +308,26 @@ def diagnostic_values(array_msg: Any, name_contains: str) -> list[tuple[int, str
             level = status.level[0] if isinstance(status.level, (bytes, bytearray)) else int(status.level)
             out.append((level, status.message, {kv.key: kv.value for kv in status.values}))
     return out
+
+
+@contextlib.contextmanager
+def node_with_frame_timing(params: Mapping[str, Any], env: Mapping[str, str], namespace: str, harness_name: str
+                           ) -> Iterator[tuple[NodeProcess, Any, Any, Collector]]:
+    """segment_node in its own process under `namespace`, and a harness that publishes its two camera topics and
+    collects its ~/frame_timing: yields (node, rgb publisher, x publisher, frame_timing collector) once the node
+    has subscribed and the timing topic is connected. At the end the node must exit 0.
+    """
+    node = NodeProcess(params, env, namespace=namespace)
+    harness = Harness(harness_name)
+    try:
+        base = f"{namespace}/segment_node"
+        rgb_pub, x_pub = harness.publisher(f"{base}/rgb/image"), harness.publisher(f"{base}/x/image")
+        timing = harness.collect(f"{base}/frame_timing", String)
+        assert harness.wait_for_subscribers([rgb_pub, x_pub], 90), f"node never subscribed:\n{node.output}"
+        assert harness.wait_for_publishers([f"{base}/frame_timing"], 30), node.output
+        time.sleep(1.0)  # the node's frame_timing publisher sees our subscription before the first pair
+        yield node, rgb_pub, x_pub, timing
+    finally:
+        harness.close()
+        code = node.stop()
+        assert code == 0, f"node exited with {code}:\n{node.output}"

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_harness import Harness, NodeProcess, image_msg, ros_child_env, torch_threads
+from ros_harness import image_msg, node_with_frame_timing, ros_child_env, torch_threads
 
 from rxssnet_core import Segmenter
 from rxssnet_ros.bag_tools.bag_writer import BagWriter
@@ -36,28 +35,16 @@ def _pairs() -> list[tuple[int, np.ndarray, np.ndarray]]:
 
 
 def _live_scores(pairs: list[tuple[int, np.ndarray, np.ndarray]], checkpoint: Path) -> dict[int, dict]:
-    from std_msgs.msg import String
-
-    node = NodeProcess({"checkpoint": str(checkpoint), "input_qos": "reliable", "publish_labelling_score": True,
-                        "log_throttle_period": 60.0}, ros_child_env(), namespace="/mine")
-    harness = Harness("labelling_score_test_harness")
-    try:
-        base = "/mine/segment_node"
-        rgb_pub, x_pub = harness.publisher(f"{base}/rgb/image"), harness.publisher(f"{base}/x/image")
-        timing = harness.collect(f"{base}/frame_timing", String)
-        assert harness.wait_for_subscribers([rgb_pub, x_pub], 90), f"node never subscribed:\n{node.output}"
-        assert harness.wait_for_publishers([f"{base}/frame_timing"], 30), node.output
-        time.sleep(1.0)  # the node's frame_timing publisher sees our subscription before the first pair
+    params = {"checkpoint": str(checkpoint), "input_qos": "reliable", "publish_labelling_score": True,
+              "log_throttle_period": 60.0}
+    with node_with_frame_timing(params, ros_child_env(), "/mine", "labelling_score_test_harness") as (
+            node, rgb_pub, x_pub, timing):
         for count, (stamp, rgb, x) in enumerate(pairs, start=1):
             rgb_pub.publish(image_msg(rgb, "rgb8", stamp))
             x_pub.publish(image_msg(x, "mono8", stamp))
             assert timing.wait_for(lambda msgs, n=count: len(msgs) >= n, 30), f"no output:\n{node.output[-3000:]}"
         records = [json.loads(msg.data) for msg in timing.messages]
         return {int(r["stamp_ns"]): r["labelling"] for r in records}
-    finally:
-        harness.close()
-        code = node.stop()
-        assert code == 0, f"node exited with {code}:\n{node.output}"
 
 
 @pytest.mark.ros

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_harness import Harness, NodeProcess, image_msg, ros_child_env
+from ros_harness import image_msg, node_with_frame_timing, ros_child_env
 
 from rxssnet_ros.bag_tools.bag_writer import BagWriter
 from rxssnet_ros.benchmarks.node_process import camera_schedule
@@ -60,19 +60,9 @@ def _bag_pairs(streams: list[tuple[int, str, np.ndarray]], checkpoint: Path, tmp
 
 def _live_pairs(streams: list[tuple[int, str, np.ndarray]], checkpoint: Path, env: dict[str, str]
                 ) -> tuple[list[tuple[int, int]], str]:
-    from std_msgs.msg import String
-
-    node = NodeProcess({"checkpoint": str(checkpoint), "input_qos": "reliable", "slop": SLOP_S,
-                        "queue_size": QUEUE_SIZE, "inter_message_lower_bound": LOWER_BOUND_S,
-                        "log_throttle_period": 60.0}, env, namespace="/pairs")
-    harness = Harness("pairing_test_harness")
-    try:
-        base = "/pairs/segment_node"
-        rgb_pub, x_pub = harness.publisher(f"{base}/rgb/image"), harness.publisher(f"{base}/x/image")
-        timing = harness.collect(f"{base}/frame_timing", String)
-        assert harness.wait_for_subscribers([rgb_pub, x_pub], 90), f"node never subscribed:\n{node.output}"
-        assert harness.wait_for_publishers([f"{base}/frame_timing"], 30), node.output
-        time.sleep(1.0)  # the node's frame_timing publisher sees our subscription before the first pair
+    params = {"checkpoint": str(checkpoint), "input_qos": "reliable", "slop": SLOP_S, "queue_size": QUEUE_SIZE,
+              "inter_message_lower_bound": LOWER_BOUND_S, "log_throttle_period": 60.0}
+    with node_with_frame_timing(params, env, "/pairs", "pairing_test_harness") as (node, rgb_pub, x_pub, timing):
         for stamp, which, image in streams:
             if which == "rgb":
                 rgb_pub.publish(image_msg(image, "rgb8", stamp, "camera_rgb_optical_frame"))
@@ -89,10 +79,6 @@ def _live_pairs(streams: list[tuple[int, str, np.ndarray]], checkpoint: Path, en
         records = [json.loads(msg.data) for msg in timing.messages]
         assert all(r["x_stamp_ns"] <= last_x for r in records)
         return sorted((int(r["stamp_ns"]), int(r["x_stamp_ns"])) for r in records), node.output
-    finally:
-        harness.close()
-        code = node.stop()
-        assert code == 0, f"node exited with {code}:\n{node.output}"
 
 
 @pytest.mark.ros
