@@ -180,3 +180,15 @@ def test_the_node_publishes_network_size_labels_with_a_matching_camera_info(tiny
     finally:
         harness.close()
         assert node.stop() == 0, node.output
+
+
+def test_network_inputs_benchmark_prints_a_row_per_camera_size(capsys) -> None:
+    from rxssnet_ros.benchmarks import network_inputs
+
+    assert network_inputs.main(["--sizes", "48x64", "90x160", "--network", "32x32", "--repeat", "2",
+                                "--default-allocator"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| 64x48 |", "| 160x90 |"))]
+    assert len(rows) == 2 and all(len(row.split("|")) == 8 for row in rows)
+    with pytest.raises(SystemExit) as exit_info:
+        network_inputs.main(["--sizes", "camera"])
+    assert exit_info.value.code == 2
