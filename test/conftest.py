@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -30,8 +32,12 @@ if _XDIST_WORKER.startswith("gw"):
     _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_large_images.xml"))
-# Exported ONNX files and engines of test models must not pile up in the user's ~/.cache.
-os.environ.setdefault("RXSSNET_CACHE_DIR", tempfile.mkdtemp(prefix="rxssnet-test-cache-"))
+# Exported ONNX files and engines of test models must not pile up in the user's ~/.cache, nor in /tmp: the
+# process that makes the folder removes it as it exits (xdist workers inherit the variable and make none).
+if "RXSSNET_CACHE_DIR" not in os.environ:
+    _TEST_CACHE_DIR = tempfile.mkdtemp(prefix="rxssnet-test-cache-")
+    os.environ["RXSSNET_CACHE_DIR"] = _TEST_CACHE_DIR
+    atexit.register(shutil.rmtree, _TEST_CACHE_DIR, ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
