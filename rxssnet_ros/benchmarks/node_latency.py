@@ -24,12 +24,15 @@ the same network size (the node's input_size: the checkpoint's training size, 48
 one table of what the node adds per size (targets: `size_table.SIZE_TARGETS_P90_MS`).
 
 Part 4 (transport floor, `transport_floor`; skip with --no-floor): the same cameras at each size into a relay node
-that takes each RGB image's bytes and republishes a pre-built label image of the camera's size: what DDS and rclpy
-alone cost, so that the table can say what the node adds beyond them.
+that takes each RGB image's bytes and republishes a pre-built label image of the size the node's labels have: what
+DDS and rclpy alone cost, so that the table can say what the node adds beyond them.
+
+`--output-resolution network` runs every part with the node's `output_resolution: network` (labels, colour and
+overlay at the letterbox's content size instead of the camera's), and the relay sends labels of that size too.
 
     python -m rxssnet_ros.benchmarks.node_latency [--checkpoint model.safetensors] [--frames 20]
         [--duration 60] [--rate 30] [--height 480 --width 640] [--also-sizes 720x1280 1080x1920] [--no-floor]
-        [--json]
+        [--output-resolution camera|network] [--json]
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from rxssnet_core import ModelConfig, Segmenter, save_model
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from rxssnet_core.inference.model_files import parse_size
-from rxssnet_core.network_input import TRAINED
+from rxssnet_core.network_input import TRAINED, letterbox
 from rxssnet_core.percentiles import percentile
 from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_ros.benchmarks.node_process import (
@@ -85,20 +88,26 @@ def random_checkpoint(directory: str, modality: str = "thermal") -> str:
 
 
 def _segmenter_ms(checkpoint: str, rgb: np.ndarray, x: np.ndarray, runs: int,
-                  model: dict[str, str]) -> tuple[list[float], list[float]]:
-    """(Segmenter.segment total ms, its backend call ms) per run, in this process; `model`: backend, precision."""
+                  model: dict[str, str]) -> tuple[list[float], list[float], tuple[int, int]]:
+    """(Segmenter.segment total ms, its backend call ms) per run, in this process, and the network size (H, W) the
+    node will run at too; `model`: backend, precision.
+    """
     segmenter = Segmenter.from_checkpoint(checkpoint, input_size=TRAINED, **model)  # the node's network size
     segmenter.segment(rgb, x)  # warm-up
     timings = [segmenter.segment(rgb, x).timing for _ in tqdm(range(runs), desc="Segmenter in-process")]
-    return [t["total_ms"] for t in timings], [t["inference_ms"] for t in timings]
+    return [t["total_ms"] for t in timings], [t["inference_ms"] for t in timings], segmenter.input_size
 
 
 def overhead_run(checkpoint: str, env: dict[str, str], height: int, width: int, frames: int,
-                 segment_ms: float, model: dict[str, str] | None = None) -> dict[str, Any]:
-    """Part 1: one pair at a time, slower than the model; publish -> labels vs the Segmenter's own time."""
+                 segment_ms: float, model: dict[str, str] | None = None,
+                 node_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Part 1: one pair at a time, slower than the model; publish -> labels vs the Segmenter's own time.
+
+    `model` (backend, precision) and `node_params` (e.g. output_resolution) are further node parameters.
+    """
     namespace = "/latency_overhead"
-    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), "diagnostics_period": 0.5,
-                                     "max_image_pixels": height * width}, env)
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), **(node_params or {}),
+                                     "diagnostics_period": 0.5, "max_image_pixels": height * width}, env)
     probe = Probe(namespace)
     try:
         if not probe.wait_connected(120):
@@ -153,14 +162,16 @@ def per_frame_split(sent: dict[int, float], received: dict[int, float], timings:
 
 def streams_run(checkpoint: str, env: dict[str, str], height: int, width: int, seconds: float,
                 rgb_rate: float = 30.0, x_rate: float = 9.0, x_offset_ms: float = 11.0, jitter_ms: float = 4.0,
-                model: dict[str, str] | None = None, source_tree: str | None = None) -> dict[str, Any]:
+                model: dict[str, str] | None = None, source_tree: str | None = None,
+                node_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Part 3: free-running RGB (30 Hz) and X (9 Hz) cameras with an offset and jitter, as on a robot; every
     output is split per frame with the node's own ~/frame_timing of that frame (the node from `source_tree`, a
-    checkout, when given).
+    checkout, when given). Also returns the (H, W) of the label images received ("label_sizes").
     """
     namespace = "/latency_streams"
-    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), "diagnostics_period": 1.0,
-                                     "max_image_pixels": height * width, "input_timeout": 3600.0}, env, source_tree)
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), **(node_params or {}),
+                                     "diagnostics_period": 1.0, "max_image_pixels": height * width,
+                                     "input_timeout": 3600.0}, env, source_tree)
     probe = Probe(namespace)
     try:
         if not probe.wait_connected(120):
@@ -174,19 +185,22 @@ def streams_run(checkpoint: str, env: dict[str, str], height: int, width: int, s
         with probe._lock:
             split = per_frame_split(dict(probe.sent), dict(probe.received), dict(probe.timings))
             sent_rgb = len(probe.sent)
+            label_sizes = sorted(probe.label_sizes)
     finally:
         probe.close()
         node.stop()
-    return {"rgb_sent": sent_rgb, "outputs": len(split["latency"]),
+    return {"rgb_sent": sent_rgb, "outputs": len(split["latency"]), "label_sizes": label_sizes,
             **{f"{key}_p{q}_ms": percentile(values, q) for key, values in split.items() for q in (50, 90, 99)}}
 
 
 def overload_run(checkpoint: str, env: dict[str, str], height: int, width: int, duration: float,
-                 rate: float, window: float = 10.0, model: dict[str, str] | None = None) -> list[dict[str, Any]]:
+                 rate: float, window: float = 10.0, model: dict[str, str] | None = None,
+                 node_params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Part 2: `rate` Hz input for `duration` s; latency percentiles, outputs, drops and RSS per window."""
     namespace = "/latency_overload"
-    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), "diagnostics_period": 1.0,
-                                     "max_image_pixels": height * width, "input_timeout": 3600.0}, env)
+    node = NodeUnderTest(namespace, {"checkpoint": checkpoint, **(model or {}), **(node_params or {}),
+                                     "diagnostics_period": 1.0, "max_image_pixels": height * width,
+                                     "input_timeout": 3600.0}, env)
     probe = Probe(namespace)
     rows = []
     try:
@@ -254,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="further camera sizes for the per-frame part, in the same run (e.g. 720x1280 1080x1920)")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip the transport floor (a relay fed the same cameras: what DDS alone costs)")
+    parser.add_argument("--output-resolution", choices=("camera", "network"), default="camera",
+                        help="the node's output_resolution in every part; the relay's labels follow it (default "
+                             "camera)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args(argv)
     also_sizes: list[tuple[int, int]] = []
@@ -276,21 +293,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpoint = args.checkpoint or random_checkpoint(directory)
         _, _, rgb, x = camera_frames(args.height, args.width)
         model = {"backend": args.backend, "precision": args.precision}
-        in_process, in_process_backend = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2), model)
+        node_params = {"output_resolution": args.output_resolution}
+        in_process, in_process_backend, network_size = _segmenter_ms(checkpoint, rgb, x, max(5, args.frames // 2),
+                                                                     model)
         segment_p50 = percentile(in_process, 50)
-        overhead = overhead_run(checkpoint, env, args.height, args.width, args.frames, segment_p50, model)
-        overload = overload_run(checkpoint, env, args.height, args.width, args.duration, args.rate, model=model)
-        streams = streams_run(checkpoint, env, args.height, args.width, args.streams_seconds, model=model)
-        by_size = {(args.height, args.width): streams}
-        for height, width in also_sizes:
-            by_size[(height, width)] = streams_run(checkpoint, env, height, width, args.streams_seconds, model=model)
+        overhead = overhead_run(checkpoint, env, args.height, args.width, args.frames, segment_p50, model,
+                                node_params)
+        overload = overload_run(checkpoint, env, args.height, args.width, args.duration, args.rate, model=model,
+                                node_params=node_params)
+        by_size: dict[tuple[int, int], dict[str, Any]] = {}
+        for height, width in [(args.height, args.width), *also_sizes]:
+            by_size[(height, width)] = streams_run(checkpoint, env, height, width, args.streams_seconds, model=model,
+                                                   node_params=node_params)
+        streams = by_size[(args.height, args.width)]
         if not args.no_floor:  # the same cameras into a relay that does nothing: the transport alone
             for (height, width), run in by_size.items():
-                run.update(floor_run(env, height, width, args.streams_seconds))
+                label_size = (letterbox((height, width), network_size).content
+                              if args.output_resolution == "network" else (height, width))
+                run.update(floor_run(env, height, width, args.streams_seconds, label_size))
 
     print(f"\nsegment_node latency, {args.width}x{args.height} rgb8 + mono8, sensor-data QoS, shared-memory "
           f"profile; {machine_line()}; checkpoint {'random atto' if not args.checkpoint else args.checkpoint}; "
-          f"backend {args.backend} {args.precision}\n")
+          f"backend {args.backend} {args.precision}; network {network_size[1]}x{network_size[0]}; "
+          f"output_resolution {args.output_resolution}\n")
     # the node's own Segmenter time is known at p50 only (diagnostics): subtracted from both quantiles
     overhead_ms = overhead["e2e_p50_ms"] - overhead["node_segment_p50_ms"]
     overhead_p90_ms = overhead["e2e_p90_ms"] - overhead["node_segment_p50_ms"]

@@ -116,6 +116,7 @@ class Probe:
         self.sent: dict[int, float] = {}
         self.received: dict[int, float] = {}
         self.timings: dict[int, dict[str, Any]] = {}  # ~/frame_timing per output, by RGB stamp
+        self.label_sizes: set[tuple[int, int]] = set()  # (H, W) of the ~/labels images received
         self.diagnostics: dict[str, str] = {}
         self._lock = threading.Lock()
         self._keep = [
@@ -134,6 +135,7 @@ class Probe:
         stamp = stamp_ns(msg.header.stamp)
         with self._lock:
             self.received[stamp] = now
+            self.label_sizes.add((msg.height, msg.width))
 
     def _on_timing(self, msg: Any) -> None:
         record = json.loads(msg.data)

@@ -1,16 +1,18 @@
 # Copyright 2026 RXSSNet-ROS maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""The transport floor: what ANY rclpy node pays to take a camera image in and put a camera-size label image out.
+"""The transport floor: what ANY rclpy node pays to take a camera image in and put a label image out.
 
 A relay node stands where segment_node stands in `node_latency`'s per-frame part, fed by the same probe with the
 same free-running cameras, QoS, Fast DDS profile and loopback discovery. It does nothing a segmentation node
 could skip: it takes each RGB image as serialized bytes (no conversion to a Python message) and republishes a
-pre-serialized mono8 image of the camera's size stamped with the RGB image's stamp. Its publish -> labels
+pre-serialized mono8 image stamped with the RGB image's stamp, of the size segment_node's labels have (the camera's,
+or with `output_resolution: network` the letterbox's content: `--label-size`). Its publish -> labels
 received time is the transport alone: the camera's publish, DDS both ways (64 KiB fragments: discovery on
 localhost adds a UDP transport, and Fast DDS fragments for the smallest transport), the reader's reassembly,
 and the thread wake-ups. What segment_node adds beyond this floor is the node's own work.
 
-    python -m rxssnet_ros.benchmarks.transport_floor --namespace /floor --height 1080 --width 1920 --seconds 30
+    python -m rxssnet_ros.benchmarks.transport_floor --namespace /floor --height 1080 --width 1920 --seconds 30 \
+        [--label-size 360x640]
 
 runs the relay alone (until --seconds or Ctrl-C); `floor_run` starts it in its own process and times it.
 """
@@ -33,6 +35,7 @@ from rclpy.qos import qos_profile_sensor_data
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
+from rxssnet_core.inference.model_files import parse_size
 from rxssnet_core.percentiles import percentile
 from rxssnet_ros.benchmarks.node_process import Probe, play_camera_streams
 from rxssnet_ros.image_conversion import array_to_image
@@ -46,10 +49,10 @@ STAMP_BYTES = slice(4, 12)
 
 
 class Relay:
-    """RGB bytes in, a pre-serialized camera-size mono8 image out with the RGB image's stamp."""
+    """RGB bytes in, a pre-serialized mono8 image of `label_size` (H, W) out with the RGB image's stamp."""
 
-    def __init__(self, node: Any, height: int, width: int) -> None:
-        template = array_to_image(np.zeros((height, width), np.uint8), "mono8")
+    def __init__(self, node: Any, label_size: tuple[int, int]) -> None:
+        template = array_to_image(np.zeros(label_size, np.uint8), "mono8")
         template.header.frame_id = "camera"
         self.template = bytearray(serialize_message(template))
         self.plain_cdr = bytes(self.template[:2]) == CDR_LE
@@ -78,14 +81,20 @@ def relay_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--namespace", default="/transport_floor")
     parser.add_argument("--height", type=int, required=True)
     parser.add_argument("--width", type=int, required=True)
+    parser.add_argument("--label-size", metavar="HxW", default=None,
+                        help="size of the label image it sends back (default: the camera's, --height x --width)")
     parser.add_argument("--seconds", type=float, default=3600.0, help="stop after this long (default 1 h)")
     args = parser.parse_args(argv)
     if args.height < 1 or args.width < 1 or args.seconds <= 0:
         parser.error("--height, --width and --seconds must be positive")
+    try:
+        label_size = parse_size(args.label_size, "--label-size")
+    except ValueError as error:
+        parser.error(str(error))
     keep_frame_memory_mapped()  # as segment_node does: frame-sized buffers stay mapped
     rclpy.init()
     node = rclpy.create_node(RELAY_NAME, namespace=args.namespace)
-    relay = Relay(node, args.height, args.width)
+    relay = Relay(node, label_size or (args.height, args.width))
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     stop = threading.Event()
@@ -102,11 +111,16 @@ def relay_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def floor_run(env: dict[str, str], height: int, width: int, seconds: float) -> dict[str, Any]:
-    """The relay in its own process, fed `seconds` of the per-frame part's cameras; publish -> labels latency."""
+def floor_run(env: dict[str, str], height: int, width: int, seconds: float,
+              label_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The relay in its own process, fed `seconds` of the per-frame part's cameras, sending back label images of
+    `label_size` (H, W; default the camera's); publish -> labels latency, and the label sizes received.
+    """
     namespace = "/transport_floor"
+    label_height, label_width = label_size or (height, width)
     process = subprocess.Popen([sys.executable, "-m", "rxssnet_ros.benchmarks.transport_floor", "--namespace",
-                                namespace, "--height", str(height), "--width", str(width)], env=env,
+                                namespace, "--height", str(height), "--width", str(width), "--label-size",
+                                f"{label_height}x{label_width}"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     probe = Probe(namespace, RELAY_NAME)
     try:
@@ -117,6 +131,7 @@ def floor_run(env: dict[str, str], height: int, width: int, seconds: float) -> d
         time.sleep(2.0)
         latencies = probe.latencies_ms()
         sent = len(probe.sent)
+        label_sizes = sorted(probe.label_sizes)
     finally:
         probe.close()
         process.send_signal(signal.SIGINT)
@@ -125,7 +140,7 @@ def floor_run(env: dict[str, str], height: int, width: int, seconds: float) -> d
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-    return {"rgb_sent": sent, "relayed": len(latencies),
+    return {"rgb_sent": sent, "relayed": len(latencies), "floor_label_sizes": label_sizes,
             **{f"floor_p{q}_ms": percentile(latencies, q) for q in (50, 90, 99)}}
 
 
