@@ -264,6 +264,13 @@ class Harness:
             time.sleep(0.05)
         return False
 
+    def publishers_of(self, topic: str) -> list[str]:
+        """Who publishes `topic` now ("/namespace/node"), for a failure message: messages from an unexpected node
+        name their source.
+        """
+        return [f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+                for info in self.node.get_publishers_info_by_topic(topic)]
+
     def log_lines(self, logger_contains: str, text: str = "") -> list[str]:
         """Messages from loggers whose name contains `logger_contains` and whose text contains `text`."""
         return [msg.msg for msg in list(self.logs.messages) if logger_contains in msg.name and text in msg.msg]

@@ -149,7 +149,10 @@ def test_ros2_launch_answers_a_bag_takes_param_set_and_exits_0_on_ctrl_c(workspa
         assert play.returncode == 0, play.stdout + play.stderr
         answered = labels.wait_for(lambda msgs: len(msgs) >= BAG_FRAMES, 60)
         assert answered, ([stamps.index(s) for s in labels.by_stamp() if s in stamps], launch.output[-3000:])
-        assert sorted(labels.by_stamp()) == stamps  # every frame answered, with its own stamp
+        # every frame answered, with its own stamp, and nothing else on the topic (a failure names the publishers)
+        received = sorted(labels.by_stamp())
+        assert received == stamps, (received, stamps, harness.publishers_of("/segment_node/labels"),
+                                    launch.output[-3000:])
     finally:
         harness.close()
         code = launch.interrupt(60)
