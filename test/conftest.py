@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import dataclasses
 import os
 import pathlib
@@ -50,6 +51,11 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin("timeout"):
         config.addinivalue_line("markers", "timeout(seconds): pytest-timeout's per-test limit; unused without it")
+    # pytest-xdist hands groups out largest first (by number of tests) unless told otherwise: the fusion model's
+    # group, 6 tests but 9-10 minutes, then started 3-4 minutes into the run and ended it alone. The hand-out order
+    # is decided in one place, pytest_collection_modifyitems below.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 class OptionalDependencyModule(pytest.Module):
@@ -92,16 +98,25 @@ def _cuda_available() -> bool:
 # The first test that asks for the session's fusion model also pays for its training (7-8 minutes on one thread of
 # a 2-core machine, more when the cores are shared): pytest-timeout counts fixture setup in the test's 600 s.
 FUSION_MODEL_TIMEOUT_S = 1800
+FUSION_GROUP = "fusion_model"  # the pytest-xdist group of every test that uses the fusion_model fixture
 
 
 # a wrapper, so that the marks are there before pytest-xdist's own hook turns them into groups (--dist loadgroup)
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
     _mark_items(items)
-    # The fusion model's group is the longest (training, then its tests): handed out first, the other worker
-    # shares out the rest meanwhile instead of waiting for it at the end (xdist schedules groups in this order).
-    items.sort(key=lambda item: "fusion_model" not in getattr(item, "fixturenames", ()))
+    # xdist hands groups out in this order (pytest_configure turns its own reordering off). The fusion model's group
+    # is the longest (training, then its tests): first, so that the other worker shares out the rest meanwhile
+    # instead of the fusion worker ending the run alone. Then larger groups before smaller ones (by number of
+    # tests, xdist's own rule), so that the last groups handed out are short.
+    sizes = collections.Counter(_group_of(item) for item in items)
+    items.sort(key=lambda item: (_group_of(item) != FUSION_GROUP, -sizes[_group_of(item)]))
     return (yield)
+
+
+def _group_of(item: pytest.Item) -> str:
+    """The pytest-xdist group of a test: the fusion model's, or its file's."""
+    return FUSION_GROUP if "fusion_model" in getattr(item, "fixturenames", ()) else item.nodeid.split("::", 1)[0]
 
 
 def _mark_items(items: list[pytest.Item]) -> None:
@@ -109,11 +124,10 @@ def _mark_items(items: list[pytest.Item]) -> None:
         # Under `--dist loadgroup` (make test) a group runs on one worker: one worker trains the fusion model and
         # runs every test that uses it; the other tests stay with their file, whose module fixtures (node
         # graphs, datasets) are then built once.
-        if "fusion_model" in getattr(item, "fixturenames", ()):
+        group = _group_of(item)
+        if group == FUSION_GROUP:
             item.add_marker(pytest.mark.timeout(FUSION_MODEL_TIMEOUT_S))
-            item.add_marker(pytest.mark.xdist_group("fusion_model"))
-        else:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        item.add_marker(pytest.mark.xdist_group(group))
     if _cuda_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs CUDA (no GPU on this machine)")
