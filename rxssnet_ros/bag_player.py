@@ -214,12 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     spin.start()
     stop = threading.Event()
     try:
-        stats = play_bag(node, args.bag, args.topics, parse_remaps(args.remap), args.rate,
+        remaps = parse_remaps(args.remap)
+        stats = play_bag(node, args.bag, args.topics, remaps, args.rate,
                          reliable=args.qos == "reliable", stop=stop, wait_for_subscribers_s=args.delay,
                          require_subscriber=True, clock_hz=args.clock, plays=0 if args.loop else args.plays)
         for topic, count in sorted(stats.published.items()):
             print(f"{topic}: {count} messages")
-        remaps = parse_remaps(args.remap)
         played = [remaps.get(topic, topic) for topic in stats.published]
         waiting = wait_for_acknowledgements(node, played, args.ack_timeout) \
             if args.qos == "reliable" and args.ack_timeout > 0 else []

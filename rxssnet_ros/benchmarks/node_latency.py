@@ -28,7 +28,8 @@ that takes each RGB image's bytes and republishes a pre-built label image of the
 DDS and rclpy alone cost, so that the table can say what the node adds beyond them.
 
 `--output-resolution network` runs every part with the node's `output_resolution: network` (labels, colour and
-overlay at the letterbox's content size instead of the camera's), and the relay sends labels of that size too.
+overlay at the letterbox's content size instead of the camera's), and the relay sends labels of the size the node
+sent.
 
     python -m rxssnet_ros.benchmarks.node_latency [--checkpoint model.safetensors] [--frames 20]
         [--duration 60] [--rate 30] [--height 480 --width 640] [--also-sizes 720x1280 1080x1920] [--no-floor]
@@ -53,7 +54,7 @@ from rxssnet_core import ModelConfig, Segmenter, save_model
 from rxssnet_core.benchmarks import machine_line
 from rxssnet_core.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from rxssnet_core.inference.model_files import parse_size
-from rxssnet_core.network_input import TRAINED, letterbox
+from rxssnet_core.network_input import TRAINED
 from rxssnet_core.percentiles import percentile
 from rxssnet_core.preprocessing import PreprocessConfig
 from rxssnet_ros.benchmarks.node_process import (
@@ -308,8 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         streams = by_size[(args.height, args.width)]
         if not args.no_floor:  # the same cameras into a relay that does nothing: the transport alone
             for (height, width), run in by_size.items():
-                label_size = (letterbox((height, width), network_size).content
-                              if args.output_resolution == "network" else (height, width))
+                # labels of the size the node sent at this camera size (the node decides it, not this script)
+                label_size = run["label_sizes"][0] if len(run["label_sizes"]) == 1 else (height, width)
                 run.update(floor_run(env, height, width, args.streams_seconds, label_size))
 
     print(f"\nsegment_node latency, {args.width}x{args.height} rgb8 + mono8, sensor-data QoS, shared-memory "

@@ -161,11 +161,9 @@ class Probe:
         return wait_connected(self.node, self.rgb_pub, self.x_pub, self._name, timeout)
 
     def publish(self, rgb_msg: Any, x_msg: Any, stamp: int) -> None:
-        rgb_msg.header.stamp = x_msg.header.stamp = Time(**time_fields(stamp))
-        self.x_pub.publish(x_msg)
-        with self._lock:
-            self.sent[stamp] = time.perf_counter()
-        self.rgb_pub.publish(rgb_msg)
+        """One pair stamped `stamp`: X first, so that the pair is complete when RGB (the timed image) arrives."""
+        self.publish_one("x", x_msg, stamp)
+        self.publish_one("rgb", rgb_msg, stamp)
 
     def latencies_ms(self, stamps: Sequence[int] | None = None) -> list[float]:
         with self._lock:
